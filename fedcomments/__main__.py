@@ -1,0 +1,5 @@
+"""`python -m fedcomments` → the CLI."""
+
+from fedcomments.cli import main
+
+raise SystemExit(main())

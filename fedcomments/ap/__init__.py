@@ -1,0 +1,1 @@
+"""Pure ActivityPub protocol code: no server, no SQL, no network; the clock is passed in."""

@@ -1,0 +1,120 @@
+"""`posts add|list|show|update|delete`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from fedcomments.cli import common
+from fedcomments.errors import InvalidInput
+from fedcomments.services import posts as post_service
+
+
+def _fields(args: argparse.Namespace) -> dict[str, Any]:
+    content = ""
+    if args.content_file:
+        try:
+            content = Path(args.content_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"--content-file: cannot read {args.content_file}: {exc}") from None
+    return {
+        "url": args.url, "title": args.title, "summary": args.summary or "", "content": content,
+        "tags": args.tag or [], "image": args.image, "published": args.published,
+    }
+
+
+async def add(args: argparse.Namespace) -> int:
+    async with common.runtime(args) as rt:
+        change = await post_service.add_post(rt, post_service.post_input(_fields(args)))
+    data = post_service.post_summary(change.post)
+    if args.json:
+        common.print_json(data)
+    else:
+        verb = "added" if change.created else "updated"
+        print(f"{verb} post {change.post.id}: {change.post.title}\n  {change.post.ap_id}")
+    return 0
+
+
+async def update(args: argparse.Namespace) -> int:
+    async with common.runtime(args) as rt:
+        post = await post_service.update_post(rt, args.ref,
+                                              post_service.post_input(_fields(args)))
+    if args.json:
+        common.print_json(post_service.post_summary(post))
+    else:
+        print(f"updated post {post.id}: {post.title}")
+    return 0
+
+
+async def list_(args: argparse.Namespace) -> int:
+    async with common.runtime(args) as rt:
+        found = await post_service.list_posts(rt, include_deleted=args.all)
+    if args.json:
+        common.print_json({"posts": [post_service.post_summary(p) for p in found]})
+        return 0
+    common.print_table(
+        ["ID", "PUBLISHED", "TITLE", "ACTIVITYPUB ID"],
+        [[p.id, p.published_at.strftime("%Y-%m-%d"), common.one_line(p.title, 40), p.ap_id]
+         for p in found],
+    )
+    return 0
+
+
+async def show(args: argparse.Namespace) -> int:
+    async with common.runtime(args) as rt:
+        post = await post_service.get_post(rt, args.ref)
+    data = post_service.post_summary(post)
+    if args.json:
+        common.print_json(data)
+    else:
+        for key, value in data.items():
+            print(f"{key:>10}: {value}")
+    return 0
+
+
+async def delete(args: argparse.Namespace) -> int:
+    async with common.runtime(args) as rt:
+        post = await post_service.delete_post(rt, args.ref)
+    print(f"deleted post {post.id}: {post.title}")
+    return 0
+
+
+def _post_fields(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", required=True, help="the post's permalink on the blog")
+    p.add_argument("--title", required=True)
+    p.add_argument("--summary")
+    p.add_argument("--content-file", metavar="FILE", help="HTML body of the post")
+    p.add_argument("--tag", action="append", help="hashtag (repeatable)")
+    p.add_argument("--image", help="URL of a preview image")
+    p.add_argument("--published", help="ISO-8601 date/time (future dates federate later)")
+    common.add_json_argument(p)
+
+
+def register(sub: Any) -> None:
+    posts = sub.add_parser("posts", help="Register and manage blog posts.",
+                           description="Register and manage blog posts.")
+    psub = posts.add_subparsers(dest="posts_command", metavar="ACTION", required=True)
+    p = common.add_command(psub, "add", "Register a post (the same permalink again updates it).",
+                           'fedcomments posts add --url https://blog.example/hello/ '
+                           '--title "Hello" --tag intro')
+    _post_fields(p)
+    p.set_defaults(func=add)
+    p = common.add_command(psub, "update", "Change a post found by id, slug or permalink.",
+                           'fedcomments posts update 3 --url https://blog.example/hello/ '
+                           '--title "Hello again"')
+    p.add_argument("ref", help="post id, slug or permalink")
+    _post_fields(p)
+    p.set_defaults(func=update)
+    p = common.add_command(psub, "list", "List posts.", "fedcomments posts list --json")
+    p.add_argument("--all", action="store_true", help="include deleted posts")
+    common.add_json_argument(p)
+    p.set_defaults(func=list_)
+    p = common.add_command(psub, "show", "Show one post.", "fedcomments posts show hello")
+    p.add_argument("ref", help="post id, slug or permalink")
+    common.add_json_argument(p)
+    p.set_defaults(func=show)
+    p = common.add_command(psub, "delete", "Delete a post; its object then answers 410.",
+                           "fedcomments posts delete hello")
+    p.add_argument("ref", help="post id, slug or permalink")
+    p.set_defaults(func=delete)

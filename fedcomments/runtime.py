@@ -1,0 +1,110 @@
+"""Composition root shared by the web app and the CLI: settings, database, keys, client."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fedcomments import __version__
+from fedcomments.ap import keys as apkeys
+from fedcomments.ap.httpsig import sign_request_cavage, sign_request_rfc9421
+from fedcomments.blocklist import Blocklist
+from fedcomments.config import Settings
+from fedcomments.remote import RemoteClient, RemoteSettings
+from fedcomments.store import blocks as block_store
+from fedcomments.store import instance as instance_store
+from fedcomments.store.db import Database
+from fedcomments.urls import Urls
+
+log = logging.getLogger("fedcomments")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Everything a service needs, passed explicitly as the first argument."""
+
+    settings: Settings
+    db: Database
+    urls: Urls
+    keys: apkeys.KeyPair
+    clock: Clock = utcnow
+    blocklist: Blocklist = field(default_factory=Blocklist)
+    remote: RemoteClient = field(init=False)
+    _data_version: int = -1
+
+    def __post_init__(self) -> None:
+        self.remote = RemoteClient(
+            RemoteSettings(
+                allow_private_addresses=self.settings.federation.allow_private_addresses,
+                user_agent=user_agent(self.settings),
+            ),
+            signer=self.sign,
+            is_blocked=self.blocklist.domain_blocked,
+        )
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def sign(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+             *, scheme: str | None = None) -> dict[str, str]:
+        """Sign an outgoing request as the blog actor."""
+        scheme = scheme or self.settings.federation.signature_scheme
+        signer = sign_request_rfc9421 if scheme == "rfc9421" else sign_request_cavage
+        return signer(method, url, headers, body, key_id=self.urls.key_id,
+                      private_key_pem=self.keys.private_pem, now=self.now())
+
+    async def refresh_blocklist(self, *, force: bool = False) -> bool:
+        """Reload blocks when another connection or process committed; True if reloaded."""
+        version = await self.db.data_version()
+        if not force and version == self._data_version:
+            return False
+        self._data_version = version
+        domains = await block_store.blocked_domains(self.db.read)
+        actors = await block_store.blocked_actors(self.db.read)
+        self.blocklist.replace(domains, actors)
+        return True
+
+
+def user_agent(settings: Settings) -> str:
+    return f"fedcomments/{__version__} (+{settings.server.base_url})"
+
+
+async def _ensure_keys(db: Database, now: datetime) -> apkeys.KeyPair:
+    existing = await instance_store.get_keys(db.read)
+    if existing:
+        return apkeys.KeyPair(private_pem=existing[0], public_pem=existing[1])
+    pair = apkeys.generate_rsa_keypair(2048)
+    async with db.transaction() as tx:
+        await instance_store.insert_keys(tx, pair.private_pem, pair.public_pem, now)
+    # Another process may have won the race; the stored pair is the one that counts.
+    stored = await instance_store.get_keys(db.read)
+    assert stored is not None
+    return apkeys.KeyPair(private_pem=stored[0], public_pem=stored[1])
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings, *, clock: Clock = utcnow) -> AsyncIterator[Runtime]:
+    """Open the database (migrating it), load or create the keys, start the client."""
+    db = Database(str(settings.database_path))
+    await db.open()
+    try:
+        keys = await _ensure_keys(db, clock())
+        urls = Urls(settings.server.base_url, settings.actor.username)
+        rt = Runtime(settings=settings, db=db, urls=urls, keys=keys, clock=clock)
+        await rt.refresh_blocklist(force=True)
+        await rt.remote.start()
+        try:
+            yield rt
+        finally:
+            await rt.remote.close()
+    finally:
+        await db.close()

@@ -1,0 +1,248 @@
+"""Register, update, delete and look up blog posts (keyed by permalink)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from fedcomments.ap.sanitize import sanitize_html
+from fedcomments.errors import Gone, InvalidInput, NotFound
+from fedcomments.model import Post, PostInput
+from fedcomments.runtime import Runtime
+from fedcomments.store import posts as post_store
+from fedcomments.store.db import Conn
+
+MAX_TITLE = 500
+MAX_SUMMARY = 5_000
+MAX_TAGS = 30
+
+
+@dataclass(frozen=True)
+class PostChange:
+    post: Post
+    created: bool
+
+
+def validate_url(value: str, field: str) -> str:
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise InvalidInput(f"{field}: not a valid URL", field=field) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"{field}: must be an absolute http(s) URL, got {value!r}", field=field)
+    return value
+
+
+def _clean_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for raw in tags:
+        tag = raw.strip().lstrip("#").strip()
+        if not tag:
+            continue
+        if not re.fullmatch(r"[\w-]{1,100}", tag):
+            raise InvalidInput(f"tag: {raw!r} is not a valid hashtag", field="tag")
+        seen.setdefault(tag.casefold(), tag)
+    if len(seen) > MAX_TAGS:
+        raise InvalidInput(f"tag: at most {MAX_TAGS} tags", field="tag")
+    return tuple(seen.values())
+
+
+def _validated(data: PostInput) -> PostInput:
+    permalink = validate_url(data.permalink, "url")
+    title = data.title.strip()
+    if not title:
+        raise InvalidInput("title: must not be empty", field="title")
+    if len(title) > MAX_TITLE:
+        raise InvalidInput(f"title: at most {MAX_TITLE} characters", field="title")
+    if len(data.summary) > MAX_SUMMARY:
+        raise InvalidInput(f"summary: at most {MAX_SUMMARY} characters", field="summary")
+    image = validate_url(data.image, "image") if data.image else None
+    if data.published_at is not None and data.published_at.tzinfo is None:
+        raise InvalidInput("published: needs a timezone (e.g. 2024-05-01T10:00:00Z)",
+                           field="published")
+    return PostInput(
+        permalink=permalink,
+        title=title,
+        summary=data.summary.strip(),
+        content=sanitize_html(data.content) if data.content.strip() else "",
+        tags=_clean_tags(data.tags),
+        image=image,
+        published_at=data.published_at,
+    )
+
+
+def slug_base(permalink: str) -> str:
+    """A readable slug from the permalink's last meaningful path segment."""
+    segments = [s for s in urlsplit(permalink).path.split("/") if s]
+    while segments and re.fullmatch(r"index\.\w+", segments[-1]):
+        segments.pop()
+    last = re.sub(r"\.html?$", "", segments[-1]) if segments else "post"
+    ascii_text = unicodedata.normalize("NFKD", last).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:80].strip("-")
+    return slug or "post"
+
+
+async def _free_slug(conn: Conn, base: str) -> str:
+    slug, n = base, 1
+    while await post_store.slug_taken(conn, slug):
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+async def add_post(rt: Runtime, data: PostInput) -> PostChange:
+    """Register a post; the same permalink again updates the existing post."""
+    data = _validated(data)
+    now = rt.now()
+    async with rt.db.transaction() as tx:
+        existing = await post_store.by_permalink(tx, data.permalink)
+        if existing is not None:
+            post = await _update(tx, existing, data, now)
+            return PostChange(post=post, created=False)
+        slug = await _free_slug(tx, slug_base(data.permalink))
+        post_id = await post_store.insert(
+            tx, slug=slug, permalink=data.permalink, ap_id=rt.urls.post(slug), title=data.title,
+            summary=data.summary, content=data.content, tags=data.tags, image=data.image,
+            published_at=data.published_at or now, now=now,
+        )
+        post = await post_store.by_id(tx, post_id)
+    assert post is not None
+    return PostChange(post=post, created=True)
+
+
+async def _update(tx: Conn, existing: Post, data: PostInput, now: datetime) -> Post:
+    await post_store.update(
+        tx, existing.id, title=data.title, summary=data.summary, content=data.content,
+        tags=data.tags, image=data.image,
+        published_at=data.published_at or existing.published_at, now=now,
+    )
+    post = await post_store.by_id(tx, existing.id)
+    assert post is not None
+    return post
+
+
+async def update_post(rt: Runtime, ref: str, data: PostInput) -> Post:
+    """Change a post found by id, slug or permalink (the permalink itself may change)."""
+    data = _validated(data)
+    async with rt.db.transaction() as tx:
+        existing = await _find(tx, ref)
+        if existing is None:
+            raise NotFound(f"no post {ref!r}")
+        if data.permalink != existing.permalink:
+            clash = await post_store.by_permalink(tx, data.permalink)
+            if clash is not None:
+                raise InvalidInput(f"url: another post already has {data.permalink}", field="url")
+            await post_store.set_permalink(tx, existing.id, data.permalink)
+        return await _update(tx, existing, data, rt.now())
+
+
+async def delete_post(rt: Runtime, ref: str) -> Post:
+    async with rt.db.transaction() as tx:
+        post = await _find(tx, ref)
+        if post is None:
+            raise NotFound(f"no post {ref!r}")
+        if post.is_deleted:
+            return post
+        await post_store.mark_deleted(tx, post.id, rt.now())
+        deleted = await post_store.by_id(tx, post.id)
+    assert deleted is not None
+    return deleted
+
+
+async def _find(conn: Conn, ref: str) -> Post | None:
+    ref = ref.strip()
+    if ref.isdigit():
+        return await post_store.by_id(conn, int(ref))
+    if ref.startswith(("http://", "https://")):
+        return await post_store.by_permalink(conn, ref) or await post_store.by_ap_id(conn, ref)
+    return await post_store.by_slug(conn, ref)
+
+
+async def get_post(rt: Runtime, ref: str) -> Post:
+    post = await _find(rt.db.read, ref)
+    if post is None:
+        raise NotFound(f"no post {ref!r}")
+    return post
+
+
+async def public_post(rt: Runtime, slug: str) -> Post:
+    """A post as the public sees it: 404 unknown or scheduled, 410 deleted."""
+    post = await post_store.by_slug(rt.db.read, slug)
+    if post is None or post.published_at > rt.now():
+        raise NotFound("no such post")
+    if post.is_deleted:
+        raise Gone("post deleted")
+    return post
+
+
+async def list_posts(rt: Runtime, *, include_deleted: bool = False) -> list[Post]:
+    return await post_store.list_posts(rt.db.read, include_deleted=include_deleted, limit=10_000)
+
+
+def parse_published(value: str | None) -> datetime | None:
+    """ISO-8601 date or datetime; a bare date means midnight UTC."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip().replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"published: not an ISO-8601 date/time: {value!r}",
+                           field="published") from None
+    if parsed.tzinfo is None:
+        if "T" in text or " " in text:
+            raise InvalidInput("published: needs a timezone (e.g. 2024-05-01T10:00:00Z)",
+                               field="published")
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def post_input(fields: dict[str, Any]) -> PostInput:
+    """Build a PostInput from loosely typed fields (CLI arguments, admin API JSON)."""
+    allowed = {"url", "permalink", "title", "summary", "content", "tags", "image", "published"}
+    unknown = set(fields) - allowed
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(f"{name}: unknown field", field=name)
+    permalink = fields.get("url") or fields.get("permalink")
+    title = fields.get("title")
+    for name, value in (("url", permalink), ("title", title)):
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"{name}: required", field=name)
+    tags = fields.get("tags") or []
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InvalidInput("tags: must be a list of strings", field="tags")
+    for name in ("summary", "content", "image", "published"):
+        value = fields.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{name}: must be a string", field=name)
+    assert isinstance(permalink, str) and isinstance(title, str)
+    return PostInput(
+        permalink=permalink, title=title, summary=fields.get("summary") or "",
+        content=fields.get("content") or "", tags=tuple(tags), image=fields.get("image") or None,
+        published_at=parse_published(fields.get("published")),
+    )
+
+
+def post_summary(post: Post) -> dict[str, Any]:
+    """Stable JSON shape of a post for listings (CLI --json and admin API)."""
+    return {
+        "id": post.id,
+        "slug": post.slug,
+        "url": post.permalink,
+        "ap_id": post.ap_id,
+        "title": post.title,
+        "summary": post.summary,
+        "tags": list(post.tags),
+        "image": post.image,
+        "published": post.published_at.isoformat(),
+        "updated": post.updated_at.isoformat() if post.updated_at else None,
+        "deleted": post.deleted_at.isoformat() if post.deleted_at else None,
+    }

@@ -1,0 +1,165 @@
+"""Numbered schema migrations; each runs whole inside one transaction or not at all."""
+
+from __future__ import annotations
+
+# Each entry is one version step: a list of statements. Never edit a released step;
+# append a new one. Timestamps are ISO-8601 UTC strings, which sort as text.
+MIGRATIONS: list[list[str]] = [
+    # 1: the whole model the product needs.
+    [
+        """CREATE TABLE instance (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            private_key_pem TEXT NOT NULL,
+            public_key_pem TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE posts (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL UNIQUE,
+            permalink TEXT NOT NULL UNIQUE,
+            ap_id TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '',
+            content TEXT NOT NULL DEFAULT '',
+            tags TEXT NOT NULL DEFAULT '[]',
+            image TEXT,
+            published_at TEXT NOT NULL,
+            updated_at TEXT,
+            created_at TEXT NOT NULL,
+            deleted_at TEXT,
+            federated_at TEXT
+        )""",
+        """CREATE TABLE actors (
+            id INTEGER PRIMARY KEY,
+            ap_id TEXT NOT NULL UNIQUE,
+            domain TEXT NOT NULL,
+            type TEXT NOT NULL DEFAULT 'Person',
+            username TEXT,
+            name TEXT,
+            summary TEXT,
+            url TEXT,
+            icon TEXT,
+            inbox TEXT,
+            shared_inbox TEXT,
+            followers_url TEXT,
+            fetched_at TEXT NOT NULL,
+            trusted INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX actors_domain ON actors(domain)",
+        """CREATE TABLE actor_keys (
+            key_id TEXT PRIMARY KEY,
+            actor_id INTEGER NOT NULL REFERENCES actors(id) ON DELETE CASCADE,
+            pem TEXT NOT NULL,
+            fetched_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX actor_keys_actor ON actor_keys(actor_id)",
+        """CREATE TABLE comments (
+            id INTEGER PRIMARY KEY,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            parent_id INTEGER REFERENCES comments(id) ON DELETE SET NULL,
+            ap_id TEXT UNIQUE,
+            origin TEXT NOT NULL CHECK (origin IN ('remote', 'local', 'owner')),
+            actor_id INTEGER REFERENCES actors(id) ON DELETE CASCADE,
+            author_name TEXT,
+            author_email TEXT,
+            author_website TEXT,
+            visibility TEXT NOT NULL
+                CHECK (visibility IN ('public', 'unlisted', 'followers', 'direct')),
+            status TEXT NOT NULL
+                CHECK (status IN ('approved', 'pending', 'rejected', 'deleted')),
+            content TEXT NOT NULL DEFAULT '',
+            source TEXT,
+            summary TEXT,
+            sensitive INTEGER NOT NULL DEFAULT 0,
+            language TEXT,
+            url TEXT,
+            in_reply_to TEXT,
+            attachments TEXT NOT NULL DEFAULT '[]',
+            mentions TEXT NOT NULL DEFAULT '[]',
+            published_at TEXT NOT NULL,
+            updated_at TEXT,
+            created_at TEXT NOT NULL,
+            deleted_at TEXT,
+            edit_secret_hash TEXT,
+            client_key TEXT
+        )""",
+        "CREATE INDEX comments_post ON comments(post_id, published_at)",
+        "CREATE INDEX comments_actor ON comments(actor_id)",
+        "CREATE INDEX comments_parent ON comments(parent_id)",
+        # Object ids that were deleted: a late or replayed Create must never resurrect them.
+        """CREATE TABLE tombstones (
+            ap_id TEXT PRIMARY KEY,
+            deleted_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE reactions (
+            id INTEGER PRIMARY KEY,
+            ap_id TEXT UNIQUE,
+            type TEXT NOT NULL CHECK (type IN ('like', 'announce')),
+            actor_id INTEGER NOT NULL REFERENCES actors(id) ON DELETE CASCADE,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            comment_id INTEGER REFERENCES comments(id) ON DELETE CASCADE,
+            target_ap_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (actor_id, type, target_ap_id)
+        )""",
+        "CREATE INDEX reactions_post ON reactions(post_id)",
+        """CREATE TABLE followers (
+            actor_id INTEGER PRIMARY KEY REFERENCES actors(id) ON DELETE CASCADE,
+            follow_id TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE domain_blocks (
+            domain TEXT PRIMARY KEY,
+            reason TEXT NOT NULL DEFAULT '',
+            keep_content INTEGER NOT NULL DEFAULT 0,
+            removed TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE actor_blocks (
+            ap_id TEXT PRIMARY KEY,
+            reason TEXT NOT NULL DEFAULT '',
+            keep_content INTEGER NOT NULL DEFAULT 0,
+            removed TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            activity_id TEXT NOT NULL,
+            inbox TEXT NOT NULL,
+            host TEXT NOT NULL,
+            body BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'done', 'failed', 'gone', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            locked_until TEXT,
+            last_status INTEGER,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            UNIQUE (activity_id, inbox)
+        )""",
+        "CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at)",
+        "CREATE INDEX deliveries_host ON deliveries(host, status)",
+        """CREATE TABLE hosts (
+            host TEXT PRIMARY KEY,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            paused_until TEXT,
+            failure_days TEXT NOT NULL DEFAULT '[]',
+            unavailable_since TEXT,
+            last_success_at TEXT
+        )""",
+        """CREATE TABLE processed_activities (
+            ap_id TEXT PRIMARY KEY,
+            received_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE reports (
+            id INTEGER PRIMARY KEY,
+            ap_id TEXT UNIQUE,
+            actor_id INTEGER REFERENCES actors(id) ON DELETE SET NULL,
+            content TEXT NOT NULL DEFAULT '',
+            object_ids TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL
+        )""",
+    ],
+]

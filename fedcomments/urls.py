@@ -1,0 +1,74 @@
+"""Every URL we mint, derived from base_url in one place (ids must never drift)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Urls:
+    base_url: str
+    username: str
+
+    @property
+    def host(self) -> str:
+        """Host as it appears in handles: with the port only when it is not the default."""
+        return urlsplit(self.base_url).netloc
+
+    @property
+    def handle(self) -> str:
+        return f"@{self.username}@{self.host}"
+
+    @property
+    def acct(self) -> str:
+        return f"acct:{self.username}@{self.host}"
+
+    @property
+    def actor(self) -> str:
+        return f"{self.base_url}/users/{self.username}"
+
+    @property
+    def key_id(self) -> str:
+        return f"{self.actor}#main-key"
+
+    @property
+    def inbox(self) -> str:
+        return f"{self.actor}/inbox"
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.actor}/outbox"
+
+    @property
+    def followers(self) -> str:
+        return f"{self.actor}/followers"
+
+    @property
+    def following(self) -> str:
+        return f"{self.actor}/following"
+
+    @property
+    def shared_inbox(self) -> str:
+        return f"{self.base_url}/inbox"
+
+    def post(self, slug: str) -> str:
+        return f"{self.base_url}/posts/{slug}"
+
+    def post_replies(self, slug: str) -> str:
+        return f"{self.post(slug)}/replies"
+
+    def post_context(self, slug: str) -> str:
+        return f"{self.post(slug)}/context"
+
+    def comment(self, comment_id: int) -> str:
+        return f"{self.base_url}/comments/{comment_id}"
+
+    def comment_replies(self, comment_id: int) -> str:
+        return f"{self.comment(comment_id)}/replies"
+
+    def activity(self, kind: str, token: str) -> str:
+        return f"{self.base_url}/activities/{kind}/{token}"
+
+    def is_local(self, url: str | None) -> bool:
+        return bool(url) and (url == self.base_url or url.startswith(self.base_url + "/"))

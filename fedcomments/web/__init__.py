@@ -1,0 +1,1 @@
+"""HTTP adapters: read the request, call one service, render."""

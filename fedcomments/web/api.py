@@ -1,0 +1,74 @@
+"""JSON API under /api/v1: admin endpoints (bearer token) and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from fedcomments.errors import InvalidInput
+from fedcomments.services import posts
+from fedcomments.web.auth import require_admin
+from fedcomments.web.keys import RUNTIME
+from fedcomments.web.negotiate import json_response
+from fedcomments.web.openapi import openapi_document
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="expected application/json")
+    try:
+        data = json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInput("body: malformed JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body: expected a JSON object")
+    return data
+
+
+async def list_posts(request: web.Request) -> web.Response:
+    require_admin(request)
+    found = await posts.list_posts(request.app[RUNTIME],
+                                   include_deleted=request.query.get("deleted") == "true")
+    return json_response({"posts": [posts.post_summary(p) for p in found]})
+
+
+async def add_post(request: web.Request) -> web.Response:
+    require_admin(request)
+    change = await posts.add_post(request.app[RUNTIME],
+                                  posts.post_input(await read_json_object(request)))
+    return json_response(posts.post_summary(change.post), status=201 if change.created else 200)
+
+
+async def get_post(request: web.Request) -> web.Response:
+    require_admin(request)
+    post = await posts.get_post(request.app[RUNTIME], request.match_info["ref"])
+    return json_response(posts.post_summary(post))
+
+
+async def update_post(request: web.Request) -> web.Response:
+    require_admin(request)
+    post = await posts.update_post(request.app[RUNTIME], request.match_info["ref"],
+                                   posts.post_input(await read_json_object(request)))
+    return json_response(posts.post_summary(post))
+
+
+async def delete_post(request: web.Request) -> web.Response:
+    require_admin(request)
+    post = await posts.delete_post(request.app[RUNTIME], request.match_info["ref"])
+    return json_response(posts.post_summary(post))
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document(request.app[RUNTIME].settings.server.base_url))
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/openapi.json", openapi)
+    r.add_get("/api/v1/admin/posts", list_posts)
+    r.add_post("/api/v1/admin/posts", add_post)
+    r.add_get("/api/v1/admin/posts/{ref}", get_post)
+    r.add_put("/api/v1/admin/posts/{ref}", update_post)
+    r.add_delete("/api/v1/admin/posts/{ref}", delete_post)

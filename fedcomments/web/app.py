@@ -1,0 +1,105 @@
+"""Application factory: settings in, aiohttp app out; resources live in cleanup_ctx."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+
+import jinja2
+from aiohttp import web
+
+from fedcomments.config import Settings
+from fedcomments.errors import FedcommentsError
+from fedcomments.runtime import open_runtime, utcnow
+from fedcomments.web import api, federation, pages
+from fedcomments.web.keys import CLOCK, RUNTIME, SETTINGS, TEMPLATES
+from fedcomments.web.negotiate import json_response
+
+log = logging.getLogger("fedcomments.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Pages carry no inline script or style: everything comes from our own origin.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@web.middleware
+async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "ms": round((time.perf_counter() - start) * 1000, 1),
+                "remote": request.remote,
+            },
+        )
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except FedcommentsError as exc:
+        body: dict[str, str] = {"error": str(exc)}
+        field = getattr(exc, "field", None)
+        if field:
+            body["field"] = field
+        return json_response(body, status=exc.http_status)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return json_response({"error": "internal error"}, status=500)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if response.content_type == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+    return response
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    app = web.Application(
+        middlewares=[access_log, security_headers, errors],
+        client_max_size=settings.federation.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.PackageLoader("fedcomments.web", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+    async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_runtime(settings, clock=clock) as rt:
+            app[RUNTIME] = rt
+            yield
+
+    app.cleanup_ctx.append(runtime_ctx)
+    federation.setup(app)
+    api.setup(app)
+    pages.setup(app)
+    return app

@@ -1,0 +1,17 @@
+"""Typed application keys: the only way handlers reach shared objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import jinja2
+from aiohttp import web
+
+from fedcomments.config import Settings
+from fedcomments.runtime import Runtime
+
+SETTINGS = web.AppKey("settings", Settings)
+RUNTIME = web.AppKey("runtime", Runtime)
+CLOCK = web.AppKey("clock", Callable[[], datetime])
+TEMPLATES = web.AppKey("templates", jinja2.Environment)

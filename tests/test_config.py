@@ -1,0 +1,92 @@
+"""Configuration: defaults, validation errors naming file and key, CLI exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fedcomments.cli import main
+from fedcomments.config import DEFAULT_BASE_URL, load_settings
+from fedcomments.errors import ConfigError
+
+
+def test_defaults_without_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given no file and no env var, the embedded defaults apply."""
+    monkeypatch.delenv("FEDCOMMENTS_CONFIG", raising=False)
+    s = load_settings()
+    assert s.server.base_url == DEFAULT_BASE_URL == "http://127.0.0.1:8080"
+    assert (s.server.host, s.server.port) == ("127.0.0.1", 8080)
+    assert s.storage.database == "fedcomments.sqlite3"
+    assert s.actor.type == "Person" and s.actor.username == "blog"
+    assert s.federation.allow_private_addresses is False
+
+
+def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given FEDCOMMENTS_CONFIG, the file it names is read."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\nbase_url = "https://Comments.Example.org/"\n[actor]\nname = "X"\n')
+    monkeypatch.setenv("FEDCOMMENTS_CONFIG", str(cfg))
+    s = load_settings()
+    assert s.server.base_url == "https://comments.example.org"
+    assert s.actor.name == "X"
+
+
+def test_host_and_port_derive_base_url(tmp_path: Path) -> None:
+    """Given only host and port, base_url follows them."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\nhost = "127.0.0.1"\nport = 9000\n')
+    assert load_settings(cfg).server.base_url == "http://127.0.0.1:9000"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('[server]\nport = "80"\n', "[server] port: expected an integer"),
+        ("[server]\nport = true\n", "[server] port: expected an integer"),
+        ('[server]\nbogus = 1\n', "unknown key [server] bogus"),
+        ('[nope]\nx = 1\n', "unknown section [nope]"),
+        ('[server]\nbase_url = "ftp://x"\n', "[server] base_url: must be an absolute http(s) URL"),
+        ('[server]\nbase_url = "https://x.org/blog"\n', "[server] base_url: must be the root"),
+        ('[server]\nbase_url = "https://"\n', "[server] base_url: must be an absolute"),
+        ('[actor]\ntype = "Robot"\n', "[actor] type: must be one of Person"),
+        ('[actor]\nusername = "no spaces"\n', "[actor] username"),
+        ('[federation]\nallow_private_addresses = "yes"\n', "expected true or false"),
+        ("[server\n", "invalid TOML"),
+    ],
+)
+def test_bad_config_is_one_clear_line(tmp_path: Path, body: str, expected: str) -> None:
+    """Given a bad config, the error names the file and the key."""
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(body)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    message = str(info.value)
+    assert message.startswith(str(cfg))
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Given a missing config file, the CLI prints one line and exits 2."""
+    code = main(["--config", str(tmp_path / "absent.toml"), "posts", "list"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "absent.toml: config file not found" in err
+
+
+def test_bad_config_via_real_entry_point(tmp_path: Path) -> None:
+    """Given a wrong type, `python -m fedcomments` exits 2 with one line, no traceback."""
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[server]\nport = "eighty"\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "fedcomments", "posts", "list", "--config", str(cfg)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "Traceback" not in proc.stderr
+    assert "[server] port: expected an integer" in proc.stderr

@@ -1,0 +1,83 @@
+"""The SQLite store: migrations, pragmas, private file mode, atomic migration steps."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from fedcomments.store import db as dbmod
+from fedcomments.store import schema
+from fedcomments.store.db import Database, StoreError
+
+
+async def test_open_migrates_and_sets_pragmas(tmp_path: Path) -> None:
+    """Given a new file, opening creates every table at the latest version with WAL on."""
+    path = tmp_path / "x.sqlite3"
+    db = Database(str(path))
+    await db.open()
+    try:
+        version = await db.read.fetchone("PRAGMA user_version")
+        assert version[0] == len(schema.MIGRATIONS)
+        mode = await db.read.fetchone("PRAGMA journal_mode")
+        assert mode[0] == "wal"
+        fk = await db.read.fetchone("PRAGMA foreign_keys")
+        assert fk[0] == 1
+        timeout = await db.read.fetchone("PRAGMA busy_timeout")
+        assert timeout[0] == dbmod.BUSY_TIMEOUT_MS
+        tables = {r[0] for r in await db.read.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"posts", "comments", "actors", "actor_keys", "followers", "reactions",
+                "domain_blocks", "actor_blocks", "deliveries", "processed_activities",
+                "tombstones", "reports", "instance", "hosts"} <= tables
+    finally:
+        await db.close()
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+async def test_failed_migration_leaves_previous_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a step that fails half-way, neither its tables nor its version remain."""
+    path = str(tmp_path / "x.sqlite3")
+    broken = [*schema.MIGRATIONS, ["CREATE TABLE half (x)", "CREATE TABLE oops (syntax error"]]
+    monkeypatch.setattr(dbmod, "MIGRATIONS", broken)
+    db = Database(path)
+    with pytest.raises(sqlite3.OperationalError):
+        await db.open()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(schema.MIGRATIONS)
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "half" not in names
+        assert "posts" in names
+    finally:
+        conn.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """Given a database from a newer version, opening refuses with a clear error."""
+    path = str(tmp_path / "x.sqlite3")
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(schema.MIGRATIONS) + 5}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this fedcomments"):
+        await Database(path).open()
+
+
+async def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    """Given an exception inside a transaction, nothing of it is committed."""
+    db = Database(str(tmp_path / "x.sqlite3"))
+    await db.open()
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO processed_activities (ap_id, received_at) VALUES ('a', 'b')")
+                raise RuntimeError("boom")
+        row = await db.read.fetchone("SELECT COUNT(*) FROM processed_activities")
+        assert row[0] == 0
+    finally:
+        await db.close()
