@@ -1,0 +1,463 @@
+"""The project's only HTTP client: GET JSON and POST activities to remote instances.
+
+Timeouts, size caps and the SSRF guard (`netguard`) apply to every hop and every resolved
+address. Signing and the domain-block check are injected as callables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import socket
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from fedcomments import __version__
+from fedcomments.errors import RemoteError
+from fedcomments.netguard import (
+    FetchRefused,
+    HostCheck,
+    RefusalReason,
+    Target,
+    address_allowed,
+    check_url,
+)
+
+__all__ = [
+    "AS2_ACCEPT",
+    "AS2_CONTENT_TYPE",
+    "AddressRefused",
+    "FetchFailed",
+    "FetchRefused",
+    "GuardedResolver",
+    "HostCheck",
+    "JsonResponse",
+    "PostResult",
+    "RemoteClient",
+    "RemoteSettings",
+    "Signer",
+]
+
+log = logging.getLogger(__name__)
+
+#: (method, url, headers about to be sent, body) -> headers to add (Date, Signature, Digest …)
+Signer = Callable[[str, str, dict[str, str], bytes | None], dict[str, str]]
+
+AS2_PROFILE = "https://www.w3.org/ns/activitystreams"
+AS2_ACCEPT = f'application/activity+json, application/ld+json; profile="{AS2_PROFILE}"'
+AS2_CONTENT_TYPE = "application/activity+json"
+JRD_ACCEPT = "application/jrd+json, application/json"
+JRD_TYPES = frozenset({"application/jrd+json", "application/json"})
+#: A delivery answer is read up to this size; beyond it the connection is closed, not drained.
+POST_BODY_CAP = 64 * 1024
+EXCERPT_BYTES = 1024
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    """Limits for outbound HTTP; `allow_private_addresses` is for local tests and dev only."""
+
+    allow_private_addresses: bool = False
+    connect_timeout: float = 5.0
+    #: deadline for a whole call: every redirect hop and the body included
+    total_timeout: float = 30.0
+    max_response_bytes: int = 1 << 20
+    max_redirects: int = 3
+    user_agent: str = f"fedcomments/{__version__}"
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout <= 0 or self.total_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        if self.max_response_bytes <= 0 or self.max_redirects < 0:
+            raise ValueError("max_response_bytes must be positive, max_redirects >= 0")
+
+
+class FetchFailed(RemoteError):
+    """Timeout, connection error, bad status, oversized body, wrong Content-Type or bad JSON."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        #: HTTP status when the peer answered; None for timeouts and connection errors
+        self.status = status
+
+
+@dataclass(frozen=True)
+class JsonResponse:
+    """A JSON object fetched from `url` (the final URL, after redirects)."""
+
+    url: str
+    status: int
+    data: dict[str, Any]
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """What a peer answered to a POST; the delivery layer classifies it."""
+
+    status: int
+    headers: Mapping[str, str]
+    body_excerpt: str
+
+    @property
+    def retry_after(self) -> str | None:
+        """The raw Retry-After header (seconds or an HTTP date), if any."""
+        return self.headers.get("Retry-After")
+
+
+class AddressRefused(OSError):
+    """A name resolved only to forbidden addresses.
+
+    An OSError because aiohttp wraps resolver OSErrors into ClientConnectorDNSError,
+    which is where RemoteClient finds it again.
+    """
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolver that drops forbidden addresses, so the connector can only dial allowed ones.
+
+    The check sits between resolution and connect: a DNS answer that changes between an
+    earlier look-up and the connection (DNS rebinding) is still filtered. aiohttp does
+    not call the resolver for IP literals; `check_url` covers those.
+    """
+
+    def __init__(self, inner: AbstractResolver, *, allow_private: bool) -> None:
+        self._inner = inner
+        self._allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        allowed = [r for r in results if address_allowed(r["host"], self._allow_private)]
+        if results and not allowed:
+            found = ", ".join(sorted({r["host"] for r in results}))
+            raise AddressRefused(f"{host} resolves only to forbidden addresses ({found})")
+        if len(allowed) < len(results):
+            # Like Mastodon, which skips a forbidden address and tries the next one.
+            dropped = sorted({r["host"] for r in results} - {r["host"] for r in allowed})
+            log.info("dropping forbidden addresses of %s: %s", host, ", ".join(dropped))
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class RemoteClient:
+    """Signed, guarded HTTP to other instances; `start()` before use, `close()` after."""
+
+    def __init__(
+        self,
+        settings: RemoteSettings,
+        *,
+        signer: Signer | None = None,
+        is_blocked: HostCheck | None = None,
+    ) -> None:
+        self._settings = settings
+        self._signer = signer
+        self._is_blocked = is_blocked
+        self._session: aiohttp.ClientSession | None = None
+        self._resolver: GuardedResolver | None = None
+
+    async def start(self) -> None:
+        """Create the connection pool; a second call is a no-op."""
+        if self._session is not None:
+            return
+        resolver = GuardedResolver(
+            aiohttp.DefaultResolver(), allow_private=self._settings.allow_private_addresses
+        )
+        timeout = self._settings.connect_timeout
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=resolver),
+            # The overall deadline is an asyncio.timeout around each call (redirects included).
+            timeout=aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout),
+            # An environment proxy would resolve and dial the target itself, out of the
+            # guard's reach; cookies would carry state from one instance to another.
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        self._resolver = resolver
+
+    async def close(self) -> None:
+        """Close the pool; safe to call twice."""
+        session, self._session = self._session, None
+        resolver, self._resolver = self._resolver, None
+        if session is not None:
+            await session.close()
+        if resolver is not None:
+            # The connector does not own a resolver it was given.
+            await resolver.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def get_json(
+        self,
+        url: str,
+        *,
+        signed: bool = True,
+        accept: str = AS2_ACCEPT,
+        allowed_types: Collection[str] | None = None,
+    ) -> JsonResponse:
+        """GET a JSON object, following up to `max_redirects` redirects, each re-checked.
+
+        `allowed_types` (lowercase media types) replaces the ActivityStreams rule: by
+        default only application/activity+json, or application/ld+json whose profile
+        names ActivityStreams, is read.
+        """
+        signer = self._pick_signer(signed, None)
+        try:
+            async with asyncio.timeout(self._settings.total_timeout):
+                return await self._get_following(url, signer, accept, allowed_types)
+        except TimeoutError as exc:
+            seconds = self._settings.total_timeout
+            raise FetchFailed(f"GET {url}: timed out after {seconds} s", url=url) from exc
+
+    async def get_jrd(self, url: str) -> JsonResponse:
+        """GET a WebFinger (JRD) document, unsigned, as most servers expect."""
+        return await self.get_json(url, signed=False, accept=JRD_ACCEPT, allowed_types=JRD_TYPES)
+
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        content_type: str = AS2_CONTENT_TYPE,
+        sign: bool = True,
+        extra_headers: Mapping[str, str] | None = None,
+        signer: Signer | None = None,
+    ) -> PostResult:
+        """POST `body` and return the answer, whatever its status; never follows redirects.
+
+        Raises FetchRefused when the guard refuses the URL, FetchFailed (status None) on
+        timeouts and connection errors.
+        """
+        chosen = self._pick_signer(sign, signer)
+        target = self._check(url)
+        extra = {"Content-Type": content_type, **(extra_headers or {})}
+        headers = self._headers("POST", target.url, extra, body, chosen)
+        try:
+            async with (
+                asyncio.timeout(self._settings.total_timeout),
+                self._exchange("POST", target.url, headers, body) as resp,
+            ):
+                raw = await _read_post_answer(resp)
+                return PostResult(
+                    status=resp.status,
+                    headers=_freeze(resp.headers),
+                    body_excerpt=raw[:EXCERPT_BYTES].decode("utf-8", "replace"),
+                )
+        except TimeoutError as exc:
+            seconds = self._settings.total_timeout
+            raise FetchFailed(f"POST {url}: timed out after {seconds} s", url=url) from exc
+
+    async def _get_following(
+        self,
+        url: str,
+        signer: Signer | None,
+        accept: str,
+        allowed_types: Collection[str] | None,
+    ) -> JsonResponse:
+        current: str | URL = url
+        redirects = 0
+        while True:
+            # Every hop is checked and signed afresh: a redirect may lead to another host,
+            # and a signature covers the request target and Host of one request only.
+            target = self._check(current)
+            headers = self._headers("GET", target.url, {"Accept": accept}, None, signer)
+            async with self._exchange("GET", target.url, headers, None) as resp:
+                if resp.status not in _REDIRECT_STATUSES:
+                    return await self._read_json(target.url, resp, allowed_types)
+                if redirects >= self._settings.max_redirects:
+                    raise FetchFailed(
+                        f"GET {url}: more than {self._settings.max_redirects} redirects",
+                        url=str(target.url),
+                        status=resp.status,
+                    )
+                redirects += 1
+                current = _redirect_location(target.url, resp)
+
+    async def _read_json(
+        self, url: URL, resp: aiohttp.ClientResponse, allowed_types: Collection[str] | None
+    ) -> JsonResponse:
+        where = str(url)
+        if resp.status != 200:
+            # Mastodon only reads a document from a 200; anything else is not one.
+            raise FetchFailed(f"GET {where} answered {resp.status}", url=where, status=resp.status)
+        raw_type = resp.headers.get("Content-Type", "")
+        media, params = _media_type(raw_type)
+        ok = media in allowed_types if allowed_types is not None else _is_as2(media, params)
+        if not ok:
+            raise FetchFailed(
+                f"GET {where}: unexpected Content-Type {raw_type!r}", url=where, status=resp.status
+            )
+        cap = self._settings.max_response_bytes
+        body, overflow = await _read_capped(resp, cap)
+        if overflow:
+            raise FetchFailed(
+                f"GET {where}: body larger than {cap} bytes", url=where, status=resp.status
+            )
+        try:
+            data = json.loads(body, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise FetchFailed(f"GET {where}: invalid JSON", url=where, status=resp.status) from exc
+        if not isinstance(data, dict):
+            raise FetchFailed(f"GET {where}: JSON is not an object", url=where, status=resp.status)
+        return JsonResponse(url=where, status=resp.status, data=data, headers=_freeze(resp.headers))
+
+    def _check(self, url: str | URL) -> Target:
+        return check_url(
+            url,
+            allow_private=self._settings.allow_private_addresses,
+            is_blocked=self._is_blocked,
+        )
+
+    def _pick_signer(self, sign: bool, override: Signer | None) -> Signer | None:
+        if not sign:
+            return None
+        chosen = override or self._signer
+        if chosen is None:
+            raise ValueError("a signed request needs a signer (RemoteClient(signer=…) or signer=)")
+        return chosen
+
+    def _headers(
+        self,
+        method: str,
+        url: URL,
+        extra: Mapping[str, str],
+        body: bytes | None,
+        signer: Signer | None,
+    ) -> dict[str, str]:
+        # Host is set explicitly (aiohttp keeps a given Host) so that the value a
+        # signature covers is exactly the value sent.
+        host = url.host_port_subcomponent
+        assert host is not None  # check_url refuses host-less URLs
+        headers = {"Host": host, "User-Agent": self._settings.user_agent}
+        _merge(headers, extra)
+        if signer is not None:
+            _merge(headers, signer(method, str(url), dict(headers), body))
+        return headers
+
+    @asynccontextmanager
+    async def _exchange(
+        self, method: str, url: URL, headers: dict[str, str], body: bytes | None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One request, no redirects; aiohttp failures become FetchRefused / FetchFailed."""
+        if self._session is None:
+            raise RuntimeError("RemoteClient used before start()")
+        where = str(url)
+        try:
+            async with self._session.request(
+                method, url, headers=headers, data=body, allow_redirects=False
+            ) as resp:
+                yield resp
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, AddressRefused):
+                raise FetchRefused(
+                    f"refused {where!r}: {exc.os_error}", url=where, reason=RefusalReason.ADDRESS
+                ) from exc
+            raise FetchFailed(f"{method} {where}: cannot connect: {exc}", url=where) from exc
+        except aiohttp.ClientError as exc:
+            raise FetchFailed(f"{method} {where}: {type(exc).__name__}: {exc}", url=where) from exc
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """Read at most `limit` body bytes as they stream in; True means there was more.
+
+    Content-Length is not trusted: chunked bodies have none and a compressed body's
+    length says nothing of its decoded size (aiohttp decodes in bounded steps, so the
+    cap also stops decompression bombs). On overflow the connection is closed rather
+    than drained.
+    """
+    buf = bytearray()
+    async for chunk in resp.content.iter_any():
+        if len(buf) + len(chunk) > limit:
+            buf += chunk[: limit - len(buf)]
+            resp.close()
+            return bytes(buf), True
+        buf += chunk
+    return bytes(buf), False
+
+
+async def _read_post_answer(resp: aiohttp.ClientResponse) -> bytes:
+    """Read a delivery answer up to POST_BODY_CAP; a body cut short keeps what arrived.
+
+    The status is what the delivery layer needs, so a peer that hangs up mid-body
+    still yields a result.
+    """
+    try:
+        body, _ = await _read_capped(resp, POST_BODY_CAP)
+    except aiohttp.ClientError:
+        resp.close()
+        return b""
+    return body
+
+
+def _redirect_location(base: URL, resp: aiohttp.ClientResponse) -> URL:
+    location = resp.headers.get("Location")
+    where = str(base)
+    if not location:
+        raise FetchFailed(f"GET {where}: redirect without Location", url=where, status=resp.status)
+    try:
+        return base.join(URL(location)).with_fragment(None)
+    except ValueError as exc:
+        raise FetchFailed(
+            f"GET {where}: unusable Location {location!r}", url=where, status=resp.status
+        ) from exc
+
+
+def _media_type(value: str) -> tuple[str, dict[str, str]]:
+    """Split a Content-Type into its lowercase media type and its parameters."""
+    media = value.split(";", 1)[0].strip().lower()
+    params = {
+        name.lower(): raw[1:-1] if raw.startswith('"') and raw.endswith('"') else raw.strip()
+        for name, raw in _PARAM.findall(value)
+    }
+    return media, params
+
+
+def _is_as2(media: str, params: Mapping[str, str]) -> bool:
+    if media == "application/activity+json":
+        return True
+    # Mastodon reads application/ld+json only when the profile parameter lists the
+    # ActivityStreams URI, so every server it federates with already labels documents
+    # that way; a bare ld+json is usually a different JSON-LD vocabulary.
+    return media == "application/ld+json" and AS2_PROFILE in params.get("profile", "").split()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _merge(headers: dict[str, str], more: Mapping[str, str]) -> None:
+    """Set `more` into `headers`, replacing names case-insensitively."""
+    for name, value in more.items():
+        for existing in [key for key in headers if key.lower() == name.lower()]:
+            del headers[existing]
+        headers[name] = value
+
+
+def _freeze(headers: Mapping[str, str]) -> Mapping[str, str]:
+    return CIMultiDictProxy(CIMultiDict(headers))
