@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from fedcomments import __version__
 from fedcomments.ap import keys as apkeys
 from fedcomments.ap.httpsig import sign_request_cavage, sign_request_rfc9421
+from fedcomments.ap.jsonld import Normalizer
 from fedcomments.blocklist import Blocklist
 from fedcomments.config import Settings
 from fedcomments.remote import RemoteClient, RemoteSettings
@@ -38,6 +39,8 @@ class Runtime:
     keys: apkeys.KeyPair
     clock: Clock = utcnow
     blocklist: Blocklist = field(default_factory=Blocklist)
+    #: JSON-LD normaliser with its caches; one per process.
+    normalizer: Normalizer = field(default_factory=Normalizer)
     remote: RemoteClient = field(init=False)
     _data_version: int = -1
 

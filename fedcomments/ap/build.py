@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -238,3 +239,24 @@ def _escape(text: str) -> str:
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
+
+
+def accept_follow(urls: Urls, activity_id: str, follow_id: str | None, follower: str
+                  ) -> dict[str, Any]:
+    """Accept{Follow}; the embedded Follow lets Mastodon match it even without the id."""
+    follow: dict[str, Any] = {"type": "Follow", "actor": follower, "object": urls.actor}
+    if follow_id:
+        follow = {"id": follow_id, **follow}
+    return {
+        "@context": AS2_CONTEXT,
+        "id": activity_id,
+        "type": "Accept",
+        "actor": urls.actor,
+        "to": [follower],
+        "object": follow,
+    }
+
+
+def serialize(doc: dict[str, Any]) -> bytes:
+    """The exact bytes we sign and send (compact, UTF-8)."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from fedcomments.model import Follower, RemoteActor
 from fedcomments.store.db import Conn
-from fedcomments.store.rows import dt, dt_required, ts
+from fedcomments.store.rows import dt, dt_required, dumps, ts
 
 ACTOR_COLUMNS = (
     "a.id AS a_id, a.ap_id AS a_ap_id, a.domain AS a_domain, a.type AS a_type, "
@@ -160,3 +160,27 @@ async def follower_inboxes(conn: Conn) -> list[str]:
 async def last_fetched(conn: Conn, ap_id: str) -> datetime | None:
     row = await conn.fetchone("SELECT fetched_at FROM actors WHERE ap_id = ?", (ap_id,))
     return dt(row[0]) if row else None
+
+
+async def delete_keys(conn: Conn, actor_id: int) -> None:
+    await conn.execute("DELETE FROM actor_keys WHERE actor_id = ?", (actor_id,))
+
+
+async def delete_reactions(conn: Conn, actor_id: int) -> int:
+    return await conn.rowcount("DELETE FROM reactions WHERE actor_id = ?", (actor_id,))
+
+
+async def add_report(conn: Conn, *, ap_id: str, actor_id: int, content: str,
+                     object_ids: list[str], now: datetime) -> bool:
+    return await conn.rowcount(
+        "INSERT OR IGNORE INTO reports (ap_id, actor_id, content, object_ids, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (ap_id, actor_id, content, dumps(object_ids), ts(now)),
+    ) > 0
+
+
+async def is_follow(conn: Conn, actor_id: int, follow_id: str) -> bool:
+    row = await conn.fetchone(
+        "SELECT 1 FROM followers WHERE actor_id = ? AND follow_id = ?", (actor_id, follow_id)
+    )
+    return row is not None

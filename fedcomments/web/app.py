@@ -13,7 +13,7 @@ from aiohttp import web
 from fedcomments.config import Settings
 from fedcomments.errors import FedcommentsError
 from fedcomments.runtime import open_runtime, utcnow
-from fedcomments.web import api, federation, pages
+from fedcomments.web import api, federation, inbox, pages
 from fedcomments.web.keys import CLOCK, RUNTIME, SETTINGS, TEMPLATES
 from fedcomments.web.negotiate import json_response
 
@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 
     app.cleanup_ctx.append(runtime_ctx)
     federation.setup(app)
+    inbox.setup(app)
     api.setup(app)
     pages.setup(app)
     return app
