@@ -60,6 +60,21 @@ class ModerationSettings:
 
 
 @dataclass(frozen=True)
+class CommentsSettings:
+    """The reader comment form and the public thread (JSON API, page, widget)."""
+
+    rate_limit_per_minute: int = 2
+    max_name_length: int = 100
+    max_text_length: int = 10_000
+    max_links: int = 2
+    min_form_seconds: int = 3
+    form_max_age_hours: int = 48
+    edit_window_minutes: int = 15
+    max_depth: int = 4
+    cache_max_age: int = 10
+
+
+@dataclass(frozen=True)
 class AdminSettings:
     token: str = ""
 
@@ -77,6 +92,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     federation: FederationSettings = field(default_factory=FederationSettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
+    comments: CommentsSettings = field(default_factory=CommentsSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     #: Where the settings came from (a path, or "<defaults>"), for messages.
@@ -185,6 +201,10 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
     for key in ("max_body_bytes", "delivery_concurrency", "delivery_per_host"):
         if getattr(fed, key) < 1:
             raise ConfigError(f"{source}: [federation] {key}: must be at least 1")
+    for key, value in dataclasses.asdict(built.get("comments", CommentsSettings())).items():
+        floor = 0 if key in ("min_form_seconds", "cache_max_age") else 1
+        if value < floor:
+            raise ConfigError(f"{source}: [comments] {key}: must be at least {floor}")
     for origin in server.blog_origins:
         _validate_base_url(origin, f"{source}: [server] blog_origins")
     return Settings(**built, source=source)
