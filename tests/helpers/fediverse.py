@@ -144,6 +144,8 @@ class FakeInstance:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     hits: list[str] = field(default_factory=list)
+    #: GETs of /objects/N with their headers (our signed fetches, for verifiers to check).
+    fetched: list[Received] = field(default_factory=list)
     inbox_status: int = 202
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -189,6 +191,7 @@ class FakeInstance:
 
     async def _object(self, request: web.Request) -> web.Response:
         self.hits.append(request.path)
+        self.fetched.append(Received(request.path, dict(request.headers), b""))
         obj = self.objects.get(f"{self.url}{request.path}")
         if obj is None:
             return web.Response(status=404)

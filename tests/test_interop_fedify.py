@@ -1,0 +1,291 @@
+"""Interop with Fedify, an independent ActivityPub implementation (TypeScript): it reads our
+actor, posts and WebFinger, signs activities into our inbox, and verifies what we sign.
+
+Each test runs one Node script from tests/interop/fedify as a subprocess against a real
+fedcomments server; the script reads a JSON plan on stdin and prints one JSON result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from tests.conftest import Instance, InstanceFactory
+from tests.helpers.fediverse import (
+    PUBLIC,
+    FakeActor,
+    FakeInstance,
+    activity,
+    deliver,
+    note,
+    now_iso,
+)
+
+FEDIFY_DIR = Path(__file__).parent / "interop" / "fedify"
+NODE = shutil.which("node")
+FEDIFY_INSTALLED = (FEDIFY_DIR / "node_modules" / "@fedify" / "fedify" / "package.json").is_file()
+# Node starts and imports Fedify in well under a second; the bound only catches a hang.
+SCRIPT_TIMEOUT = 60.0
+
+if NODE is None:
+    pytest.skip("node not found: install Node.js >= 20, then run npm ci --prefix "
+                "tests/interop/fedify", allow_module_level=True)
+if not FEDIFY_INSTALLED:
+    pytest.skip("node_modules missing: run npm ci --prefix tests/interop/fedify",
+                allow_module_level=True)
+
+CAVAGE = "draft-cavage-http-signatures-12"
+RFC9421 = "rfc9421"
+AS = "https://www.w3.org/ns/activitystreams#"
+
+
+async def fedify(script: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """Run one interop script with `plan` on stdin; its JSON result, or fail with its log."""
+    assert NODE is not None
+    proc = await asyncio.create_subprocess_exec(
+        NODE, str(FEDIFY_DIR / script), cwd=FEDIFY_DIR,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(json.dumps(plan).encode()),
+                                          SCRIPT_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(f"{script} did not finish within {SCRIPT_TIMEOUT} s") from None
+    lines = out.decode().strip().splitlines()
+    assert lines, f"{script} printed nothing (exit {proc.returncode}): {err.decode()[-2000:]}"
+    answer = json.loads(lines[-1])
+    log = "\n".join(answer["logs"][-40:])
+    assert answer["ok"], f"{script} failed: {answer.get('error')}\nFedify log:\n{log}"
+    result: dict[str, Any] = answer["result"]
+    result["log"] = answer["logs"]
+    return result
+
+
+def spki_b64(public_pem: str) -> str:
+    key = serialization.load_pem_public_key(public_pem.encode())
+    der = key.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+async def add_post(fc: Instance, **fields: Any) -> dict[str, Any]:
+    resp = await fc.admin("POST", "/api/v1/admin/posts", json=fields)
+    assert resp.status in (200, 201), await resp.text()
+    post: dict[str, Any] = await resp.json()
+    return post
+
+
+@pytest.fixture
+async def remote() -> AsyncIterator[FakeInstance]:
+    inst = await FakeInstance().start()
+    yield inst
+    await inst.close()
+
+
+# --- 1. Fedify reads what we publish -------------------------------------------------------
+
+
+async def test_fedify_reads_actor_post_and_webfinger(instance: Instance) -> None:
+    """Given a post, when Fedify looks up our actor, the post and acct:, then it gets a
+    Person with our RSA key owned by the actor, an Article with every field, and the actor."""
+    post = await add_post(instance, url="https://blog.example/2024/interop/", title="Interop",
+                          summary="Talking to Fedify", tags=["fediverse"],
+                          published="2024-05-01T10:00:00Z")
+    host = instance.url.removeprefix("http://")
+    actor_id = f"{instance.url}/users/blog"
+    res = await fedify("read.mjs", {"actor": actor_id, "post": post["ap_id"],
+                                    "acct": f"acct:blog@{host}", "hosts": [host]})
+
+    our_key = {
+        "id": f"{actor_id}#main-key", "owner": actor_id, "algorithm": "RSASSA-PKCS1-v1_5",
+        "hash": "SHA-256", "modulusLength": 2048, "spki": spki_b64(instance.rt.keys.public_pem),
+    }
+    assert res["actor"] == {
+        "isPerson": True, "type": f"{AS}Person", "id": actor_id,
+        "preferredUsername": "blog", "name": "Test Blog",
+        "summary": "<p>A blog about tests.</p>", "url": "https://blog.example/",
+        "inbox": f"{actor_id}/inbox", "outbox": f"{actor_id}/outbox",
+        "followers": f"{actor_id}/followers", "following": f"{actor_id}/following",
+        "sharedInbox": f"{instance.url}/inbox", "manuallyApprovesFollowers": False,
+        "publicKeyIds": [f"{actor_id}#main-key"],
+        "publicKey": our_key, "publicKeys": [our_key],
+    }
+    # What Fedify's verifyRequest does with a keyId: fetch it and find it in the actor.
+    assert res["fetchedKey"] == our_key
+
+    article = res["article"]
+    replies = article.pop("replies")
+    assert article == {
+        "isArticle": True, "type": f"{AS}Article", "id": post["ap_id"], "name": "Interop",
+        "url": "https://blog.example/2024/interop/", "attributedTo": [actor_id],
+        "to": [PUBLIC], "cc": [f"{actor_id}/followers"],
+        "content": "<p>Talking to Fedify</p><p><a href=\"https://blog.example/2024/interop/\">"
+                   "https://blog.example/2024/interop/</a></p>",
+        "published": "2024-05-01T10:00:00Z", "sensitive": False,
+        "context": [f"{post['ap_id']}/context"],
+        "tags": [{"type": f"{AS}Hashtag", "name": "#fediverse",
+                  "href": f"{instance.url}/tags/fediverse"}],
+        "repliesId": f"{post['ap_id']}/replies",
+    }
+    # Fedify dereferenced the replies collection from our server.
+    assert replies == {"type": f"{AS}OrderedCollection", "id": f"{post['ap_id']}/replies",
+                       "totalItems": 0}
+
+    assert res["webfinger"]["subject"] == f"acct:blog@{host}"
+    assert res["webfinger"]["aliases"] == [actor_id]
+    assert res["webfinger"]["self"] == {"rel": "self", "type": "application/activity+json",
+                                        "href": actor_id}
+    assert res["byHandle"] == {"type": f"{AS}Person", "id": actor_id}
+    assert res["errors"] == []
+
+
+# --- 2. Fedify signs, our inbox verifies ---------------------------------------------------
+
+
+def fedify_reply(actor: FakeActor, act_id: str, note_id: str, in_reply_to: str,
+                 content: str) -> dict[str, Any]:
+    """A public reply as Fedify's vocabulary builds it (send.mjs turns this into a Create)."""
+    return {"type": "Create", "id": act_id, "actor": actor.id,
+            "note": {"id": note_id, "inReplyTo": in_reply_to, "content": content,
+                     "published": now_iso(), "to": [PUBLIC], "cc": [actor.followers]}}
+
+
+@pytest.mark.parametrize("spec", [CAVAGE, RFC9421])
+async def test_fedify_signed_follow_and_replies_are_accepted(
+    make_instance: InstanceFactory, remote: FakeInstance, spec: str
+) -> None:
+    """Given a Fedify-signed Follow, reply and reply-to-reply, when POSTed to our inboxes,
+    then each gets 202 and is stored with the right parent; a tampered body gets 401."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post(fc, url="https://blog.example/a/", title="A")
+    alice = remote.actor("alice")
+    follow_id, first, second, forged = (remote.new_id("activities") for _ in range(4))
+    n1, n2, n3 = (remote.new_id("objects") for _ in range(3))
+    shared, personal = f"{fc.url}/inbox", f"{fc.url}/users/blog/inbox"
+    sends = [
+        {"inbox": shared, "activity": {"type": "Follow", "id": follow_id, "actor": alice.id,
+                                       "object": fc.rt.urls.actor}},
+        {"inbox": personal,
+         "activity": fedify_reply(alice, first, n1, post["ap_id"], "<p>First!</p>")},
+        {"inbox": shared, "activity": fedify_reply(alice, second, n2, n1, "<p>Second</p>")},
+        {"inbox": personal,
+         "activity": fedify_reply(alice, forged, n3, post["ap_id"], "<p>Honest</p>"),
+         "tamper": {"from": "Honest", "to": "Forged"}},
+    ]
+    res = await fedify("send.mjs", {"spec": spec, "keyId": alice.key_id,
+                                    "privateKeyPem": alice.keypair.private_pem, "sends": sends})
+
+    results = res["results"]
+    assert [r["status"] for r in results] == [202, 202, 202, 401], results
+    assert json.loads(results[3]["answer"])["error"].startswith("digest_mismatch")
+    for r in results:
+        names = set(r["headers"])
+        if spec == RFC9421:
+            assert {"signature-input", "signature", "content-digest"} <= names
+        else:
+            assert "signature" in names and "digest" in names and "signature-input" not in names
+    # Fedify compacts the public collection to "as:Public"; we must still read it as public.
+    assert results[1]["body"]["object"]["to"] == "as:Public"
+
+    db = fc.rt.db.read
+    followers = await db.fetchall(
+        "SELECT a.ap_id, f.follow_id FROM followers f JOIN actors a ON a.id = f.actor_id")
+    assert [tuple(r) for r in followers] == [(alice.id, follow_id)]
+    rows = await db.fetchall(
+        "SELECT c.ap_id, p.ap_id, parent.ap_id, c.content, c.status, c.visibility, a.ap_id "
+        "FROM comments c JOIN posts p ON p.id = c.post_id JOIN actors a ON a.id = c.actor_id "
+        "LEFT JOIN comments parent ON parent.id = c.parent_id ORDER BY c.id")
+    assert [tuple(r) for r in rows] == [
+        (n1, post["ap_id"], None, "<p>First!</p>", "approved", "public", alice.id),
+        (n2, post["ap_id"], n1, "<p>Second</p>", "approved", "public", alice.id),
+    ]
+    processed = await db.fetchall("SELECT ap_id FROM processed_activities WHERE ap_id = ?",
+                                  (forged,))
+    assert list(processed) == []
+
+
+# --- 3. We sign, Fedify verifies -----------------------------------------------------------
+
+
+def tampered(req: dict[str, Any], label: str, *, fix_digest: bool) -> dict[str, Any]:
+    """`req` with a changed body; with `fix_digest` the digest headers match the new body,
+    so only the signature itself can catch it."""
+    body = req["body"].replace('"Accept"', '"Reject"')
+    assert body != req["body"]
+    headers = dict(req["headers"])
+    if fix_digest:
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        for name in list(headers):
+            if name.lower() == "digest":
+                headers[name] = f"SHA-256={digest}"
+            elif name.lower() == "content-digest":
+                headers[name] = f"sha-256=:{digest}:"
+    return {**req, "label": label, "headers": headers, "body": body}
+
+
+@pytest.mark.parametrize(("scheme", "spec"), [("cavage", CAVAGE), ("rfc9421", RFC9421)])
+async def test_fedify_verifies_our_signed_accept_and_fetch(
+    make_instance: InstanceFactory, remote: FakeInstance, scheme: str, spec: str
+) -> None:
+    """Given a Follow, when our queued Accept and a signed GET go out as the worker sends them,
+    then Fedify's verifyRequest accepts both with our actor's key and reads the Accept{Follow};
+    a changed body is refused."""
+    fc: Instance = await make_instance(federation={"signature_scheme": scheme})
+    bob = remote.actor("bob")
+    follow = activity(bob, "Follow", fc.rt.urls.actor)
+    r = await deliver(fc.session, bob, f"{fc.url}/inbox", follow)
+    assert r.status == 202, await r.text()
+    job = await fc.rt.db.read.fetchone("SELECT activity_id, inbox, body FROM deliveries")
+    assert job is not None and job["inbox"] == bob.inbox
+
+    # Exactly what the delivery worker does with a job: a signed POST of the stored bytes.
+    answer = await fc.rt.remote.post(job["inbox"], bytes(job["body"]))
+    assert answer.status == 202
+    note_doc = remote.publish(note(bob, None))
+    await fc.rt.remote.get_json(note_doc["id"])
+    (posted,) = remote.received
+    (fetched,) = remote.fetched
+    accept = {"label": "accept", "method": "POST", "url": job["inbox"],
+              "headers": posted.headers, "body": posted.body.decode()}
+    get = {"label": "get", "method": "GET", "url": note_doc["id"],
+           "headers": fetched.headers, "body": None}
+    requests = [accept, get, tampered(accept, "tampered", fix_digest=False),
+                tampered(accept, "re-digested", fix_digest=True)]
+    res = await fedify("verify.mjs", {"spec": spec, "now": fc.clock().isoformat(),
+                                      "requests": requests})
+
+    actor_id = fc.rt.urls.actor
+    our_key = {"id": f"{actor_id}#main-key", "owner": actor_id}
+    by_label = {r["label"]: r for r in res["results"]}
+    assert by_label["accept"]["key"] == our_key, "\n".join(res["log"][-20:])
+    assert by_label["accept"]["activity"] == {
+        "type": f"{AS}Accept", "id": job["activity_id"], "actor": actor_id, "to": [bob.id],
+        "objectId": follow["id"],
+        "object": {"type": f"{AS}Follow", "id": follow["id"], "actor": bob.id,
+                   "object": actor_id},
+    }
+    assert by_label["get"]["key"] == our_key, "\n".join(res["log"][-20:])
+    assert by_label["accept"]["why"] == [] and by_label["get"]["why"] == []
+    # Each forgery is refused for its own reason: the digest, then the signature itself.
+    assert by_label["tampered"]["key"] is None
+    digest_failure = "Content-Digest verification failed" if spec == RFC9421 else "digest mismatch"
+    assert any(digest_failure in line for line in by_label["tampered"]["why"])
+    assert by_label["re-digested"]["key"] is None
+    assert any("fetched key" in line and "invalid" in line
+               for line in by_label["re-digested"]["why"]), by_label["re-digested"]["why"]
+    if spec == RFC9421:
+        assert "signature-input" in {name.lower() for name in posted.headers}
+    else:
+        assert "signature-input" not in {name.lower() for name in posted.headers}
