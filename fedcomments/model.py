@@ -164,6 +164,8 @@ class ActorBlock:
     ap_id: str
     reason: str
     created_at: datetime
+    keep_content: bool = False
+    removed: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fedcomments import __version__
-from fedcomments.cli import common, posts, server
+from fedcomments.cli import actors, comments, common, domains, followers, posts, reports, server
 from fedcomments.errors import FedcommentsError
 
 EPILOG = """examples:
@@ -20,7 +20,7 @@ EPILOG = """examples:
 
 # Each command module exposes register(subparsers); commands set `func` to a coroutine
 # function taking the parsed arguments.
-MODULES = [server, posts]
+MODULES = [server, posts, comments, domains, actors, followers, reports]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,3 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the CLI boundary: one line, never a traceback
+        print(f"fedcomments: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

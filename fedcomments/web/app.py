@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,7 +15,8 @@ from aiohttp import web
 from fedcomments.config import Settings
 from fedcomments.errors import FedcommentsError
 from fedcomments.runtime import open_runtime, utcnow
-from fedcomments.web import api, federation, inbox, pages
+from fedcomments.services.blocks import watch_blocklist
+from fedcomments.web import admin_api, api, federation, inbox, pages
 from fedcomments.web.keys import CLOCK, RUNTIME, SETTINGS, TEMPLATES
 from fedcomments.web.negotiate import json_response
 
@@ -96,11 +99,19 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings, clock=clock) as rt:
             app[RUNTIME] = rt
-            yield
+            # Blocks made by the CLI (another process) take effect here within a second.
+            watcher = asyncio.create_task(watch_blocklist(rt))
+            try:
+                yield
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
 
     app.cleanup_ctx.append(runtime_ctx)
     federation.setup(app)
     inbox.setup(app)
     api.setup(app)
+    admin_api.setup(app)
     pages.setup(app)
     return app

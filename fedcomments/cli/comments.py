@@ -1,0 +1,160 @@
+"""`comments list|show|approve|reject|delete|reply`: moderate and answer comments."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fedcomments.ap.sanitize import plain_text
+from fedcomments.cli import common
+from fedcomments.cli.domains import confirmed
+from fedcomments.services import admin
+
+
+def _handle(c: Any) -> str:
+    if c.actor is not None:
+        return str(c.actor.handle)
+    return "owner" if c.origin.value == "owner" else "local"
+
+
+def _status(c: Any) -> str:
+    private = c.visibility.value in ("followers", "direct")
+    return f"{c.status.value} ({c.visibility.value})" if private else c.status.value
+
+
+async def list_(args: argparse.Namespace) -> int:
+    async with common.runtime(args) as rt:
+        found = await admin.list_comments(rt, post=args.post, status=args.status,
+                                          limit=args.limit)
+    if args.json:
+        common.print_json({"comments": [admin.comment_json(x) for x in found]})
+        return 0
+    if not found:
+        print("no comments match")
+        return 0
+    rows = []
+    for x in found:
+        c = x.comment
+        author = admin.comment_json(x)["author"]["name"]
+        rows.append([c.id, common.one_line(x.post_slug, 24), common.one_line(author, 20),
+                     _handle(c), _status(c), c.published_at.strftime("%Y-%m-%d %H:%M"),
+                     common.one_line(plain_text(c.content).split("\n", 1)[0], 50)])
+    common.print_table(["ID", "POST", "AUTHOR", "HANDLE", "STATUS", "TIME", "TEXT"], rows)
+    return 0
+
+
+async def show(args: argparse.Namespace) -> int:
+    async with common.runtime(args) as rt:
+        detail = await admin.get_comment(rt, admin.parse_ids([args.id])[0])
+    data = admin.comment_detail_json(detail)
+    if args.json:
+        common.print_json(data)
+        return 0
+    c = detail.listed.comment
+    fields = [("id", c.id), ("post", detail.listed.post_slug), ("author", data["author"]["name"]),
+              ("handle", _handle(c)), ("status", c.status.value),
+              ("visibility", c.visibility.value), ("published", data["published"]),
+              ("updated", data["updated"] or ""), ("parent", c.parent_id or ""),
+              ("replies", detail.replies),
+              ("reactions", ", ".join(f"{k} {v}" for k, v in detail.reactions.items()) or "0"),
+              ("url", c.url or c.ap_id or ""), ("summary", c.summary or "")]
+    for name, value in fields:
+        print(f"{name:>10}: {value}")
+    print()
+    print(data["text"])
+    return 0
+
+
+def _print_outcomes(args: argparse.Namespace, outcomes: list[admin.Outcome], verb: str) -> None:
+    if args.json:
+        common.print_json({"comments": [admin.outcome_json(o) for o in outcomes]})
+        return
+    for o in outcomes:
+        what = f"{verb} comment {o.id}" if o.changed else f"comment {o.id} was already {o.status}"
+        if o.changed and o.status == "deleted":
+            what += " (a tombstone keeps its replies threaded)"
+        print(what + (" and trusted its author" if o.author_trusted else ""))
+
+
+async def approve(args: argparse.Namespace) -> int:
+    ids = admin.parse_ids(args.ids)
+    async with common.runtime(args) as rt:
+        outcomes = await admin.approve_comments(rt, ids, trust_author=args.trust_author)
+    _print_outcomes(args, outcomes, "approved")
+    return 0
+
+
+async def reject(args: argparse.Namespace) -> int:
+    ids = admin.parse_ids(args.ids)
+    if len(ids) > 1 and (code := confirmed(f"reject {len(ids)} comments", args.yes)):
+        return code
+    async with common.runtime(args) as rt:
+        outcomes = await admin.reject_comments(rt, ids)
+    _print_outcomes(args, outcomes, "rejected")
+    return 0
+
+
+async def delete(args: argparse.Namespace) -> int:
+    ids = admin.parse_ids(args.ids)
+    if len(ids) > 1 and (code := confirmed(f"delete {len(ids)} comments", args.yes)):
+        return code
+    async with common.runtime(args) as rt:
+        outcomes = await admin.delete_comments(rt, ids)
+    _print_outcomes(args, outcomes, "deleted")
+    return 0
+
+
+async def reply(args: argparse.Namespace) -> int:
+    comment_id = admin.parse_ids([args.id])[0]
+    async with common.runtime(args) as rt:
+        result = await admin.reply_to_comment(rt, comment_id, args.text)
+    new_id = getattr(result, "id", None)
+    print(f"replied to comment {comment_id}" + (f" (comment {new_id})" if new_id else ""))
+    return 0
+
+
+def _ids(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ids", metavar="ID", nargs="+", help="comment id (several allowed)")
+    common.add_json_argument(p)
+
+
+def register(sub: Any) -> None:
+    group = sub.add_parser("comments", help="Moderate and answer comments.",
+                           description="Moderate and answer comments.")
+    csub = group.add_subparsers(dest="comments_command", metavar="ACTION", required=True)
+    p = common.add_command(
+        csub, "list", "List comments, newest first (private = followers-only and direct).",
+        "fedcomments comments list --status pending")
+    p.add_argument("--post", metavar="POST", help="only this post (id, slug or permalink)")
+    p.add_argument("--status", choices=admin.STATUSES, default="all",
+                   help="pending, approved, rejected, private or all (default; without "
+                        "deleted placeholders)")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    common.add_json_argument(p)
+    p.set_defaults(func=list_)
+    p = common.add_command(csub, "show", "Show one comment in full.", "fedcomments comments "
+                           "show 42")
+    p.add_argument("id", metavar="ID")
+    common.add_json_argument(p)
+    p.set_defaults(func=show)
+    p = common.add_command(csub, "approve", "Approve comments (public ones then show).",
+                           "fedcomments comments approve 42 43 --trust-author")
+    _ids(p)
+    p.add_argument("--trust-author", action="store_true",
+                   help="also trust the authors: their next comments skip the queue")
+    p.set_defaults(func=approve)
+    p = common.add_command(csub, "reject", "Hide comments from every public surface (kept "
+                           "for audit).", "fedcomments comments reject 42")
+    _ids(p)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=reject)
+    p = common.add_command(csub, "delete", "Delete comments (a tombstone stays where replies "
+                           "hang below).", "fedcomments comments delete 42 43 --yes")
+    _ids(p)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=delete)
+    p = common.add_command(csub, "reply", "Answer a comment as the blog (federated to its "
+                           "author).", 'fedcomments comments reply 42 --text "Thanks!"')
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--text", required=True, help="the answer (plain text)")
+    p.set_defaults(func=reply)
