@@ -1,0 +1,397 @@
+"""Inbox throughput: distinct remote actors send signed Mastodon-shaped Create{Note} replies.
+
+    python bench/inbox.py [--quick]
+
+Measures accepted replies per second and p50/p99 latency at concurrency 16 and 64 against
+`fedcomments serve`, and in the same run against the floor: a minimal aiohttp handler that
+verifies one RSA-2048 draft-cavage signature and inserts one row with aiosqlite (WAL).
+Afterwards every accepted reply must be stored exactly once. A cProfile of an in-process
+run splits the cost per activity into stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import multiprocessing
+import os
+import pstats
+import sqlite3
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import common
+from aiohttp import web
+from common import HOST, Report, Server, ms, per_s, ratio
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from fakes import FakeInstance
+from loadgen import LoadGenerator, LoadResult, Request
+
+TEXTS = (
+    "Great post! I especially liked the part about running your own comment server.",
+    "I disagree with the second paragraph &amp; here is why: caching is hard.",
+    "Thanks for writing this up, bookmarked. <strong>Very</strong> useful.",
+    "Does this work with static site generators like Hugo or Eleventy?",
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    actors: int
+    replies: int  # per measured phase
+    profiled: int
+
+
+QUICK = Sizes(actors=100, replies=600, profiled=300)
+FULL = Sizes(actors=1000, replies=4000, profiled=1000)
+
+
+# --- the floor -------------------------------------------------------------------------------
+
+
+def floor_app(db_path: str, keys_file: str) -> web.Application:
+    """Verify one draft-cavage rsa-sha256 signature, insert one row, answer 202."""
+    keys = {kid: serialization.load_pem_public_key(pem.encode())
+            for kid, pem in json.loads(Path(keys_file).read_text()).items()}
+    app = web.Application()
+    db_key = web.AppKey("db", aiosqlite.Connection)
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            key_id = common.parse_signature(request.headers["Signature"])["keyId"]
+            common.verify_cavage(keys[key_id], request.method, request.path_qs,
+                                 request.headers, body)
+        except (KeyError, ValueError, InvalidSignature):
+            return web.Response(status=401)
+        doc = json.loads(body)
+        await request.app[db_key].execute(
+            "INSERT INTO activities (id, actor, body) VALUES (?, ?, ?)",
+            (doc["id"], doc["actor"], body))
+        return web.Response(status=202)
+
+    async def database(app: web.Application) -> Any:
+        db = await aiosqlite.connect(db_path, isolation_level=None)
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute("CREATE TABLE IF NOT EXISTS activities "
+                         "(id TEXT PRIMARY KEY, actor TEXT NOT NULL, body BLOB NOT NULL)")
+        app[db_key] = db
+        yield
+        await db.close()
+
+    app.cleanup_ctx.append(database)
+    app.router.add_post("/inbox", handle)
+    app.router.add_post("/users/{name}/inbox", handle)
+    return app
+
+
+# --- building and signing the load -----------------------------------------------------------
+
+_CHILD_KEYS: list[Any] = []
+
+
+def _sign_chunk(n_keys: int, items: list[tuple[int, str, str, str, bytes]]) -> list[Request]:
+    if len(_CHILD_KEYS) < n_keys:
+        _CHILD_KEYS[:] = common.rsa_keys(n_keys)
+    out = []
+    for index, key_id, authority, path, body in items:
+        headers = common.sign_post(_CHILD_KEYS[index], key_id, authority, path, body)
+        out.append(Request("POST", path, (("Accept", "application/activity+json"), *headers),
+                           body))
+    return out
+
+
+def signing_pool() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2,
+                               mp_context=multiprocessing.get_context("spawn"))
+
+
+def sign_all(pool: ProcessPoolExecutor, n_keys: int,
+             items: list[tuple[int, str, str, str, bytes]]) -> list[Request]:
+    """Sign in parallel before any clock starts (client-side signing is not measured)."""
+    workers = os.cpu_count() or 2
+    chunks = [items[i::workers] for i in range(workers)]
+    signed = list(pool.map(_sign_chunk, [n_keys] * workers, chunks))
+    # Re-interleave so the send order matches `items`.
+    out: list[Request] = [signed[i % workers][i // workers] for i in range(len(items))]
+    return out
+
+
+@dataclass
+class Phase:
+    docs: list[dict[str, Any]]
+    actors: list[int]
+
+    def items(self, remote: FakeInstance, authority: str, path: str
+              ) -> list[tuple[int, str, str, str, bytes]]:
+        return [(n, remote.key_id(n), authority, path, json.dumps(doc).encode())
+                for n, doc in zip(self.actors, self.docs, strict=True)]
+
+    def note_ids(self) -> list[str]:
+        return [d["object"]["id"] for d in self.docs]
+
+
+def make_phase(remote: FakeInstance, actors: Sequence[int], post_id: str, blog: str,
+               earlier: Sequence[str], nested_every: int = 3) -> Phase:
+    docs = []
+    for i, n in enumerate(actors):
+        # Every third reply answers an earlier reply instead of the post (threading).
+        target = earlier[i % len(earlier)] if earlier and i % nested_every == 0 else post_id
+        docs.append(remote.create_note(n, target, blog, text=TEXTS[i % len(TEXTS)]))
+    return Phase(docs, list(actors))
+
+
+# --- checks and profile ----------------------------------------------------------------------
+
+
+def accepted_ids(result: LoadResult, phase: Phase) -> list[str]:
+    ids = phase.note_ids()
+    return [ids[i] for i, s in zip(result.indexes, result.statuses, strict=True) if s == 202]
+
+
+def check_stored(database: Path, accepted: list[str], sent: list[str]) -> tuple[int, int, int]:
+    """(lost, duplicated, stored without a 202) after the run, read from the SQLite file."""
+    con = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        stored = Counter(dict(con.execute(
+            "SELECT ap_id, COUNT(*) FROM comments WHERE ap_id IS NOT NULL GROUP BY ap_id")))
+    finally:
+        con.close()
+    lost = sum(1 for i in accepted if stored[i] == 0)
+    duplicated = sum(1 for c in stored.values() if c > 1)
+    acked = set(accepted)
+    unacked = sum(1 for i in sent if i not in acked and stored[i] > 0)
+    return lost, duplicated, unacked
+
+
+def _entered(stats: pstats.Stats, inside: Callable[[str], bool],
+             outside: Callable[[str], bool] = lambda f: True) -> float:
+    """Time spent in functions matching `inside`, entered from callers that don't match."""
+    total = 0.0
+    for func, (_cc, _nc, _tt, _ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if not inside(func[0]):
+            continue
+        for caller, edge in callers.items():
+            if not inside(caller[0]) and outside(caller[0]):
+                total += edge[3]
+    return total
+
+
+def _sqlite_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+
+
+def _thread_cpu(threads: list[threading.Thread]) -> float:
+    total = 0.0
+    for t in threads:
+        if t.ident is not None and t.is_alive():
+            total += time.clock_gettime(time.pthread_getcpuclockid(t.ident))
+    return total
+
+
+async def profile_stages(directory: Path, remote: FakeInstance, gen: LoadGenerator,
+                         pool: ProcessPoolExecutor, sizes: Sizes, report: Report) -> None:
+    """Run the real app in this process under cProfile and split the cost per stage."""
+    from fedcomments.web.app import create_app
+
+    port = common.free_port()
+    settings = common.settings_object(common.bench_settings(directory, port))
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, HOST, port).start()
+    server = Server(directory, common.bench_settings(directory, port))
+    try:
+        import aiohttp
+
+        server.session = aiohttp.ClientSession()
+        post = await server.admin("POST", "/api/v1/admin/posts",
+                                  {"url": "https://blog.example/profiled/", "title": "Profiled"})
+        blog = f"{server.url}/users/blog"
+        authority = f"{HOST}:{port}"
+        warm_actors = list(range(min(50, sizes.actors)))
+        warm = make_phase(remote, warm_actors, post["ap_id"], blog, [])
+        measured = make_phase(remote, [warm_actors[i % len(warm_actors)]
+                                       for i in range(sizes.profiled)],
+                              post["ap_id"], blog, warm.note_ids())
+        n_keys = len(remote.keys)
+        await gen.run(HOST, port, sign_all(pool, n_keys, warm.items(remote, authority, "/inbox")),
+                      concurrency=16)
+        requests = sign_all(pool, n_keys, measured.items(remote, authority, "/inbox"))
+        threads = _sqlite_threads()
+        sql0, loop0 = _thread_cpu(threads), time.thread_time()
+        profile = cProfile.Profile()
+        profile.enable()
+        result = await gen.run(HOST, port, requests, concurrency=16)
+        profile.disable()
+        loop_cpu, sql_cpu = time.thread_time() - loop0, _thread_cpu(threads) - sql0
+    finally:
+        await server.stop()
+        await runner.cleanup()
+    done = result.ok(202)
+    if not done:
+        report.note(f"profile run: no reply accepted ({dict(Counter(result.statuses))})")
+        return
+    stats = pstats.Stats(profile)
+
+    def under(part: str) -> Callable[[str], bool]:
+        return lambda f: f.replace("\\", "/").endswith(part) or f"/{part}" in f
+
+    verify = _entered(stats, under("fedcomments/ap/httpsig.py"))
+    normalise = _entered(stats, lambda f: under("fedcomments/ap/jsonld.py")(f) or "/pyld/" in f)
+    parse = _entered(stats, under("fedcomments/ap/parse.py")) - normalise
+    sanitise = _entered(stats, under("fedcomments/ap/sanitize.py"),
+                        outside=lambda f: not under("fedcomments/ap/parse.py")(f))
+    store = _entered(stats, under("fedcomments/store/"))
+    other = loop_cpu - verify - normalise - parse - sanitise - store
+    total = loop_cpu + sql_cpu
+
+    def row(name: str, seconds: float) -> None:
+        report.add(f"stage: {name}", f"{seconds / done * 1e6:,.0f} µs/reply",
+                   "", f"{seconds / total * 100:.0f} % of CPU")
+
+    row("verify signature (httpsig)", verify)
+    row("JSON-LD normalisation (jsonld)", normalise)
+    row("parse AS2 (parse, excl. normalisation)", parse)
+    row("sanitise content (sanitize)", sanitise)
+    row("store, event-loop side (store/)", store)
+    row("store, SQLite thread CPU", sql_cpu)
+    row("HTTP, services, logging, asyncio (rest)", other)
+    report.note(f"stages: cProfile of an in-process run, {done} replies from {len(warm_actors)} "
+                "known actors at concurrency 16; the profiler inflates Python-heavy stages, so "
+                "read them as shares, and the CPU per reply row above for absolute cost")
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def phase_rows(report: Report, label: str, ours: LoadResult, floor: LoadResult,
+               ours_cpu: float, floor_cpu: float) -> None:
+    report.add(f"accepted replies/s, {label}", per_s(ours.rate(202)), per_s(floor.rate(202)),
+               ratio(ours.rate(202), floor.rate(202)))
+    for q in (50, 99):
+        report.add(f"latency p{q}, {label}", ms(ours.percentile(q, 202)),
+                   ms(floor.percentile(q, 202)),
+                   ratio(ours.percentile(q, 202), floor.percentile(q, 202), percent=False))
+    report.add(f"server CPU per reply, {label}", f"{ours_cpu / max(1, ours.ok(202)) * 1e3:.2f} ms",
+               f"{floor_cpu / max(1, floor.ok(202)) * 1e3:.2f} ms",
+               ratio(ours_cpu / max(1, ours.ok(202)), floor_cpu / max(1, floor.ok(202)),
+                     percent=False))
+
+
+def describe(result: LoadResult) -> str:
+    extra = dict(Counter(s for s in result.statuses if s != 202))
+    errors = dict(result.errors)
+    return f"{result.ok(202)} × 202" + (f", other {extra}" if extra else "") + (
+        f", errors {errors}" if errors else "")
+
+
+async def measured(gen: LoadGenerator, pid: int, port: int, requests: list[Request],
+                   concurrency: int) -> tuple[LoadResult, float]:
+    cpu0 = common.cpu_seconds(pid)
+    result = await gen.run(HOST, port, requests, concurrency=concurrency, time_limit=120)
+    return result, common.cpu_seconds(pid) - cpu0
+
+
+async def run(args: Any) -> Report:
+    sizes = QUICK if args.quick else FULL
+    report = Report(f"Inbox: signed Mastodon Create{{Note}} replies from {sizes.actors} actors")
+    keys = common.rsa_keys(sizes.actors)
+    gen = LoadGenerator()
+    pool = signing_pool()
+    with common.workdir(args.keep) as tmp:
+        remote = await FakeInstance(keys).start()
+        ours = Server.prepare(tmp / "ours")
+        floor_port = common.free_port()
+        keys_file = tmp / "floor-keys.json"
+        keys_file.write_text(json.dumps({remote.key_id(n): common.public_pem(k)
+                                         for n, k in enumerate(keys)}))
+        floor = common.FloorProcess(
+            common.floor_command("inbox.py", "--port", str(floor_port),
+                                 "--db", str(tmp / "floor.sqlite3"), "--keys", str(keys_file)),
+            floor_port, tmp / "floor.log")
+        try:
+            await asyncio.gather(gen.warm(), ours.start(), floor.start())
+            post = await ours.admin("POST", "/api/v1/admin/posts", {
+                "url": "https://blog.example/viral/", "title": "A post that went viral"})
+            blog = f"{ours.url}/users/blog"
+            everyone = list(range(sizes.actors))
+            first = make_phase(remote, everyone, post["ap_id"], blog, [])
+            phases = {c: make_phase(remote, [i % sizes.actors for i in range(sizes.replies)],
+                                    post["ap_id"], blog, first.note_ids()) for c in (16, 64)}
+            common.progress(f"signing {sizes.actors + 4 * sizes.replies} requests")
+            ours_auth, floor_auth = f"{HOST}:{ours.port}", f"{HOST}:{floor_port}"
+            first_reqs = sign_all(pool, len(keys), first.items(remote, ours_auth, "/inbox"))
+            reqs = {c: (sign_all(pool, len(keys), p.items(remote, ours_auth, "/inbox")),
+                        sign_all(pool, len(keys), p.items(remote, floor_auth, "/inbox")))
+                    for c, p in phases.items()}
+
+            common.progress("first contact: every actor's first reply (key fetched)")
+            first_res, _ = await measured(gen, ours.pid, ours.port, first_reqs, 16)
+            results = {}
+            for c in (16, 64):
+                common.progress(f"concurrency {c}: floor, then fedcomments")
+                floor_res, floor_cpu = await measured(gen, floor.pid, floor_port, reqs[c][1], c)
+                ours_res, ours_cpu = await measured(gen, ours.pid, ours.port, reqs[c][0], c)
+                results[c] = (ours_res, floor_res)
+                phase_rows(report, f"c={c}", ours_res, floor_res, ours_cpu, floor_cpu)
+            report.add("accepted replies/s, first contact c=16 (key fetched)",
+                       per_s(first_res.rate(202)), "", "")
+            rss = ours.rss_mb()
+        finally:
+            await asyncio.gather(ours.stop(), floor.stop())
+
+        accepted = accepted_ids(first_res, first)
+        sent = first.note_ids()
+        for c, (ours_res, _) in results.items():
+            accepted += accepted_ids(ours_res, phases[c])
+            sent += phases[c].note_ids()
+        lost, duplicated, unacked = check_stored(ours.database, accepted, sent)
+        report.add("stored exactly once (read back from SQLite)",
+                   f"{len(accepted) - lost} of {len(accepted)} accepted",
+                   f"lost {lost}, duplicated {duplicated}", "")
+        if unacked:
+            report.note(f"{unacked} replies were stored without a 202 reaching the client")
+        report.add("server RSS after the run", f"{rss:.0f} MB")
+        report.note(f"first contact: {describe(first_res)}; "
+                    + "; ".join(f"c={c}: ours {describe(o)}, floor {describe(f)}"
+                                for c, (o, f) in results.items()))
+        report.note(f"{sizes.replies} replies per phase, every third one answers an earlier "
+                    f"reply; {remote.fetches} actor documents served by the fake instance")
+        report.note("ratio: throughput as ours ÷ floor; latency and CPU as ours ÷ floor (× slower)")
+        common.progress("profiling an in-process run")
+        await profile_stages(tmp / "profile", remote, gen, pool, sizes, report)
+        await remote.close()
+    gen.close()
+    pool.shutdown()
+    return report
+
+
+def main() -> int:
+    p = common.parser(__doc__.splitlines()[0])
+    p.add_argument("--floor-server", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--db", help=argparse.SUPPRESS)
+    p.add_argument("--keys", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.floor_server:
+        web.run_app(floor_app(args.db, args.keys), host=HOST, port=args.port, print=None,
+                    access_log=None)
+        return 0
+    asyncio.run(run(args)).print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
