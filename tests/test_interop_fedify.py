@@ -98,8 +98,7 @@ async def remote() -> AsyncIterator[FakeInstance]:
 
 
 async def test_fedify_reads_actor_post_and_webfinger(instance: Instance) -> None:
-    """Given a post, when Fedify looks up our actor, the post and acct:, then it gets a
-    Person with our RSA key owned by the actor, an Article with every field, and the actor."""
+    """Given a post, when Fedify looks them up, then actor/post/acct: give Person+key/Article."""
     post = await add_post(instance, url="https://blog.example/2024/interop/", title="Interop",
                           summary="Talking to Fedify", tags=["fediverse"],
                           published="2024-05-01T10:00:00Z")
@@ -166,8 +165,7 @@ def fedify_reply(actor: FakeActor, act_id: str, note_id: str, in_reply_to: str,
 async def test_fedify_signed_follow_and_replies_are_accepted(
     make_instance: InstanceFactory, remote: FakeInstance, spec: str
 ) -> None:
-    """Given a Fedify-signed Follow, reply and reply-to-reply, when POSTed to our inboxes,
-    then each gets 202 and is stored with the right parent; a tampered body gets 401."""
+    """Given Fedify-signed Follow/replies, when POSTed, then 202 and stored; tampered → 401."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
     post = await add_post(fc, url="https://blog.example/a/", title="A")
     alice = remote.actor("alice")
@@ -239,9 +237,7 @@ def tampered(req: dict[str, Any], label: str, *, fix_digest: bool) -> dict[str, 
 async def test_fedify_verifies_our_signed_accept_and_fetch(
     make_instance: InstanceFactory, remote: FakeInstance, scheme: str, spec: str
 ) -> None:
-    """Given a Follow, when our queued Accept and a signed GET go out as the worker sends them,
-    then Fedify's verifyRequest accepts both with our actor's key and reads the Accept{Follow};
-    a changed body is refused."""
+    """Given a Follow, when we send Accept and a GET, then Fedify verifies them, not forgeries."""
     fc: Instance = await make_instance(federation={"signature_scheme": scheme})
     bob = remote.actor("bob")
     follow = activity(bob, "Follow", fc.rt.urls.actor)
