@@ -1,28 +1,34 @@
-"""Resolve remote actors and their keys: fetch from origin, check ids, cache, refetch once."""
+"""Resolve remote actors and their keys: fetch from origin, check ids, cache, refetch once.
+
+Documents fetched to check a signature are kept in memory until the signature holds: a
+request that fails verification never writes an actor or a key to the database.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urldefrag, urlsplit
 
 from fedcomments.ap import parse
 from fedcomments.ap.keys import KeyFormatError, public_key_from_multibase
-from fedcomments.ap.sanitize import plain_text
+from fedcomments.ap.sanitize import plain_text, sanitize_html
 from fedcomments.blocklist import host_of
 from fedcomments.errors import FedcommentsError, Forbidden, ProtocolError
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
 from fedcomments.store import actors as actor_store
 from fedcomments.store.actors import ActorFields
+from fedcomments.store.db import Conn
 
 log = logging.getLogger("fedcomments.actors")
 
-#: A key that failed to verify is fetched again at most this often per key (rotation).
+#: A cached key that failed to verify is fetched again at most this often (key rotation).
 REFETCH_INTERVAL = timedelta(minutes=5)
-#: Cached actor documents older than this are refreshed on the next use.
+#: Cached actor documents older than this are refreshed on the next get_actor().
 ACTOR_TTL = timedelta(days=1)
+MAX_ACTOR_SUMMARY = 5000
 
 
 class KeyUnavailable(FedcommentsError):
@@ -33,10 +39,18 @@ class KeyUnavailable(FedcommentsError):
 
 @dataclass(frozen=True)
 class ResolvedKey:
+    """A public key and its owner: from the cache (`actor`) or just fetched (`document`)."""
+
     key_id: str
     owner: str
     pem: str
-    from_cache: bool
+    actor: RemoteActor | None = None
+    document: parse.IncomingActor | None = None
+    fetched_at: datetime | None = None
+
+    @property
+    def from_cache(self) -> bool:
+        return self.document is None
 
 
 def same_origin(a: str, b: str) -> bool:
@@ -57,6 +71,14 @@ def key_pem(key: parse.PublicKey) -> str:
     return ""
 
 
+def own_keys(actor: parse.IncomingActor) -> dict[str, str]:
+    """{key id: PEM} of the keys an actor document lists as its own, on its own origin."""
+    return {
+        key.id: pem for key in actor.public_keys
+        if (pem := key_pem(key)) and same_origin(key.id, actor.id) and key.owner == actor.id
+    }
+
+
 def _fields(actor: parse.IncomingActor) -> ActorFields:
     return ActorFields(
         ap_id=actor.id,
@@ -64,7 +86,8 @@ def _fields(actor: parse.IncomingActor) -> ActorFields:
         type=actor.type,
         username=plain_text(actor.preferred_username)[:100] if actor.preferred_username else None,
         name=plain_text(actor.name)[:200] if actor.name else None,
-        summary=actor.summary,
+        summary=sanitize_html(actor.summary, max_length=MAX_ACTOR_SUMMARY)
+        if actor.summary else None,
         url=actor.url,
         icon=actor.icon,
         inbox=actor.inbox,
@@ -78,36 +101,37 @@ def _check_blocked(rt: Runtime, url: str) -> None:
         raise Forbidden(f"{host_of(url)} is blocked")
 
 
-async def fetch_actor(rt: Runtime, ap_id: str) -> RemoteActor:
-    """Fetch an actor from its origin, check its id, store it and its keys."""
-    return (await _fetch_actor(rt, ap_id))[1]
+async def store_actor(tx: Conn, actor: parse.IncomingActor, now: datetime) -> RemoteActor:
+    """Upsert an actor fetched from its origin, with its keys, inside the caller's tx."""
+    actor_id = await actor_store.upsert(tx, _fields(actor), now)
+    keys = own_keys(actor)
+    for key_id, pem in keys.items():
+        await actor_store.store_key(tx, key_id, actor_id, pem, now)
+    if keys:
+        # The document is the truth about its keys: a rotated-out key stops verifying.
+        await actor_store.delete_keys_except(tx, actor_id, list(keys))
+    stored = await actor_store.by_id(tx, actor_id)
+    assert stored is not None
+    return stored
 
 
-async def _fetch_actor(rt: Runtime, ap_id: str) -> tuple[parse.IncomingActor, RemoteActor]:
+async def fetch_actor_document(rt: Runtime, ap_id: str) -> parse.IncomingActor:
+    """Fetch an actor from its origin (signed GET) and check it is the one asked for."""
     _check_blocked(rt, ap_id)
     resp = await rt.remote.get_json(ap_id)
     actor = parse.parse_actor(resp.data, normalizer=rt.normalizer)
     # The document must be the one we asked for: an id on another origin would let one
     # server speak for another's actors.
-    if actor.id != ap_id and actor.id != resp.url:
-        raise ProtocolError(f"actor document id {actor.id!r} does not match {ap_id!r}")
-    if not same_origin(actor.id, ap_id):
-        raise ProtocolError(f"actor {actor.id!r} served from another origin")
-    return actor, await _store_actor(rt, actor)
+    if actor.id != ap_id:
+        raise ProtocolError(f"actor document at {ap_id} has id {actor.id!r}")
+    return actor
 
 
-async def _store_actor(rt: Runtime, actor: parse.IncomingActor) -> RemoteActor:
-    now = rt.now()
+async def fetch_actor(rt: Runtime, ap_id: str) -> RemoteActor:
+    """Fetch an actor from its origin and store it with its keys."""
+    document = await fetch_actor_document(rt, ap_id)
     async with rt.db.transaction() as tx:
-        actor_id = await actor_store.upsert(tx, _fields(actor), now)
-        for key in actor.public_keys:
-            # Keys count only when they are on the actor's origin and name it as owner.
-            pem = key_pem(key)
-            if pem and same_origin(key.id, actor.id) and key.owner in (actor.id, ""):
-                await actor_store.store_key(tx, key.id, actor_id, pem, now)
-        stored = await actor_store.by_id(tx, actor_id)
-    assert stored is not None
-    return stored
+        return await store_actor(tx, document, rt.now())
 
 
 async def get_actor(rt: Runtime, ap_id: str, *, refresh: bool = False) -> RemoteActor:
@@ -123,55 +147,76 @@ async def get_actor(rt: Runtime, ap_id: str, *, refresh: bool = False) -> Remote
         raise
 
 
-async def resolve_key(rt: Runtime, key_id: str, *, refresh: bool = False) -> ResolvedKey:
-    """Find the PEM and owner for a keyId: cache first, else fetch from the key's origin."""
+async def cached_key(rt: Runtime, key_id: str) -> ResolvedKey | None:
+    """The key and its owner from the cache (one query), or None."""
+    found = await actor_store.key_with_actor(rt.db.read, key_id)
+    if found is None:
+        return None
+    actor, pem, fetched_at = found
+    return ResolvedKey(key_id, actor.ap_id, pem, actor=actor, fetched_at=fetched_at)
+
+
+async def fetch_key(rt: Runtime, key_id: str) -> ResolvedKey:
+    """Fetch a key and its owner from the key's origin; nothing is stored yet."""
     _check_blocked(rt, key_id)
-    if not refresh:
-        cached = await actor_store.key_by_id(rt.db.read, key_id)
-        if cached is not None:
-            return ResolvedKey(key_id, cached[0], cached[1], from_cache=True)
     try:
         return await _fetch_key(rt, key_id)
+    except Forbidden:
+        raise
     except FedcommentsError as exc:
-        if isinstance(exc, Forbidden):
-            raise
         raise KeyUnavailable(f"cannot use key {key_id}: {exc}") from exc
 
 
-async def may_refetch(rt: Runtime, key_id: str) -> bool:
-    """Refetch a cached key after a failed verification at most once per interval."""
-    cached = await actor_store.key_by_id(rt.db.read, key_id)
-    return cached is None or rt.now() - cached[2] >= REFETCH_INTERVAL
+def may_refetch(rt: Runtime, key: ResolvedKey) -> bool:
+    """A cached key that failed is fetched again at most once per REFETCH_INTERVAL."""
+    return key.fetched_at is None or rt.now() - key.fetched_at >= REFETCH_INTERVAL
+
+
+async def note_refetch(rt: Runtime, key_id: str) -> None:
+    """Stamp the attempt first, so an origin that fails to answer is not asked again soon."""
+    async with rt.db.transaction() as tx:
+        await actor_store.touch_key(tx, key_id, rt.now())
+
+
+async def remember(rt: Runtime, key: ResolvedKey) -> RemoteActor:
+    """The key's owner as stored: after a verified signature, a fetched owner is saved."""
+    if key.actor is not None and key.document is None:
+        return key.actor
+    assert key.document is not None
+    now = rt.now()
+    async with rt.db.transaction() as tx:
+        actor = await store_actor(tx, key.document, now)
+        # Under the keyId it was used with (an actor id used as keyId, see _fetch_key).
+        await actor_store.store_key(tx, key.key_id, actor.id, key.pem, now)
+    return actor
 
 
 async def _fetch_key(rt: Runtime, key_id: str) -> ResolvedKey:
     url, _fragment = urldefrag(key_id)
     resp = await rt.remote.get_json(url)
     actor, key = parse.parse_key_document(resp.data, key_id=key_id, normalizer=rt.normalizer)
-    doc_id = actor.id if actor is not None else (key.id if key is not None else None)
-    # Mastodon keys live at ACTOR#main-key: the fetched document is the actor and its id
-    # is the URL without the fragment. Standalone key documents (GoToSocial, Misskey)
-    # have the key id itself.
-    if doc_id not in (url, key_id):
-        raise ProtocolError(f"document at {url} has id {doc_id!r}")
-    if actor is not None:
-        if not same_origin(actor.id, key_id):
-            raise ProtocolError("key and actor on different origins")
-        stored = await _store_actor(rt, actor)
-        match = next((k for k in actor.public_keys if k.id == key_id and key_pem(k)), None)
-        if match is None:
+    if actor is not None and actor.id == url:
+        # Mastodon: the keyId is ACTOR#main-key and the URL serves the actor itself. A few
+        # servers sign with the bare actor id as keyId: then the actor's only key counts.
+        keys = own_keys(actor)
+        pem = keys.get(key_id)
+        if pem is None and key_id == actor.id and len(keys) == 1:
+            pem = next(iter(keys.values()))
+        if pem is None:
             raise ProtocolError(f"actor {actor.id} does not list key {key_id}")
-        return ResolvedKey(key_id, stored.ap_id, key_pem(match), from_cache=False)
-    assert key is not None
+        return ResolvedKey(key_id, actor.id, pem, document=actor)
+    # A standalone key document (its id is the key id), or GoToSocial's stub actor served
+    # at /users/NAME/main-key (its id is the actor's). Either names an owner, which must
+    # be fetched from its own id and list the key back; its copy of the key is the one used.
+    doc_id = actor.id if actor is not None else key.id if key is not None else None
+    if key is None or key.id != key_id:
+        raise ProtocolError(f"document at {url} does not describe key {key_id}")
+    if doc_id is None or not same_origin(doc_id, url) or (actor is None and doc_id != key_id):
+        raise ProtocolError(f"document at {url} has id {doc_id!r}")
     if not key.owner or not same_origin(key.owner, key_id):
         raise ProtocolError(f"key {key_id} has no owner on its origin")
-    incoming, owner = await _fetch_actor(rt, key.owner)
-    # A standalone key only counts when its owner lists it back.
-    if not any(k.id == key_id for k in incoming.public_keys):
+    owner = await fetch_actor_document(rt, key.owner)
+    pem = own_keys(owner).get(key_id)
+    if pem is None:
         raise ProtocolError(f"owner {key.owner} does not list key {key_id}")
-    pem = key_pem(key)
-    if not pem:
-        raise ProtocolError(f"key {key_id} is not usable")
-    async with rt.db.transaction() as tx:
-        await actor_store.store_key(tx, key_id, owner.id, pem, rt.now())
-    return ResolvedKey(key_id, owner.ap_id, pem, from_cache=False)
+    return ResolvedKey(key_id, owner.id, pem, document=owner)

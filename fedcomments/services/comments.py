@@ -1,17 +1,23 @@
-"""Comments: threading, import of remote notes and their ancestors, edits, deletes, moderation."""
+"""Remote comments: threading, import of notes and their ancestors, edits, deletes, moderation.
+
+Only notes that answer one of our posts (directly or through a chain of replies) become
+comments; their visibility comes from their own addressing and never widens later.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from fedcomments.ap import parse
 from fedcomments.ap.sanitize import plain_text, sanitize_html
 from fedcomments.errors import FedcommentsError
-from fedcomments.model import Attachment, Comment, CommentStatus, Origin, Post, RemoteActor
+from fedcomments.model import Attachment, CommentStatus, Origin, RemoteActor
 from fedcomments.model import Visibility as ModelVisibility
 from fedcomments.runtime import Runtime
 from fedcomments.services import actors
+from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import posts as post_store
 from fedcomments.store.comments import NewComment
@@ -19,71 +25,117 @@ from fedcomments.store.db import Conn
 
 log = logging.getLogger("fedcomments.comments")
 
+#: Object types stored as comments (Question and Article are shown like notes).
+NOTE_TYPES = frozenset({"Note", "Article", "Page", "Question"})
 #: How far up a thread we walk to connect a reply to one of our posts.
 MAX_ANCESTOR_DEPTH = 16
-#: Remote GETs (objects and their authors) one incoming reply may cost us.
+#: Remote GETs (objects and their authors) one incoming activity may cost us.
 MAX_FETCHES_PER_ACTIVITY = 24
 MAX_SUMMARY = 500
+MAX_ATTACHMENTS = 16
+MAX_MENTIONS = 50
 
 
 @dataclass(frozen=True)
 class Target:
     """Where a reply attaches: the post and, for a reply to a comment, that comment."""
 
-    post: Post
-    parent: Comment | None
+    post_id: int
+    parent_id: int | None = None
+    #: False when the parent comment is private, pending or a deleted placeholder.
+    public: bool = True
 
 
-async def find_target(conn: Conn, in_reply_to: str | None) -> Target | None:
-    """The post or comment an object answers, when we know it."""
-    if not in_reply_to:
+@dataclass
+class Budget:
+    """Remote fetches left for one activity."""
+
+    left: int = MAX_FETCHES_PER_ACTIVITY
+
+    def take(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    comment_id: int | None
+    reason: str
+
+
+@dataclass
+class _Chain:
+    """Ancestors fetched from their origins, nearest first, with their authors."""
+
+    items: list[tuple[parse.IncomingObject, RemoteActor | parse.IncomingActor]] = field(
+        default_factory=list)
+
+
+class _Abort(Exception):
+    """Roll back an import transaction and report `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def find_target(rt: Runtime, conn: Conn, ap_id: str | None) -> Target | None:
+    """The post or comment an id names, when it is in one of our live threads."""
+    if not ap_id:
         return None
-    post = await post_store.by_ap_id(conn, in_reply_to)
-    if post is not None:
-        return None if post.is_deleted else Target(post, None)
-    parent = await comment_store.by_ap_id(conn, in_reply_to)
-    if parent is not None:
-        post = await post_store.by_id(conn, parent.post_id)
-        if post is not None and not post.is_deleted:
-            return Target(post, parent)
-    return None
+    if rt.urls.is_local(ap_id):
+        post = await post_store.by_ap_id(conn, ap_id)
+        if post is not None:
+            return None if post.is_deleted else Target(post.id)
+    ref = await comment_store.thread_ref(conn, ap_id)
+    if ref is None or ref.post_deleted:
+        return None
+    return Target(ref.post_id, ref.comment_id, ref.public)
 
 
-def _visibility(obj: parse.IncomingObject, author: RemoteActor) -> ModelVisibility:
+def check_object_origin(obj: parse.IncomingObject, actor_id: str) -> bool:
+    """An object counts only from its own origin and attributed to who sent it."""
+    return actors.same_origin(obj.id, actor_id) and obj.attributed_to == actor_id
+
+
+def _visibility(obj: parse.IncomingObject, followers_url: str | None) -> ModelVisibility:
     """Decided from the object's own addressing, knowing its author's followers URL."""
-    return ModelVisibility(parse.visibility_of(obj.to, obj.cc, author.followers_url).value)
+    return ModelVisibility(parse.visibility_of(obj.to, obj.cc, followers_url).value)
 
 
 def _attachments(obj: parse.IncomingObject) -> tuple[Attachment, ...]:
-    # Attachments are kept as links (never downloaded); only http(s) URLs survive.
+    # Attachments are kept as links with their alt text; never downloaded.
     return tuple(
-        Attachment(url=a.url, media_type=a.media_type, name=plain_text(a.name)[:1500] or None
-                   if a.name else None)
-        for a in obj.attachments[:16]
+        Attachment(url=a.url, media_type=a.media_type,
+                   name=(plain_text(a.name)[:1500] or None) if a.name else None)
+        for a in obj.attachments[:MAX_ATTACHMENTS]
         if a.url.startswith(("https://", "http://"))
     )
 
 
-def _new_comment(obj: parse.IncomingObject, actor: RemoteActor, target: Target,
-                 status: CommentStatus, now_published: object) -> NewComment:
-    summary = plain_text(obj.summary)[:MAX_SUMMARY] if obj.summary else None
+def _summary(obj: parse.IncomingObject) -> str | None:
+    return (plain_text(obj.summary)[:MAX_SUMMARY] or None) if obj.summary else None
+
+
+def _new_comment(obj: parse.IncomingObject, author: RemoteActor, target: Target,
+                 parent_id: int | None, status: CommentStatus, now: datetime) -> NewComment:
     return NewComment(
-        post_id=target.post.id,
-        parent_id=target.parent.id if target.parent else None,
+        post_id=target.post_id,
+        parent_id=parent_id,
         origin=Origin.REMOTE,
-        visibility=_visibility(obj, actor),
+        visibility=_visibility(obj, author.followers_url),
         status=status,
         content=sanitize_html(obj.content or ""),
-        published_at=obj.published or now_published,  # type: ignore[arg-type]
+        published_at=obj.published or now,
         ap_id=obj.id,
-        actor_id=actor.id,
-        summary=summary or None,
+        actor_id=author.id,
+        summary=_summary(obj),
         sensitive=obj.sensitive,
         language=obj.language,
         url=obj.url,
         in_reply_to=obj.in_reply_to,
         attachments=_attachments(obj),
-        mentions=tuple(m.href for m in obj.mentions[:50]),
+        mentions=tuple(m.href for m in obj.mentions[:MAX_MENTIONS]),
         updated_at=obj.updated,
     )
 
@@ -97,111 +149,121 @@ async def moderation_status(rt: Runtime, conn: Conn, actor_id: int) -> CommentSt
     return CommentStatus.PENDING
 
 
-@dataclass
-class _Budget:
-    left: int
+async def fetch_object(rt: Runtime, url: str, budget: Budget) -> parse.IncomingObject | None:
+    """A note fetched from its own origin (signed GET), or None when unusable."""
+    if rt.blocklist.url_blocked(url) or rt.urls.is_local(url) or not budget.take():
+        return None
+    try:
+        resp = await rt.remote.get_json(url)
+        obj = parse.parse_object(resp.data, normalizer=rt.normalizer)
+    except FedcommentsError as exc:
+        log.info("object fetch failed", extra={"url": url, "error": str(exc)})
+        return None
+    # The document must be what we asked for: an id elsewhere would let one server
+    # put words in another's mouth.
+    if obj.id != url or obj.type not in NOTE_TYPES:
+        return None
+    if not obj.attributed_to or not actors.same_origin(obj.attributed_to, obj.id):
+        return None
+    return obj
 
-    def take(self) -> bool:
-        self.left -= 1
-        return self.left >= 0
+
+async def _author(rt: Runtime, ap_id: str, budget: Budget
+                  ) -> RemoteActor | parse.IncomingActor | None:
+    """An ancestor's author: cached, or fetched now and stored only with the import."""
+    if rt.blocklist.url_blocked(ap_id):
+        return None
+    cached = await actor_store.by_ap_id(rt.db.read, ap_id)
+    if cached is not None:
+        return cached
+    if not budget.take():
+        return None
+    try:
+        return await actors.fetch_actor_document(rt, ap_id)
+    except FedcommentsError as exc:
+        log.info("author fetch failed", extra={"url": ap_id, "error": str(exc)})
+        return None
 
 
-def check_object_origin(obj: parse.IncomingObject, actor_id: str) -> bool:
-    """An object counts only from its own origin and attributed to who sent it."""
-    return actors.same_origin(obj.id, actor_id) and obj.attributed_to == actor_id
-
-
-async def _fetch_ancestors(
-    rt: Runtime, start: str, budget: _Budget
-) -> tuple[Target, list[tuple[parse.IncomingObject, RemoteActor]]] | None:
-    """Walk inReplyTo upwards from `start` until a known post/comment; None if never."""
-    chain: list[tuple[parse.IncomingObject, RemoteActor]] = []
-    current = start
+async def _fetch_ancestors(rt: Runtime, start: str, budget: Budget
+                           ) -> tuple[Target, _Chain] | None:
+    """Walk inReplyTo upwards from `start` until one of our threads; None if never."""
+    chain = _Chain()
+    current: str | None = start
+    seen: set[str] = set()
     for _depth in range(MAX_ANCESTOR_DEPTH):
-        if rt.blocklist.url_blocked(current) or rt.urls.is_local(current):
+        if current is None or current in seen:
             return None
-        if not budget.take():
+        seen.add(current)
+        obj = await fetch_object(rt, current, budget)
+        if obj is None or obj.attributed_to is None:
             return None
-        try:
-            resp = await rt.remote.get_json(current)
-            obj = parse.parse_object(resp.data, normalizer=rt.normalizer)
-        except FedcommentsError as exc:
-            log.info("ancestor fetch failed", extra={"url": current, "error": str(exc)})
+        author = await _author(rt, obj.attributed_to, budget)
+        if author is None:
             return None
-        # The fetched document must be what we asked for, from its own origin.
-        if obj.id not in (current, resp.url) or not actors.same_origin(obj.id, current):
-            return None
-        if not obj.attributed_to or not actors.same_origin(obj.attributed_to, obj.id):
-            return None
-        if rt.blocklist.url_blocked(obj.attributed_to):
-            return None
-        if not budget.take():
-            return None
-        try:
-            author = await actors.get_actor(rt, obj.attributed_to)
-        except FedcommentsError:
-            return None
-        chain.append((obj, author))
-        target = await find_target(rt.db.read, obj.in_reply_to)
+        chain.items.append((obj, author))
+        target = await find_target(rt, rt.db.read, obj.in_reply_to)
         if target is not None:
             return target, chain
-        if not obj.in_reply_to:
-            return None
         current = obj.in_reply_to
     return None
 
 
-@dataclass(frozen=True)
-class ImportResult:
-    comment: Comment | None
-    reason: str
-
-
 async def import_remote_reply(
-    rt: Runtime, obj: parse.IncomingObject, actor: RemoteActor, activity_id: str | None
+    rt: Runtime, obj: parse.IncomingObject, actor: RemoteActor, activity_id: str | None,
+    budget: Budget | None = None,
 ) -> ImportResult:
     """Turn a remote note into a comment when it answers our post or its thread."""
-    if await comment_store.is_tombstoned(rt.db.read, obj.id):
-        return ImportResult(None, "deleted before")
-    existing = await comment_store.by_ap_id(rt.db.read, obj.id)
-    if existing is not None:
-        return ImportResult(existing, "already known")
-    target = await find_target(rt.db.read, obj.in_reply_to)
-    ancestors: list[tuple[parse.IncomingObject, RemoteActor]] = []
-    if target is None and obj.in_reply_to:
-        found = await _fetch_ancestors(rt, obj.in_reply_to, _Budget(MAX_FETCHES_PER_ACTIVITY))
+    target = await find_target(rt, rt.db.read, obj.in_reply_to)
+    chain = _Chain()
+    if target is None:
+        if not obj.in_reply_to:
+            return ImportResult(None, "not a reply")
+        # Before any fetch: a replayed activity or a known object must cost nothing.
+        if activity_id and await comment_store.activity_seen(rt.db.read, activity_id):
+            return ImportResult(None, "duplicate activity")
+        tombstoned, known = await comment_store.object_state(rt.db.read, obj.id)
+        if tombstoned or known:
+            return ImportResult(known, "deleted before" if tombstoned else "already known")
+        found = await _fetch_ancestors(rt, obj.in_reply_to, budget or Budget())
         if found is None:
             return ImportResult(None, "not in any of our threads")
-        target, ancestors = found
-    if target is None:
-        return ImportResult(None, "not a reply to our posts")
+        target, chain = found
+    try:
+        async with rt.db.transaction() as tx:
+            return await _insert_thread(rt, tx, obj, actor, activity_id, target, chain)
+    except _Abort as abort:
+        return ImportResult(None, abort.reason)
+
+
+async def _insert_thread(rt: Runtime, tx: Conn, obj: parse.IncomingObject, actor: RemoteActor,
+                         activity_id: str | None, target: Target, chain: _Chain
+                         ) -> ImportResult:
     now = rt.now()
-    async with rt.db.transaction() as tx:
-        if activity_id and not await comment_store.mark_activity(tx, activity_id, now):
-            return ImportResult(None, "duplicate activity")
-        # Re-checked inside the transaction: a Delete may have landed while we fetched.
-        if await comment_store.is_tombstoned(tx, obj.id):
-            return ImportResult(None, "deleted before")
-        parent = target.parent
-        for ancestor, author in reversed(ancestors):
-            known = await comment_store.by_ap_id(tx, ancestor.id)
-            if known is None and await comment_store.is_tombstoned(tx, ancestor.id):
-                return ImportResult(None, "ancestor deleted")
-            if known is None:
-                status = await moderation_status(rt, tx, author.id)
-                new_id = await comment_store.insert(
-                    tx, _new_comment(ancestor, author, replace(target, parent=parent), status,
-                                     now), now)
-                known = await comment_store.by_id(tx, new_id)
-            parent = known
-        existing = await comment_store.by_ap_id(tx, obj.id)
-        if existing is not None:
-            return ImportResult(existing, "already known")
-        status = await moderation_status(rt, tx, actor.id)
-        new_id = await comment_store.insert(
-            tx, _new_comment(obj, actor, replace(target, parent=parent), status, now), now)
-        comment = await comment_store.by_id(tx, new_id)
-    return ImportResult(comment, "created")
+    if activity_id and not await comment_store.mark_activity(tx, activity_id, now):
+        raise _Abort("duplicate activity")
+    # Checked inside the transaction: a Delete that landed while we fetched wins.
+    tombstoned, known = await comment_store.object_state(tx, obj.id)
+    if tombstoned:
+        return ImportResult(None, "deleted before")
+    if known is not None:
+        return ImportResult(known, "already known")
+    parent_id = target.parent_id
+    for ancestor, author in reversed(chain.items):
+        a_tombstoned, a_known = await comment_store.object_state(tx, ancestor.id)
+        if a_tombstoned:
+            raise _Abort("ancestor deleted")
+        if a_known is None:
+            if isinstance(author, parse.IncomingActor):
+                author = await actors.store_actor(tx, author, now)
+            status = await moderation_status(rt, tx, author.id)
+            a_known = await comment_store.insert(
+                tx, _new_comment(ancestor, author, target, parent_id, status, now), now)
+        parent_id = a_known
+    status = await moderation_status(rt, tx, actor.id)
+    new_id = await comment_store.insert(
+        tx, _new_comment(obj, actor, target, parent_id, status, now), now)
+    return ImportResult(new_id, "created")
 
 
 _VISIBILITY_RANK = {
@@ -223,17 +285,16 @@ async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: Remot
         if comment.status is CommentStatus.DELETED:
             return "deleted"
         updated = obj.updated or now
-        last = comment.updated_at or comment.published_at
-        if updated <= last:
+        # Updates may arrive out of order (retries): only a newer version replaces ours.
+        if updated <= (comment.updated_at or comment.published_at):
             return "stale update"
-        new_visibility = _visibility(obj, actor)
-        if _VISIBILITY_RANK[new_visibility] < _VISIBILITY_RANK[comment.visibility]:
-            await comment_store.set_visibility(tx, comment.id, new_visibility)
-        summary = plain_text(obj.summary)[:MAX_SUMMARY] if obj.summary else None
+        visibility = _visibility(obj, actor.followers_url)
+        if _VISIBILITY_RANK[visibility] < _VISIBILITY_RANK[comment.visibility]:
+            await comment_store.set_visibility(tx, comment.id, visibility)
         await comment_store.update_content(
-            tx, comment.id, content=sanitize_html(obj.content or ""), summary=summary or None,
+            tx, comment.id, content=sanitize_html(obj.content or ""), summary=_summary(obj),
             sensitive=obj.sensitive, language=obj.language, attachments=_attachments(obj),
-            mentions=tuple(m.href for m in obj.mentions[:50]), updated_at=updated,
+            mentions=tuple(m.href for m in obj.mentions[:MAX_MENTIONS]), updated_at=updated,
         )
     return "edited"
 
@@ -247,7 +308,7 @@ async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activit
             return "duplicate activity"
         comment = await comment_store.by_ap_id(tx, object_id)
         if comment is None:
-            # Remember the id so a late or replayed Create cannot bring it back; only ids
+            # Remember the id so a late or concurrent Create cannot bring it back; only ids
             # on the deleting actor's own origin, so nobody can pre-delete others' notes.
             if actors.same_origin(object_id, actor.ap_id):
                 await comment_store.add_tombstone(tx, object_id, now)
@@ -261,6 +322,7 @@ async def remove_actor_content(rt: Runtime, conn: Conn, actor_id: int) -> int:
     """Remove every comment of an actor (tombstones where replies hang below)."""
     count = 0
     for comment in await comment_store.by_actor(conn, actor_id):
+        # Re-read: removing a reply may already have removed its deleted parent.
         fresh = await comment_store.by_id(conn, comment.id)
         if fresh is not None and fresh.status is not CommentStatus.DELETED:
             await comment_store.remove(conn, fresh, rt.now())

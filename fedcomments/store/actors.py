@@ -184,3 +184,29 @@ async def is_follow(conn: Conn, actor_id: int, follow_id: str) -> bool:
         "SELECT 1 FROM followers WHERE actor_id = ? AND follow_id = ?", (actor_id, follow_id)
     )
     return row is not None
+
+
+async def key_with_actor(conn: Conn, key_id: str) -> tuple[RemoteActor, str, datetime] | None:
+    """(owner actor, pem, fetched_at) of a cached key, in one query."""
+    row = await conn.fetchone(
+        f"SELECT {ACTOR_COLUMNS}, k.pem AS k_pem, k.fetched_at AS k_fetched_at "
+        "FROM actor_keys k JOIN actors a ON a.id = k.actor_id WHERE k.key_id = ?",
+        (key_id,),
+    )
+    if row is None:
+        return None
+    return actor_from_row(row), row["k_pem"], dt_required(row["k_fetched_at"])
+
+
+async def touch_key(conn: Conn, key_id: str, now: datetime) -> None:
+    """Record a refetch attempt, so a failing origin is not asked again at once."""
+    await conn.execute("UPDATE actor_keys SET fetched_at = ? WHERE key_id = ?", (ts(now), key_id))
+
+
+async def delete_keys_except(conn: Conn, actor_id: int, keep: list[str]) -> int:
+    """Forget an actor's keys that its current document no longer lists (rotation)."""
+    marks = ", ".join("?" for _ in keep) or "NULL"
+    return await conn.rowcount(
+        f"DELETE FROM actor_keys WHERE actor_id = ? AND key_id NOT IN ({marks})",
+        (actor_id, *keep),
+    )

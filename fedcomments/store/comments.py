@@ -275,3 +275,37 @@ async def mark_activity(conn: Conn, ap_id: str, now: datetime) -> bool:
         "INSERT OR IGNORE INTO processed_activities (ap_id, received_at) VALUES (?, ?)",
         (ap_id, ts(now)),
     ) > 0
+
+
+# --- inbox look-ups ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThreadRef:
+    """A comment as a reply target: its post and whether it may be shown publicly."""
+
+    comment_id: int
+    post_id: int
+    public: bool
+    post_deleted: bool
+
+
+async def thread_ref(conn: Conn, ap_id: str) -> ThreadRef | None:
+    row = await conn.fetchone(
+        "SELECT c.id, c.post_id, c.status = 'approved' AND c.visibility IN ('public', 'unlisted'),"
+        " p.deleted_at IS NOT NULL FROM comments c JOIN posts p ON p.id = c.post_id "
+        "WHERE c.ap_id = ?",
+        (ap_id,),
+    )
+    return ThreadRef(row[0], row[1], bool(row[2]), bool(row[3])) if row else None
+
+
+async def object_state(conn: Conn, ap_id: str) -> tuple[bool, int | None]:
+    """(tombstoned, comment id) of an object id, in one query."""
+    row = await conn.fetchone(
+        "SELECT EXISTS (SELECT 1 FROM tombstones WHERE ap_id = ?), "
+        "(SELECT id FROM comments WHERE ap_id = ?)",
+        (ap_id, ap_id),
+    )
+    assert row is not None
+    return bool(row[0]), row[1]

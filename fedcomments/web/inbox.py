@@ -24,8 +24,10 @@ async def post_inbox(request: web.Request) -> web.Response:
     if request.content_type not in AS2_TYPES:
         raise web.HTTPUnsupportedMediaType(text="expected application/activity+json")
     body = await request.read()  # aiohttp enforces client_max_size on chunked bodies too
+    # The signature covers the request target as the peer sent it: raw path and query,
+    # not aiohttp's re-encoded form.
     result = await inbox.receive(rt, inbox.InboxRequest(
-        method=request.method, url=rt.settings.server.base_url + request.path_qs,
+        method=request.method, url=rt.settings.server.base_url + request.raw_path,
         headers=request.headers, body=body,
     ))
     return json_response({"id": result.activity_id, "outcome": result.outcome}, status=202)

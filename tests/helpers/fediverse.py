@@ -3,9 +3,11 @@ signing what it sends and recording what it receives."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,8 +15,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from httpsig import HeaderVerifier
+from yarl import URL
 
 from fedcomments.ap import httpsig, keys
+from fedcomments.model import Post, PostInput
+from fedcomments.runtime import Runtime
+from fedcomments.services import posts as posts_service
+from tests.conftest import Instance
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 # Mastodon's real @context for activities (trimmed of terms we never read is NOT done:
@@ -74,12 +82,25 @@ def our_rfc9421(
     )
 
 
+#: How an actor publishes its signing key:
+#: "mastodon" ACTOR#main-key in publicKey (RSA, or Ed25519 as publicKeyPem);
+#: "gotosocial" keyId ACTOR/main-key, served as a stub actor whose id is the actor's;
+#: "standalone" keyId /keys/NAME, a CryptographicKey document naming its owner;
+#: "multikey" Fedify's FEP-521a Ed25519 Multikey in assertionMethod, keyId ACTOR#ed25519-key.
+KEY_STYLES = ("mastodon", "gotosocial", "standalone", "multikey")
+
+
 @dataclass
 class FakeActor:
     instance: FakeInstance
     username: str
     keypair: keys.KeyPair
     name: str = ""
+    key_style: str = "mastodon"
+    #: Serve the document with this id instead of the actor's own (a lying server).
+    served_id: str | None = None
+    #: Extra properties merged into the served document.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -87,7 +108,12 @@ class FakeActor:
 
     @property
     def key_id(self) -> str:
-        return f"{self.id}#main-key"
+        return {
+            "mastodon": f"{self.id}#main-key",
+            "gotosocial": f"{self.id}/main-key",
+            "standalone": f"{self.instance.url}/keys/{self.username}",
+            "multikey": f"{self.id}#ed25519-key",
+        }[self.key_style]
 
     @property
     def inbox(self) -> str:
@@ -97,10 +123,31 @@ class FakeActor:
     def followers(self) -> str:
         return f"{self.id}/followers"
 
+    def rotate(self) -> keys.KeyPair:
+        """A new key pair under the same keyId (what a key rotation looks like)."""
+        ed = keys.private_key_kind(self.keypair.private_pem) == "ed25519"
+        self.keypair = keys.generate_ed25519_keypair() if ed else keys.generate_rsa_keypair()
+        return self.keypair
+
+    def public_key(self) -> dict[str, Any]:
+        return {"id": self.key_id, "owner": self.id, "publicKeyPem": self.keypair.public_pem}
+
+    def key_document(self) -> dict[str, Any] | None:
+        """What the keyId URL serves when it is not the actor itself."""
+        if self.key_style == "gotosocial":
+            return {"@context": ["https://w3id.org/security/v1",
+                                 "https://www.w3.org/ns/activitystreams"],
+                    "id": self.served_id or self.id, "type": "Person",
+                    "preferredUsername": self.username, "publicKey": self.public_key()}
+        if self.key_style == "standalone":
+            return {"@context": "https://w3id.org/security/v1", "type": "CryptographicKey",
+                    **self.public_key()}
+        return None
+
     def document(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "@context": ACTOR_CONTEXT,
-            "id": self.id,
+            "id": self.served_id or self.id,
             "type": "Person",
             "preferredUsername": self.username,
             "name": self.name or self.username.title(),
@@ -116,13 +163,18 @@ class FakeActor:
                 "mediaType": "image/png",
                 "url": f"{self.instance.url}/avatars/{self.username}.png",
             },
-            "publicKey": {
-                "id": self.key_id,
-                "owner": self.id,
-                "publicKeyPem": self.keypair.public_pem,
-            },
             "manuallyApprovesFollowers": False,
         }
+        if self.key_style == "multikey":
+            doc["@context"] = [*ACTOR_CONTEXT, "https://w3id.org/security/multikey/v1"]
+            doc["assertionMethod"] = [{
+                "id": self.key_id, "type": "Multikey", "controller": self.id,
+                "publicKeyMultibase": keys.multibase_from_public_pem(self.keypair.public_pem),
+            }]
+        else:
+            doc["publicKey"] = self.public_key()
+        doc.update(self.extra)
+        return doc
 
 
 @dataclass
@@ -136,17 +188,38 @@ class Received:
 
 
 @dataclass
+class Gate:
+    """Holds GETs of one path until released; `arrived` is set when one comes in."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class FakeInstance:
-    """One remote server: actors at /users/NAME, objects at /objects/N, inboxes recording."""
+    """One remote server: actors at /users/NAME, objects at /objects/N, inboxes recording.
+
+    Every request is recorded (`requests`: method and path; `hits`: paths of GETs), so a
+    test can assert that something was, or was not, fetched.
+    """
 
     server: TestServer | None = None
     actors: dict[str, FakeActor] = field(default_factory=dict)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Any other document, by path: (JSON document, Content-Type).
+    documents: dict[str, tuple[Any, str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     hits: list[str] = field(default_factory=list)
+    requests: list[tuple[str, str]] = field(default_factory=list)
     #: GETs of /objects/N with their headers (our signed fetches, for verifiers to check).
     fetched: list[Received] = field(default_factory=list)
     inbox_status: int = 202
+    #: Paths answered 410 Gone (deleted accounts and notes).
+    gone: set[str] = field(default_factory=set)
+    gates: dict[str, Gate] = field(default_factory=dict)
+    #: Authorized fetch (Mastodon's secure mode, GoToSocial): GETs must be signed by one of
+    #: these keys {keyId: public PEM}, checked with pyhttpsig; None serves everyone.
+    require_signed_fetch: dict[str, str] | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -155,11 +228,10 @@ class FakeInstance:
         return f"http://127.0.0.1:{self.server.port}"
 
     async def start(self) -> FakeInstance:
-        app = web.Application()
-        app.router.add_get("/users/{name}", self._actor)
-        app.router.add_get("/objects/{n}", self._object)
+        app = web.Application(middlewares=[self._record])
         app.router.add_post("/users/{name}/inbox", self._inbox)
         app.router.add_post("/inbox", self._inbox)
+        app.router.add_get("/{tail:.*}", self._get)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self
@@ -168,9 +240,11 @@ class FakeInstance:
         if self.server is not None:
             await self.server.close()
 
-    def actor(self, username: str = "alice", *, ed25519: bool = False) -> FakeActor:
-        pair = keys.generate_ed25519_keypair() if ed25519 else _rsa()
-        a = FakeActor(self, username, pair)
+    def actor(self, username: str = "alice", *, ed25519: bool = False,
+              key_style: str = "mastodon") -> FakeActor:
+        ed = ed25519 or key_style == "multikey"
+        pair = keys.generate_ed25519_keypair() if ed else _rsa()
+        a = FakeActor(self, username, pair, key_style=key_style)
         self.actors[username] = a
         return a
 
@@ -182,24 +256,88 @@ class FakeInstance:
         self.objects[obj["id"]] = obj
         return obj
 
-    async def _actor(self, request: web.Request) -> web.Response:
-        self.hits.append(request.path)
-        actor = self.actors.get(request.match_info["name"])
-        if actor is None:
-            return web.Response(status=404)
-        return web.json_response(actor.document(), content_type="application/activity+json")
+    def serve(self, path: str, doc: Any, content_type: str = "application/activity+json"
+              ) -> str:
+        """Serve any document at `path`; returns its URL."""
+        self.documents[path] = (doc, content_type)
+        return f"{self.url}{path}"
 
-    async def _object(self, request: web.Request) -> web.Response:
-        self.hits.append(request.path)
-        self.fetched.append(Received(request.path, dict(request.headers), b""))
-        obj = self.objects.get(f"{self.url}{request.path}")
-        if obj is None:
+    def gate(self, path: str) -> Gate:
+        """Hold GETs of `path` until `gate.release` is set."""
+        self.gates[path] = Gate()
+        return self.gates[path]
+
+    def count(self, path: str) -> int:
+        """How many GETs of `path` came in."""
+        return self.hits.count(path)
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append((request.method, request.path_qs))
+        if request.method == "GET":
+            self.hits.append(request.path)
+            gate = self.gates.get(request.path)
+            if gate is not None:
+                gate.arrived.set()
+                await gate.release.wait()
+        return await handler(request)
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self.require_signed_fetch is None:
+            return True
+        raw = request.headers.get("Signature", "")
+        key_id = next((part.split("=", 1)[1].strip('"') for part in raw.split(",")
+                       if part.strip().startswith("keyId=")), None)
+        pem = self.require_signed_fetch.get(key_id or "")
+        if pem is None:
+            return False
+        verifier = HeaderVerifier(dict(request.headers), pem,
+                                  required_headers=["(request-target)", "host", "date"],
+                                  method="GET", path=request.path_qs, sign_header="signature")
+        return bool(verifier.verify())
+
+    async def _get(self, request: web.Request) -> web.Response:
+        path = request.path
+        if path.startswith("/objects/"):
+            self.fetched.append(Received(path, dict(request.headers), b""))
+        if not self._authorized(request):
+            return web.Response(status=401)
+        if path in self.gone:
+            return web.Response(status=410)
+        doc = self._document(path)
+        if doc is None:
             return web.Response(status=404)
-        return web.json_response(obj, content_type="application/activity+json")
+        body, content_type = doc
+        return web.Response(text=json.dumps(body), content_type=content_type)
+
+    def _document(self, path: str) -> tuple[Any, str] | None:
+        as2 = "application/activity+json"
+        if path in self.documents:
+            return self.documents[path]
+        if f"{self.url}{path}" in self.objects:
+            return self.objects[f"{self.url}{path}"], as2
+        for actor in self.actors.values():
+            if path == f"/users/{actor.username}":
+                return actor.document(), as2
+            key_doc = actor.key_document()
+            if key_doc is not None and actor.key_id == f"{self.url}{path}":
+                return key_doc, as2
+        return None
 
     async def _inbox(self, request: web.Request) -> web.Response:
         self.received.append(Received(request.path, dict(request.headers), await request.read()))
         return web.Response(status=self.inbox_status)
+
+
+@contextlib.asynccontextmanager
+async def running(count: int = 1) -> AsyncIterator[list[FakeInstance]]:
+    """Start `count` fake instances and close them afterwards."""
+    started = [await FakeInstance().start() for _ in range(count)]
+    try:
+        yield started
+    finally:
+        for inst in started:
+            await inst.close()
 
 
 _RSA_POOL: list[keys.KeyPair] = []
@@ -288,8 +426,12 @@ async def deliver(
     content_type: str = "application/activity+json",
     tamper: Callable[[bytes], bytes] | None = None,
     headers: dict[str, str] | None = None,
+    private_pem: str | None = None,
 ) -> aiohttp.ClientResponse:
-    """Sign and POST an activity like a remote server would."""
+    """Sign and POST an activity like a remote server would.
+
+    The URL is sent exactly as given (no re-quoting), so a query string is signed as sent.
+    """
     raw = body if body is not None else json.dumps(doc).encode()
     base = {"Content-Type": content_type, **(headers or {})}
     signed = signer(
@@ -298,10 +440,86 @@ async def deliver(
         dict(base),
         raw,
         key_id or actor.key_id,
-        actor.keypair.private_pem,
+        private_pem or actor.keypair.private_pem,
         now or datetime.now(UTC),
     )
     sent = tamper(raw) if tamper else raw
-    resp = await session.post(inbox_url, data=sent, headers={**base, **signed})
+    resp = await session.post(URL(inbox_url, encoded=True), data=sent,
+                              headers={**base, **signed})
     await resp.read()
     return resp
+
+
+# --- our side: what the inbox stored ----------------------------------------------------
+
+#: Every table an inbox request may write to.
+STATE_TABLES = ("comments", "tombstones", "reactions", "followers", "processed_activities",
+                "deliveries", "reports", "actors", "actor_keys")
+
+
+async def stored_state(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table the inbox writes, for "nothing was stored" assertions."""
+    state: dict[str, list[tuple[Any, ...]]] = {}
+    for table in STATE_TABLES:
+        rows = await rt.db.read.fetchall(f"SELECT * FROM {table} ORDER BY 1")
+        state[table] = [tuple(row) for row in rows]
+    return state
+
+
+async def block_domain(rt: Runtime, domain: str) -> None:
+    """Block a domain the way the admin commands will: a domain_blocks row, then reload."""
+    async with rt.db.transaction() as tx:
+        await tx.execute("INSERT INTO domain_blocks (domain, created_at) VALUES (?, ?)",
+                         (domain, rt.now().isoformat()))
+    await rt.refresh_blocklist(force=True)
+
+
+async def add_post(rt: Runtime, permalink: str = "https://blog.example/a/",
+                   title: str = "A post") -> Post:
+    """Register a blog post through the posts service."""
+    change = await posts_service.add_post(rt, PostInput(permalink=permalink, title=title))
+    return change.post
+
+
+@dataclass
+class Blog:
+    """Our instance under test with one post, and shortcuts to talk to its inbox."""
+
+    instance: Instance
+    post: Post
+
+    @property
+    def rt(self) -> Runtime:
+        return self.instance.rt
+
+    @property
+    def shared_inbox(self) -> str:
+        return f"{self.instance.url}/inbox"
+
+    @property
+    def actor_inbox(self) -> str:
+        return f"{self.instance.url}/users/{self.rt.urls.username}/inbox"
+
+    async def send(self, actor: FakeActor, doc: dict[str, Any], **kwargs: Any
+                   ) -> aiohttp.ClientResponse:
+        """Sign `doc` as `actor` and POST it to the shared inbox (see deliver())."""
+        inbox = kwargs.pop("inbox", self.shared_inbox)
+        return await deliver(self.instance.session, actor, inbox, doc, **kwargs)
+
+    async def comments(self) -> list[dict[str, Any]]:
+        """Every stored comment with its parent's ap_id, oldest first."""
+        rows = await self.rt.db.read.fetchall(
+            "SELECT c.*, p.ap_id AS parent_ap_id, a.ap_id AS author FROM comments c "
+            "LEFT JOIN comments p ON p.id = c.parent_id LEFT JOIN actors a ON a.id = c.actor_id "
+            "ORDER BY c.id")
+        return [dict(row) for row in rows]
+
+    async def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self.rt.db.read.fetchall(sql, params)]
+
+
+async def start_blog(make_instance: Callable[..., Any], **sections: dict[str, Any]) -> Blog:
+    """A fedcomments instance (moderation off unless given) with one registered post."""
+    sections.setdefault("moderation", {"policy": "none"})
+    inst = await make_instance(**sections)
+    return Blog(inst, await add_post(inst.rt))
