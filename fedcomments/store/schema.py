@@ -162,4 +162,8 @@ MIGRATIONS: list[list[str]] = [
             created_at TEXT NOT NULL
         )""",
     ],
+    # 2: the reader form's rate limit counts recent comments per client key.
+    [
+        "CREATE INDEX comments_client ON comments(client_key, created_at)",
+    ],
 ]

@@ -16,7 +16,7 @@ from fedcomments.config import Settings
 from fedcomments.errors import FedcommentsError
 from fedcomments.runtime import open_runtime, utcnow
 from fedcomments.services.blocks import watch_blocklist
-from fedcomments.web import admin_api, api, federation, inbox, pages
+from fedcomments.web import admin_api, api, federation, inbox, pages, public_api
 from fedcomments.web.keys import CLOCK, RUNTIME, SETTINGS, TEMPLATES
 from fedcomments.web.negotiate import json_response
 
@@ -114,4 +114,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     api.setup(app)
     admin_api.setup(app)
     pages.setup(app)
+    public_api.setup(app)
     return app

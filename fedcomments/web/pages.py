@@ -1,15 +1,23 @@
-"""HTML pages for browsers: the actor's profile and a post's page."""
+"""HTML pages for browsers: the actor's profile, a post with its thread and comment form,
+the form's answer page, and "reply from your fediverse account"."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from fedcomments.errors import FedcommentsError, InvalidInput
 from fedcomments.model import Post
+from fedcomments.services import interact as interact_service
+from fedcomments.services import local_comments as local
 from fedcomments.services import posts as post_service
+from fedcomments.services import thread as thread_service
 from fedcomments.web.keys import RUNTIME, TEMPLATES
+from fedcomments.web.public_api import THREAD_CACHE, client_of
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -25,6 +33,13 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     return resp
 
 
+def human_time(value: str | datetime | None) -> str:
+    if value is None:
+        return ""
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.strftime("%-d %B %Y, %H:%M UTC")
+
+
 async def profile(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     a = rt.settings.actor
@@ -35,9 +50,92 @@ async def profile(request: web.Request) -> web.Response:
     )
 
 
-async def post_page(request: web.Request, post: Post) -> web.Response:
-    return render(request, "post.html", post=post)
+@dataclass
+class FormState:
+    """What the comment form shows: values to keep, errors by field, a notice, a parent."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    notice: str = ""
+    parent: dict[str, Any] | None = None
+    #: The comment just posted (with its secret), shown to its author only.
+    posted: dict[str, Any] | None = None
+
+
+def _find(nodes: list[dict[str, Any]], comment_id: int) -> dict[str, Any] | None:
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if node["id"] == comment_id and not node["deleted"]:
+            return node
+        stack.extend(node["replies"])
+    return None
+
+
+async def post_page(request: web.Request, post: Post, *, status: int = 200,
+                    form: FormState | None = None) -> web.Response:
+    rt = request.app[RUNTIME]
+    view = await thread_service.get_thread(rt, str(post.id), request.app[THREAD_CACHE])
+    form = form or FormState()
+    reply = request.query.get("reply") or form.values.get("parent", "")
+    if reply.isdigit() and len(reply) < 19:
+        form.parent = _find(view.data["comments"], int(reply))
+    return render(request, "post.html", status=status, post=post, thread=view.data,
+                  form=form, token=local.issue_token(rt, post.id),
+                  limits=rt.settings.comments, policy=rt.settings.moderation.policy)
+
+
+async def submit_comment(request: web.Request) -> web.Response:
+    """The form without JavaScript: answers with the post page, the notice and any errors."""
+    rt = request.app[RUNTIME]
+    post = await post_service.public_post(rt, request.match_info["slug"])
+    fields = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    fields["post"] = str(post.id)
+    keep = {k: fields.get(k, "") for k in ("name", "email", "website", "text", "parent")}
+    try:
+        posted = await local.post_comment(rt, local.comment_form(fields), client_of(request))
+    except local.FormErrors as exc:
+        return await post_page(request, post, status=400,
+                               form=FormState(keep, exc.errors, "Your comment was not saved: "
+                                              "please correct the fields marked below."))
+    except FedcommentsError as exc:
+        return await post_page(request, post, status=exc.http_status,
+                               form=FormState(keep, {}, f"Your comment was not saved: {exc}."))
+    shown = thread_service.single_comment_json(rt, posted.comment)
+    notice = ("Thank you! Your comment is waiting for approval; only you can see it for now."
+              if posted.pending else "Thank you! Your comment is published.")
+    return await post_page(request, post, form=FormState(
+        {}, {}, notice, posted={**shown, "secret": posted.secret,
+                                "edit_until": posted.edit_until.isoformat()}))
+
+
+async def interact_page(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    obj = await interact_service.public_object(rt, request.query.get("object", ""))
+    return render(request, "interact.html", object_url=obj, acct="", error="", problem="")
+
+
+async def interact_submit(request: web.Request) -> web.StreamResponse:
+    """Redirect to the reader's instance (303), or explain how to paste the URL there."""
+    rt = request.app[RUNTIME]
+    data = await request.post()
+    acct, obj = str(data.get("acct", "")), str(data.get("object", ""))
+    local.check_origin(rt, client_of(request))
+    try:
+        found = await interact_service.interact(rt, acct, obj)
+    except InvalidInput as exc:
+        obj = await interact_service.public_object(rt, obj)
+        return render(request, "interact.html", status=400, object_url=obj, acct=acct,
+                      error=str(exc).removeprefix("acct: "), problem="")
+    if found.redirect:
+        raise web.HTTPSeeOther(found.redirect)
+    return render(request, "interact.html", object_url=found.object_url, acct=acct, error="",
+                  problem=found.problem or "")
 
 
 def setup(app: web.Application) -> None:
+    app[TEMPLATES].filters["when"] = human_time
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
+    app.router.add_post("/posts/{slug}/comments", submit_comment)
+    app.router.add_get("/interact", interact_page)
+    app.router.add_post("/interact", interact_submit)

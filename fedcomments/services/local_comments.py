@@ -1,0 +1,422 @@
+"""Comments readers post through the form: defences, moderation, and their 15-minute secret.
+
+Defences, in order: Origin check, honeypot, signed form token (missing/forged/expired →
+refused; too fast → moderation), per-IP rate limit, field validation, duplicate check,
+link limit (→ moderation). Nothing is stored unless every check passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import re
+import secrets
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from fedcomments.ap.sanitize import text_to_html
+from fedcomments.errors import FedcommentsError, Forbidden, InvalidInput, NotFound
+from fedcomments.model import Comment, CommentStatus, Origin, Post, Visibility
+from fedcomments.runtime import Runtime
+from fedcomments.services.thread import find_public_post
+from fedcomments.store import comments as comment_store
+from fedcomments.store import local_comments as local_store
+from fedcomments.store.comments import NewComment
+from fedcomments.store.db import Conn
+
+log = logging.getLogger("fedcomments.comments")
+
+FIELDS = ("post", "parent", "name", "email", "website", "text", "token", "homepage")
+#: The honeypot: hidden from people (CSS, aria-hidden, tabindex -1), filled in by bots.
+HONEYPOT = "homepage"
+MAX_EMAIL = 254
+MAX_WEBSITE = 500
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Bidi embeddings, overrides, isolates and marks, the BOM and line/paragraph separators:
+# they let a name display as something it is not, or break the layout around it.
+_INVISIBLE = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                                    "\u2066\u2067\u2068\u2069\ufeff\u2028\u2029"))
+
+
+class FormErrors(InvalidInput):
+    """One or more fields are wrong; `errors` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()),
+                         field=next(iter(errors)))
+        self.errors = errors
+
+
+class RateLimited(FedcommentsError):
+    http_status = 429
+    exit_code = 1
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many comments from your network; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who sends the form: the address the limit counts, and what the browser says."""
+
+    ip: str
+    origin: str | None = None
+    referer: str | None = None
+
+
+@dataclass(frozen=True)
+class Posted:
+    comment: Comment
+    #: Lets the author see the comment while pending and edit or delete it for a while.
+    secret: str
+    edit_until: datetime
+    #: Why the comment waits for approval (empty when published).
+    held_because: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def pending(self) -> bool:
+        return self.comment.status is CommentStatus.PENDING
+
+
+# --- keys, tokens and clients -----------------------------------------------------------
+
+
+def _key(rt: Runtime, purpose: str) -> bytes:
+    """A secret per purpose, derived from the blog's private key (never leaves the server)."""
+    return hashlib.sha256(f"fedcomments/{purpose}/v1\0{rt.keys.private_pem}".encode()).digest()
+
+
+def _mac(rt: Runtime, purpose: str, message: str) -> str:
+    digest = hmac.new(_key(rt, purpose), message.encode(), hashlib.sha256).hexdigest()
+    return digest[:32]
+
+
+def issue_token(rt: Runtime, post_id: int) -> str:
+    """The form token: when the form was shown, signed together with the post."""
+    issued = int(rt.now().timestamp())
+    return f"{issued}.{_mac(rt, 'form', f'{post_id}:{issued}')}"
+
+
+def token_age(rt: Runtime, token: str, post_id: int) -> float:
+    """Seconds since the token was issued; refuses forged, foreign and expired tokens."""
+    issued_text, _, mac = token.partition(".")
+    if not issued_text.isdigit() or len(issued_text) > 12 or not hmac.compare_digest(
+            mac, _mac(rt, "form", f"{post_id}:{issued_text}")):
+        raise FormErrors({"token": "the form is not valid for this post; reload the page"})
+    age = rt.now().timestamp() - int(issued_text)
+    if age > rt.settings.comments.form_max_age_hours * 3600 or age < -60:
+        raise FormErrors({"token": "the form has expired; reload the page and send it again"})
+    return age
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted: tuple[str, ...]) -> str:
+    """The reader's address: the socket peer, or X-Forwarded-For only via a trusted proxy.
+
+    The header is read right to left, skipping our own proxies; the first other address is
+    the client (anything left of it was written by the client and proves nothing).
+    """
+    networks = [ipaddress.ip_network(t, strict=False) for t in trusted]
+
+    def is_trusted(ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in n for n in networks)
+
+    current = peer or "unknown"
+    if not forwarded_for or not is_trusted(current):
+        return current
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        current = hop
+        if not is_trusted(hop):
+            break
+    return current
+
+
+def client_key(rt: Runtime, ip: str) -> str:
+    """A keyed hash of the address (IPv6 by /64: one host owns the whole network)."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        group = ip
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        group = (str(ipaddress.ip_network(f"{address}/64", strict=False))
+                 if address.version == 6 else str(address))
+    return _mac(rt, "client", group)
+
+
+def allowed_origins(rt: Runtime) -> frozenset[str]:
+    return frozenset((rt.settings.server.base_url, *rt.settings.server.blog_origins))
+
+
+def _origin_of(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_origin(rt: Runtime, client: Client) -> None:
+    """CSRF: the browser's Origin (else Referer) must be this server or a blog origin."""
+    seen = client.origin if client.origin and client.origin != "null" else None
+    if seen is None and client.referer:
+        seen = _origin_of(client.referer)
+    if seen is None or seen.rstrip("/").lower() not in allowed_origins(rt):
+        raise Forbidden("comments are accepted only from the blog's own pages (Origin)")
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def clean_name(value: str) -> str:
+    """Control characters, bidi overrides and extra whitespace removed."""
+    text = value.translate(_INVISIBLE)
+    text = "".join(c for c in text if c.isspace() or unicodedata.category(c) != "Cc")
+    return " ".join(text.split())
+
+
+def _website(value: str) -> str:
+    value = value.strip()
+    if value and "://" not in value and not value.lower().startswith(("javascript:", "data:")):
+        value = "https://" + value
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname
+            or any(c.isspace() for c in value)):
+        raise ValueError("must be a web address like https://example.org")
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise FormErrors({"body": "every field must be a string"})
+    return value
+
+
+@dataclass(frozen=True)
+class CommentForm:
+    post: str
+    parent: int | None
+    name: str
+    email: str
+    website: str
+    text: str
+    token: str
+    honeypot: str
+
+
+def comment_form(fields: Mapping[str, Any]) -> CommentForm:
+    """The form's fields from JSON or form data; unknown fields are refused."""
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise FormErrors({unknown[0]: "unknown field"})
+    values = {k: _text(fields.get(k)) for k in FIELDS}
+    parent = values["parent"].strip()
+    if parent and not (parent.isdigit() and len(parent) < 19):
+        raise FormErrors({"parent": "must be a comment id"})
+    return CommentForm(post=values["post"].strip(), parent=int(parent) if parent else None,
+                       name=values["name"], email=values["email"], website=values["website"],
+                       text=values["text"], token=values["token"].strip(),
+                       honeypot=values["homepage"])
+
+
+@dataclass(frozen=True)
+class _Clean:
+    name: str
+    email: str | None
+    website: str | None
+    text: str
+    html: str
+
+
+def validate(rt: Runtime, form: CommentForm) -> _Clean:
+    """Every field checked; all errors reported at once, each under its field name."""
+    limits = rt.settings.comments
+    errors: dict[str, str] = {}
+    name = clean_name(form.name)
+    if not name:
+        errors["name"] = "please give a name"
+    elif len(name) > limits.max_name_length:
+        errors["name"] = f"at most {limits.max_name_length} characters"
+    email = form.email.strip().lower()
+    if len(email) > MAX_EMAIL:
+        errors["email"] = f"at most {MAX_EMAIL} characters"
+    elif email and not _EMAIL.fullmatch(email):
+        errors["email"] = "not an email address"
+    website: str | None = None
+    if len(form.website.strip()) > MAX_WEBSITE:
+        errors["website"] = f"at most {MAX_WEBSITE} characters"
+    elif form.website.strip():
+        try:
+            website = _website(form.website)
+        except ValueError as exc:
+            errors["website"] = str(exc)
+    text = form.text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    html = text_to_html(text) if text else ""
+    if not html:
+        errors["text"] = "please write a comment"
+    elif len(text) > limits.max_text_length:
+        errors["text"] = f"at most {limits.max_text_length} characters (you wrote {len(text)})"
+    if errors:
+        raise FormErrors(errors)
+    return _Clean(name, email or None, website, text, html)
+
+
+# --- the service ------------------------------------------------------------------------
+
+
+async def _parent(conn: Conn, post: Post, parent_id: int | None) -> Comment | None:
+    if parent_id is None:
+        return None
+    parent = await comment_store.by_id(conn, parent_id)
+    if parent is None or parent.post_id != post.id or not parent.is_public:
+        raise FormErrors({"parent": "the comment you answer is not available"})
+    return parent
+
+
+async def _moderation(rt: Runtime, conn: Conn, clean: _Clean, age: float) -> list[str]:
+    """Reasons to hold the comment for approval (none: it is published at once)."""
+    reasons: list[str] = []
+    policy = rt.settings.moderation.policy
+    if policy == "all":
+        reasons.append("every comment is approved by hand")
+    elif policy == "first-time" and not (
+            clean.email and await local_store.reader_trusted(conn, clean.name, clean.email)):
+        reasons.append("first comment under this name and email")
+    if age < rt.settings.comments.min_form_seconds:
+        reasons.append("sent too quickly after the form was shown")
+    if clean.html.count("<a ") > rt.settings.comments.max_links:
+        reasons.append("too many links")
+    return reasons
+
+
+async def post_comment(rt: Runtime, form: CommentForm, client: Client) -> Posted:
+    """Check, store and (when approved) federate a reader's comment."""
+    check_origin(rt, client)
+    if form.honeypot.strip():
+        raise FormErrors({"form": "this looks automated and was not saved"})
+    if not form.post:
+        raise FormErrors({"post": "which post is this comment for?"})
+    post = await find_public_post(rt, form.post)
+    age = token_age(rt, form.token, post.id)
+    clean = validate(rt, form)
+    key = client_key(rt, client.ip)
+    now = rt.now()
+    limits = rt.settings.comments
+    secret = secrets.token_urlsafe(24)
+    async with rt.db.transaction() as tx:
+        # Counted inside the write transaction, so two requests at once cannot both pass.
+        recent, oldest = await local_store.count_since(tx, key, now - timedelta(minutes=1))
+        if recent >= limits.rate_limit_per_minute:
+            wait = 60 - (now - oldest).total_seconds() if oldest else 60
+            raise RateLimited(max(1, int(wait + 0.999)))
+        parent = await _parent(tx, post, form.parent)
+        if await local_store.is_duplicate(tx, post_id=post.id, source=clean.text,
+                                          client_key=key, author_name=clean.name):
+            raise FormErrors({"text": "you already posted this comment"})
+        reasons = await _moderation(rt, tx, clean, age)
+        status = CommentStatus.PENDING if reasons else CommentStatus.APPROVED
+        comment_id = await comment_store.insert(tx, NewComment(
+            post_id=post.id, parent_id=parent.id if parent else None, origin=Origin.LOCAL,
+            visibility=Visibility.PUBLIC, status=status, content=clean.html, published_at=now,
+            author_name=clean.name, author_email=clean.email, author_website=clean.website,
+            source=clean.text, in_reply_to=parent.ap_id if parent else post.ap_id,
+            edit_secret_hash=_hash(secret), client_key=key,
+        ), now)
+        comment = await comment_store.by_id(tx, comment_id)
+    assert comment is not None
+    if status is CommentStatus.APPROVED:
+        await federate(rt, comment_id)
+    until = now + timedelta(minutes=limits.edit_window_minutes)
+    return Posted(comment, secret, until, tuple(reasons))
+
+
+async def federate(rt: Runtime, comment_id: int) -> None:
+    """Hand an approved local comment to the replies service, when this build has it."""
+    try:
+        from fedcomments.services import replies
+    except ImportError:
+        return
+    federate_local_comment = getattr(replies, "federate_local_comment", None)
+    if federate_local_comment is None:
+        return
+    try:
+        await federate_local_comment(rt, comment_id)
+    except FedcommentsError as exc:
+        # The comment is stored and shown; federation is retried by approving it again.
+        log.warning("could not federate local comment",
+                    extra={"comment": comment_id, "error": str(exc)})
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def _own(rt: Runtime, comment_id: int, secret: str, *, editing: bool) -> Comment:
+    """The comment if `secret` is its author's (and, to change it, still in the window)."""
+    found = await local_store.with_secret(rt.db.read, comment_id)
+    if (found is None or found.secret_hash is None or not secret
+            or not hmac.compare_digest(found.secret_hash, _hash(secret))
+            or found.comment.status in (CommentStatus.DELETED, CommentStatus.REJECTED)):
+        raise NotFound("no such comment, or the secret does not match")
+    window = timedelta(minutes=rt.settings.comments.edit_window_minutes)
+    if editing and rt.now() > found.comment.created_at + window:
+        raise Forbidden(f"comments can be changed only within "
+                        f"{rt.settings.comments.edit_window_minutes} minutes")
+    return found.comment
+
+
+async def own_comment(rt: Runtime, comment_id: int, secret: str) -> Comment:
+    """What the author sees of their comment, pending ones included."""
+    return await _own(rt, comment_id, secret, editing=False)
+
+
+async def edit_comment(rt: Runtime, comment_id: int, secret: str, text: Any,
+                       client: Client) -> Comment:
+    check_origin(rt, client)
+    comment = await _own(rt, comment_id, secret, editing=True)
+    limit = rt.settings.comments.max_text_length
+    source = _text(text).replace("\r\n", "\n").replace("\r", "\n").strip()
+    html = text_to_html(source) if source else ""
+    if not html:
+        raise FormErrors({"text": "please write a comment"})
+    if len(source) > limit:
+        raise FormErrors({"text": f"at most {limit} characters (you wrote {len(source)})"})
+    # An edit must not slip past moderation what the original text would not have.
+    hold = (rt.settings.moderation.policy == "all"
+            or html.count("<a ") > rt.settings.comments.max_links)
+    async with rt.db.transaction() as tx:
+        await local_store.update_text(tx, comment.id, content=html, source=source,
+                                      updated_at=rt.now())
+        if hold and comment.status is CommentStatus.APPROVED:
+            await comment_store.set_status(tx, comment.id, CommentStatus.PENDING)
+        updated = await comment_store.by_id(tx, comment.id)
+    assert updated is not None
+    return updated
+
+
+async def delete_comment(rt: Runtime, comment_id: int, secret: str, client: Client) -> str:
+    """Remove the comment (a "deleted" placeholder stays if replies hang below it)."""
+    check_origin(rt, client)
+    comment = await _own(rt, comment_id, secret, editing=True)
+    async with rt.db.transaction() as tx:
+        return await comment_store.remove(tx, comment, rt.now())

@@ -1,0 +1,177 @@
+"""GET /api/v1/thread: the public thread by permalink or id, caching headers, CORS, queries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from fedcomments.services import moderation, replies
+from tests.conftest import Instance
+from tests.helpers.fediverse import FakeInstance
+from tests.helpers.reader import add_post, flatten, post_local, remote_reply, thread
+
+BLOG = "https://blog.example"
+
+
+@pytest.fixture
+async def remote() -> AsyncIterator[FakeInstance]:
+    inst = await FakeInstance().start()
+    yield inst
+    await inst.close()
+
+
+async def test_thread_nests_fediverse_owner_and_reader_comments(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given a fediverse reply, the owner's answer to it and a reader's reply to that, the
+    thread (by permalink or id) nests them and counts them; private replies never appear."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post(fc)
+    alice = remote.actor("alice")
+    reply_id = await remote_reply(fc, alice, post["ap_id"], content="<p>Great post</p>")
+    answer = await replies.owner_reply(fc.rt, reply_id, "Thanks Alice!")
+    resp = await post_local(fc, post["id"], parent=str(answer.id), name="Bob", text="Agreed.")
+    assert resp.status == 201, await resp.text()
+    await remote_reply(fc, alice, post["ap_id"], content="<p>secret</p>", visibility="followers")
+    await remote_reply(fc, alice, post["ap_id"], content="<p>dm</p>", visibility="direct",
+                       mention=fc.rt.urls.actor)
+    by_url = await thread(fc, url=post["url"])
+    by_id = await thread(fc, id=str(post["id"]))
+    assert by_url == by_id
+    assert by_url["post"]["title"] == "A" and by_url["post"]["ap_id"] == post["ap_id"]
+    assert by_url["count"] == 3
+    [top] = by_url["comments"]
+    assert top["author"]["handle"].startswith("@alice@")
+    assert top["content"] == "<p>Great post</p>"
+    [owner] = top["replies"]
+    assert owner["origin"] == "owner" and owner["author"]["kind"] == "owner"
+    assert "Thanks Alice!" in owner["content"]
+    [bob] = owner["replies"]
+    assert (bob["author"]["name"], bob["content"], bob["depth"]) == ("Bob", "<p>Agreed.</p>", 2)
+    text = str(by_url)
+    assert "secret" not in text and "dm" not in text
+
+
+async def test_permalink_variants_and_errors(instance: Instance) -> None:
+    """Given a post, its permalink with or without the trailing slash or a fragment finds it;
+    unknown posts are 404, a missing parameter 400, a deleted post 410."""
+    post = await add_post(instance)
+    for url in ("https://blog.example/a", "https://blog.example/a/#comments", post["ap_id"]):
+        assert (await thread(instance, url=url))["post"]["id"] == post["id"]
+    resp = await instance.session.get(f"{instance.url}/api/v1/thread",
+                                      params={"url": "https://blog.example/nope/"})
+    assert resp.status == 404
+    resp = await instance.session.get(f"{instance.url}/api/v1/thread")
+    assert resp.status == 400 and (await resp.json())["field"] == "url"
+    await instance.admin("DELETE", f"/api/v1/admin/posts/{post['id']}")
+    resp = await instance.session.get(f"{instance.url}/api/v1/thread", params={"url": post["url"]})
+    assert resp.status == 410
+
+
+async def test_etag_304_and_change(make_instance) -> None:  # type: ignore[no-untyped-def]
+    """Given a thread read once, the same ETag answers 304 with no body; after a new comment
+    the ETag changes and the new comment is there at once."""
+    fc: Instance = await make_instance(moderation={"policy": "none"},
+                                       comments={"cache_max_age": 30})
+    post = await add_post(fc)
+    url = f"{fc.url}/api/v1/thread?id={post['id']}"
+    first = await fc.session.get(url)
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "public, max-age=30"
+    assert etag.startswith('"') and etag.endswith('"')
+    again = await fc.session.get(url, headers={"If-None-Match": etag})
+    assert again.status == 304 and await again.read() == b""
+    assert again.headers["ETag"] == etag
+    weak = await fc.session.get(url, headers={"If-None-Match": f'"other", W/{etag}'})
+    assert weak.status == 304
+    assert (await post_local(fc, post["id"], text="New!")).status == 201
+    changed = await fc.session.get(url, headers={"If-None-Match": etag})
+    assert changed.status == 200 and changed.headers["ETag"] != etag
+    assert [c["content"] for c in (await changed.json())["comments"]] == ["<p>New!</p>"]
+
+
+async def test_cli_change_in_another_connection_is_seen(make_instance) -> None:  # type: ignore[no-untyped-def]
+    """Given a cached thread, a change committed by another process (the CLI approving a
+    comment) shows on the next read."""
+    from fedcomments.runtime import open_runtime
+
+    fc: Instance = await make_instance(moderation={"policy": "all"})
+    post = await add_post(fc)
+    resp = await post_local(fc, post["id"], text="Waiting")
+    comment_id = (await resp.json())["comment"]["id"]
+    assert (await thread(fc, id=str(post["id"])))["count"] == 0
+    async with open_runtime(fc.settings) as cli:
+        await moderation.approve_comments(cli, [comment_id])
+    assert (await thread(fc, id=str(post["id"])))["count"] == 1
+
+
+async def test_pending_rejected_and_private_stay_hidden(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given pending, rejected and approved comments, only approved public ones are listed,
+    and a reply under a rejected comment moves to the top level."""
+    fc: Instance = await make_instance(moderation={"policy": "all"})
+    post = await add_post(fc)
+    bob = remote.actor("bob")
+    first = await remote_reply(fc, bob, post["ap_id"], content="<p>spam</p>")
+    await moderation.reject_comments(fc.rt, [first])
+    stored = await fc.rt.db.read.fetchone("SELECT ap_id FROM comments WHERE id = ?", (first,))
+    child = await remote_reply(fc, bob, stored[0], content="<p>child</p>")
+    await remote_reply(fc, bob, post["ap_id"], content="<p>pending</p>")
+    await moderation.approve_comments(fc.rt, [child])
+    data = await thread(fc, id=str(post["id"]))
+    assert [(c["id"], c["depth"], c["content"]) for c in flatten(data["comments"])] == [
+        (child, 0, "<p>child</p>")]
+    assert data["count"] == 1
+
+
+async def test_cors_only_for_blog_origins(make_instance) -> None:  # type: ignore[no-untyped-def]
+    """Given [server] blog_origins, the thread grants CORS to that origin only, and the
+    preflight for posting a comment names the methods and headers the widget uses."""
+    fc: Instance = await make_instance(server={"blog_origins": [BLOG]})
+    post = await add_post(fc)
+    url = f"{fc.url}/api/v1/thread?id={post['id']}"
+    ok = await fc.session.get(url, headers={"Origin": BLOG})
+    assert ok.headers["Access-Control-Allow-Origin"] == BLOG
+    assert "ETag" in ok.headers["Access-Control-Expose-Headers"]
+    assert "Origin" in ok.headers["Vary"]
+    other = await fc.session.get(url, headers={"Origin": "https://evil.example"})
+    assert other.status == 200 and "Access-Control-Allow-Origin" not in other.headers
+    pre = await fc.session.options(f"{fc.url}/api/v1/comments", headers={
+        "Origin": BLOG, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert pre.status == 204
+    assert pre.headers["Access-Control-Allow-Origin"] == BLOG
+    assert "POST" in pre.headers["Access-Control-Allow-Methods"]
+    assert "Content-Type" in pre.headers["Access-Control-Allow-Headers"]
+    bad = await fc.session.options(f"{fc.url}/api/v1/comments", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in bad.headers
+
+
+async def test_thread_is_read_with_a_fixed_number_of_queries(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given 30 comments with reactions, a cold read runs the same few queries as a thread
+    of one (never one per comment), and a warm read runs only the change check."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post(fc)
+    alice = remote.actor("alice")
+    parent = await remote_reply(fc, alice, post["ap_id"])
+    for i in range(29):
+        resp = await post_local(fc, post["id"], parent=str(parent), name=f"R{i}",
+                                text=f"comment {i}", wait=61)
+        assert resp.status == 201, await resp.text()
+    statements: list[str] = []
+    raw = fc.rt.db._reader  # the read connection: tracing it is the only way to count
+    assert raw is not None
+    await raw.set_trace_callback(statements.append)
+    try:
+        data = await thread(fc, id=str(post["id"]))
+        cold = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "PRAGMA"))]
+        statements.clear()
+        await thread(fc, id=str(post["id"]))
+        warm = list(statements)
+    finally:
+        await raw.set_trace_callback(None)
+    assert data["count"] == 30
+    assert len(cold) <= 4, cold
+    assert len(warm) == 1 and "data_version" in warm[0]
