@@ -122,7 +122,7 @@ async def actor_by_handle(conn: Conn, username: str, domain: str) -> list[str]:
 async def cancel_deliveries_to_domain(conn: Conn, domain: str, now: datetime) -> int:
     return await conn.rowcount(
         "UPDATE deliveries SET status = 'cancelled', finished_at = ?, "
-        "last_error = 'domain blocked' WHERE status = 'pending' "
+        "last_error = 'domain blocked', locked_until = NULL WHERE status = 'pending' "
         "AND (host = ? OR host LIKE ? ESCAPE '\\')",
         (ts(now), domain, _like_suffix(domain)))
 
@@ -130,5 +130,6 @@ async def cancel_deliveries_to_domain(conn: Conn, domain: str, now: datetime) ->
 async def cancel_deliveries_to_inbox(conn: Conn, inbox: str, now: datetime) -> int:
     return await conn.rowcount(
         "UPDATE deliveries SET status = 'cancelled', finished_at = ?, "
-        "last_error = 'actor blocked' WHERE status = 'pending' AND inbox = ?",
+        "last_error = 'actor blocked', locked_until = NULL WHERE status = 'pending' "
+        "AND inbox = ?",
         (ts(now), inbox))
