@@ -10,7 +10,6 @@ and the generator the other.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import multiprocessing
 import time
 from collections import Counter
@@ -250,7 +249,7 @@ class _Pool:
 
 
 async def _run(host: str, port: int, requests: Sequence[Request], total: int,
-               concurrency: int, time_limit: float) -> LoadResult:
+               concurrency: int, time_limit: float, grace: float) -> LoadResult:
     authority = f"{host}:{port}"
     raws = [(r.raw(authority), r.method) for r in requests]
     # One shared iterator: every request is sent once (or the list cycles up to `total`).
@@ -259,16 +258,19 @@ async def _run(host: str, port: int, requests: Sequence[Request], total: int,
     pool = _Pool(host, port, jobs, start + time_limit)
     for _ in range(concurrency):
         pool.reconnect()
-    await pool.wait(time_limit + REQUEST_TIMEOUT)
+    await pool.wait(time_limit + grace)
     pool.result.elapsed = time.perf_counter() - start
     return pool.result
 
 
 def run_load_here(host: str, port: int, requests: Sequence[Request], *, total: int | None = None,
-                  concurrency: int = 16, time_limit: float = 60.0) -> LoadResult:
-    """Run a load in this process (blocking); `total` defaults to each request once."""
+                  concurrency: int = 16, time_limit: float = 60.0,
+                  grace: float = REQUEST_TIMEOUT) -> LoadResult:
+    """Run a load in this process (blocking); `total` defaults to each request once (the
+    list cycles when `total` is larger). No request starts after `time_limit` seconds;
+    requests still running `grace` seconds later are cut and counted as timeouts."""
     count = len(requests) if total is None else total
-    return asyncio.run(_run(host, port, list(requests), count, concurrency, time_limit))
+    return asyncio.run(_run(host, port, list(requests), count, concurrency, time_limit, grace))
 
 
 class LoadGenerator:
@@ -280,10 +282,11 @@ class LoadGenerator:
 
     async def run(self, host: str, port: int, requests: Sequence[Request], *,
                   total: int | None = None, concurrency: int = 16,
-                  time_limit: float = 60.0) -> LoadResult:
+                  time_limit: float = 60.0, grace: float = REQUEST_TIMEOUT) -> LoadResult:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._pool, _child_run, host, port, list(requests), total, concurrency, time_limit)
+            self._pool, _child_run, host, port, list(requests), total, concurrency, time_limit,
+            grace)
 
     async def warm(self) -> None:
         """Start the child (interpreter start-up is not part of any measurement)."""
@@ -294,15 +297,11 @@ class LoadGenerator:
 
 
 def _child_run(host: str, port: int, requests: list[Request], total: int | None,
-               concurrency: int, time_limit: float) -> LoadResult:
+               concurrency: int, time_limit: float, grace: float) -> LoadResult:
     return run_load_here(host, port, requests, total=total, concurrency=concurrency,
-                         time_limit=time_limit)
+                         time_limit=time_limit, grace=grace)
 
 
 def _noop() -> None:
     return None
 
-
-def repeat(request: Request, n: int) -> list[Request]:
-    """The same request n times (GET benchmarks)."""
-    return list(itertools.repeat(request, n))

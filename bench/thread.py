@@ -1,0 +1,357 @@
+"""Thread reads: the JSON thread API and the HTML page of a post with 200 and 10,000 comments.
+
+    python bench/thread.py [--quick]
+
+Requests per second and p50/p99, without and with a matching If-None-Match, against
+`fedcomments serve`; in the same run the floors (a static JSON response from aiohttp, and
+a minimal aiohttp handler that reads the thread from SQLite, builds the tree and
+serialises it) and Isso serving the same 200-comment thread through its own API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiosqlite
+import common
+import seed
+from aiohttp import web
+from common import HOST, Report, Server, ms, per_s, ratio
+from loadgen import LoadGenerator, LoadResult, Request
+
+sys.path.insert(0, str(common.BENCH_DIR / "isso"))
+import isso_peer
+
+CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class Sizes:
+    seconds: float  # per measured load
+    isso_seconds: float
+    big: int
+
+
+QUICK = Sizes(seconds=2.0, isso_seconds=6.0, big=10_000)
+FULL = Sizes(seconds=8.0, isso_seconds=20.0, big=10_000)
+
+
+# --- the floors ------------------------------------------------------------------------------
+
+TREE_SQL = (
+    "SELECT c.id, c.parent_id, c.origin, c.content, c.published_at, c.url, c.author_name, "
+    "c.author_website, a.name, a.username, a.domain, a.url, a.icon FROM comments c "
+    "LEFT JOIN actors a ON a.id = c.actor_id WHERE c.post_id = ? AND c.status = 'approved' "
+    "AND c.visibility IN ('public', 'unlisted') ORDER BY c.published_at, c.id"
+)
+
+
+def build_tree(rows: list[Any]) -> list[dict[str, Any]]:
+    """Nest rows (ordered by time) under their parents; orphans become roots."""
+    nodes: dict[int, dict[str, Any]] = {}
+    roots: list[dict[str, Any]] = []
+    for (cid, parent, origin, content, published, url, author_name, website, name, username,
+         domain, profile, icon) in rows:
+        remote = origin == "remote"
+        node = {
+            "id": cid, "content": content, "published": published, "url": url,
+            "author": {
+                "name": (name or username) if remote else author_name,
+                "handle": f"@{username}@{domain}" if remote else None,
+                "url": profile if remote else website, "avatar": icon if remote else None,
+            },
+            "replies": [],
+        }
+        nodes[cid] = node
+        parent_node = nodes.get(parent) if parent is not None else None
+        (parent_node["replies"] if parent_node else roots).append(node)
+    return roots
+
+
+async def read_thread(db: aiosqlite.Connection, post_id: int) -> bytes:
+    async with db.execute(TREE_SQL, (post_id,)) as cur:
+        rows = list(await cur.fetchall())
+    return json.dumps({"post": post_id, "count": len(rows),
+                       "comments": build_tree(rows)}).encode()
+
+
+def floor_app(db_path: str, static_path: str) -> web.Application:
+    static = Path(static_path).read_bytes()
+    app = web.Application()
+    db_key = web.AppKey("db", aiosqlite.Connection)
+
+    async def static_json(request: web.Request) -> web.Response:
+        return web.Response(body=static, content_type="application/json")
+
+    async def sqlite_tree(request: web.Request) -> web.Response:
+        body = await read_thread(request.app[db_key], int(request.match_info["post"]))
+        return web.Response(body=body, content_type="application/json")
+
+    async def database(app: web.Application) -> Any:
+        app[db_key] = await aiosqlite.connect(f"file:{db_path}?mode=ro", uri=True)
+        yield
+        await app[db_key].close()
+
+    app.cleanup_ctx.append(database)
+    app.router.add_get("/static", static_json)
+    app.router.add_get("/sqlite/{post}", sqlite_tree)
+    return app
+
+
+# --- finding the thread API ------------------------------------------------------------------
+
+
+async def thread_api_path(server: Server, post: dict[str, Any]) -> str | None:
+    """The JSON thread route, read from the app's OpenAPI document (None until it exists)."""
+    candidates = []
+    for path, ops in (await server.openapi_paths()).items():
+        get = ops.get("get") if isinstance(ops, dict) else None
+        if get is None or "admin" in path or "thread" not in path.lower() + str(
+                get.get("summary", "")).lower():
+            continue
+        url = path
+        for name in re.findall(r"{([^}]+)}", path):
+            value = post["slug"] if "slug" in name else post["id"]
+            url = url.replace(f"{{{name}}}", str(value))
+        query = [p["name"] for p in get.get("parameters", [])
+                 if p.get("in") == "query" and p.get("required")]
+        if query:
+            url += "?" + "&".join(f"{q}={quote(post['permalink'], safe='')}" for q in query)
+        candidates.append(url)
+    candidates += [f"/api/v1/posts/{post['id']}/thread", f"/api/v1/threads/{post['id']}",
+                   f"/api/v1/thread?url={quote(post['permalink'], safe='')}"]
+    for url in candidates:
+        status, body = await server.get(url)
+        if status == 200 and body.lstrip().startswith(b"{"):
+            return url
+    return None
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+
+async def etag_of(server_url: str, path: str, accept: str) -> str | None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s, s.get(server_url + path,
+                                                   headers={"Accept": accept}) as resp:
+        await resp.read()
+        return resp.headers.get("ETag")
+
+
+async def load(gen: LoadGenerator, port: int, paths: list[str], seconds: float, *,
+               accept: str = "application/json", etag: str | None = None,
+               concurrency: int = CONCURRENCY) -> LoadResult:
+    headers = [("Accept", accept)]
+    if etag:
+        headers.append(("If-None-Match", etag))
+    requests = [Request("GET", p, tuple(headers)) for p in paths]
+    return await gen.run(HOST, port, requests, total=10**7, concurrency=concurrency,
+                         time_limit=seconds, grace=30)
+
+
+def uncached_paths(api: str, permalink: str, n: int = 2048) -> list[str] | None:
+    """The thread API path naming the post n different ways (`#bN` fragments).
+
+    The server caches serialised threads by the request's post reference (512 entries):
+    cycling through more distinct references than that makes every request build the
+    thread afresh, through the real HTTP path.
+    """
+    quoted = quote(permalink, safe="")
+    if quoted not in api:
+        return None
+    return [api.replace(quoted, quote(f"{permalink}#b{i}", safe="")) for i in range(n)]
+
+
+def cell(result: LoadResult | None, code: int) -> tuple[str, float]:
+    """'rate · p50 · p99' when every response had `code`, else what went wrong."""
+    if result is None:
+        return "n/a", float("nan")
+    if not result.count or result.ok(code) != result.count:
+        statuses: dict[int, int] = {}
+        for s in result.statuses:
+            statuses[s] = statuses.get(s, 0) + 1
+        return f"expected {code}: {statuses} {dict(result.errors)}", float("nan")
+    rate = result.rate(code)
+    return (f"{per_s(rate)} · p50 {ms(result.percentile(50))} · "
+            f"p99 {ms(result.percentile(99))}"), rate
+
+
+def add(report: Report, label: str, ours: LoadResult | None, code: int,
+        ref: LoadResult | None = None, ref_name: str = "", *, times: bool = False,
+        missing: str = "n/a") -> None:
+    if ours is None:
+        report.add(label, missing)
+        return
+    text, rate = cell(ours, code)
+    if ref is None:
+        report.add(label, text)
+        return
+    ref_text, ref_rate = cell(ref, 200)
+    report.add(label, text, f"{ref_name}: {ref_text}", ratio(rate, ref_rate, percent=not times))
+
+
+@dataclass
+class Target:
+    key: str
+    paths: list[str] | None
+    accept: str
+    concurrency: int
+    inm: bool = True
+
+
+async def run(args: Any) -> Report:
+    sizes = QUICK if args.quick else FULL
+    big_label = f"{sizes.big:,}"
+    report = Report(f"Thread reads: JSON API and HTML page, 200 and {big_label} comments")
+    gen = LoadGenerator()
+    results: dict[str, LoadResult | None] = {}
+    with common.workdir(args.keep) as tmp:
+        ours = Server.prepare(tmp / "ours")
+        common.progress(f"seeding a 200- and a {big_label}-comment thread (store layer)")
+        small, big = await seed.seed_fedcomments(common.settings_object(ours.config), [
+            ("https://blog.example/viral/", isso_peer.TITLE, seed.thread_spec(200)),
+            ("https://blog.example/huge/", "A post with a huge thread",
+             seed.thread_spec(sizes.big, seed=11)),
+        ])
+        venv = await asyncio.to_thread(isso_peer.ensure_venv)
+        isso_dir = tmp / "isso"
+        isso_dir.mkdir()
+        isso_port = common.free_port()
+        isso_cfg = isso_peer.write_config(isso_dir, isso_port)
+        await asyncio.to_thread(isso_peer.seed_thread, venv, isso_cfg, seed.thread_spec(200))
+        isso = common.FloorProcess(isso_peer.command(venv, isso_cfg), isso_port,
+                                   isso_dir / "isso.log")
+        try:
+            await asyncio.gather(gen.warm(), ours.start(), isso.start())
+            api = await thread_api_path(ours, small)
+            api_big = await thread_api_path(ours, big)
+            static = tmp / "static.json"
+            if api is not None:
+                static.write_bytes((await ours.get(api))[1])
+            else:
+                async with aiosqlite.connect(ours.database) as db:
+                    static.write_bytes(await read_thread(db, small["id"]))
+            static_size = static.stat().st_size
+            floor_db = tmp / "floor.sqlite3"
+            shutil.copyfile(ours.database, floor_db)
+            floor_port = common.free_port()
+            floor = common.FloorProcess(
+                common.floor_command("thread.py", "--port", str(floor_port), "--db",
+                                     str(floor_db), "--static", str(static)),
+                floor_port, tmp / "floor.log")
+            await floor.start()
+            try:
+                t = sizes.seconds
+                common.progress("floors")
+                results["static"] = await load(gen, floor_port, ["/static"], t)
+                results["tree"] = await load(gen, floor_port, [f"/sqlite/{small['id']}"], t)
+                results["tree_big"] = await load(gen, floor_port, [f"/sqlite/{big['id']}"], t,
+                                                 concurrency=4)
+                common.progress("Isso")
+                results["isso"] = await load(gen, isso_port,
+                                             [f"/?uri={quote(isso_peer.URI)}"],
+                                             sizes.isso_seconds)
+                common.progress("fedcomments: JSON API and HTML page")
+                json_type, html_type = "application/json", "text/html"
+                targets = [
+                    Target("api_uncached", api and uncached_paths(api, small["permalink"]),
+                           json_type, CONCURRENCY, inm=False),
+                    Target("api", api and [api], json_type, CONCURRENCY),
+                    Target("api_big_uncached",
+                           api_big and uncached_paths(api_big, big["permalink"]), json_type, 4,
+                           inm=False),
+                    Target("api_big", api_big and [api_big], json_type, 4),
+                    Target("html", [f"/posts/{small['slug']}"], html_type, CONCURRENCY),
+                    Target("html_big", [f"/posts/{big['slug']}"], html_type, 4),
+                ]
+                sizes_seen = {}
+                for target in targets:
+                    if not target.paths:
+                        results[target.key] = results[target.key + "_inm"] = None
+                        continue
+                    results[target.key] = await load(gen, ours.port, target.paths, t,
+                                                     accept=target.accept,
+                                                     concurrency=target.concurrency)
+                    if not target.inm:
+                        continue
+                    path = target.paths[0]
+                    sizes_seen[target.key] = len((await ours.get(path, target.accept))[1])
+                    etag = await etag_of(ours.url, path, target.accept)
+                    results[target.key + "_inm"] = (await load(
+                        gen, ours.port, [path], t, accept=target.accept, etag=etag,
+                        concurrency=target.concurrency) if etag else None)
+            finally:
+                await floor.stop()
+        finally:
+            await asyncio.gather(ours.stop(), isso.stop())
+    gen.close()
+
+    r = results
+    add(report, "JSON API, 200 comments, uncached", r["api_uncached"], 200, r["isso"], "Isso",
+        times=True, missing="thread API not found")
+    add(report, "JSON API, 200 comments, uncached", r["api_uncached"], 200, r["tree"],
+        "SQLite-tree floor", missing="thread API not found")
+    add(report, "JSON API, 200 comments, cached", r["api"], 200, r["static"], "static JSON",
+        missing="thread API not found")
+    add(report, "JSON API, 200 comments, If-None-Match", r["api_inm"], 304, r["static"],
+        "static JSON", missing="no ETag")
+    add(report, f"JSON API, {big_label} comments, uncached", r["api_big_uncached"], 200,
+        r["tree_big"], "SQLite-tree floor", missing="thread API not found")
+    add(report, f"JSON API, {big_label} comments, cached", r["api_big"], 200,
+        missing="thread API not found")
+    add(report, f"JSON API, {big_label} comments, If-None-Match", r["api_big_inm"], 304,
+        r["static"], "static JSON", missing="no ETag")
+    add(report, "HTML page, 200 comments", r["html"], 200, r["isso"], "Isso (JSON)",
+        times=True)
+    add(report, "HTML page, 200 comments, If-None-Match", r["html_inm"], 304, r["static"],
+        "static JSON", missing="no ETag on the page")
+    add(report, f"HTML page, {big_label} comments", r["html_big"], 200)
+    add(report, f"HTML page, {big_label} comments, If-None-Match", r["html_big_inm"], 304,
+        r["static"], "static JSON", missing="no ETag on the page")
+    add(report, "reference: SQLite-tree floor, 200 comments", r["tree"], 200, r["isso"],
+        "Isso", times=True)
+    uncached, cached = cell(r["api_uncached"], 200)[1], cell(r["api"], 200)[1]
+    if uncached == uncached and cached == cached and uncached > 0.8 * cached:
+        report.note("WARNING: the uncached JSON figure is close to the cached one; the "
+                    "server's cache may no longer be keyed by the request's reference, so "
+                    "the #fragment trick may not bypass it")
+    report.note(f"concurrency {CONCURRENCY} ({big_label}-comment threads: 4), "
+                f"{sizes.seconds:.0f} s per measurement (Isso {sizes.isso_seconds:.0f} s)")
+    report.note("uncached: each request names the post by its permalink with a different "
+                "#fragment (2,048 of them), so the server's 512-entry thread cache never hits")
+    report.note(f"Isso {isso_peer.version(venv)} from PyPI, default settings, SQLite, one "
+                "process (werkzeug's threaded server); GET /?uri=/viral/ returns all 200 "
+                "comments, rendered from Markdown on every request")
+    report.note("response sizes: " + "".join(f"{k} {v:,} B, " for k, v in sizes_seen.items())
+                + f"static JSON floor {static_size:,} B")
+    report.note("ratio: ours ÷ reference (× against Isso, % against the floors)")
+    return report
+
+
+def main() -> int:
+    p = common.parser(__doc__.splitlines()[0])
+    p.add_argument("--floor-server", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--db", help=argparse.SUPPRESS)
+    p.add_argument("--static", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.floor_server:
+        web.run_app(floor_app(args.db, args.static), host=HOST, port=args.port, print=None,
+                    access_log=None)
+        return 0
+    asyncio.run(run(args)).print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
