@@ -191,6 +191,7 @@ async def _fetch_ancestors(rt: Runtime, start: str, budget: Budget
     chain = _Chain()
     current: str | None = start
     seen: set[str] = set()
+    authors: dict[str, RemoteActor | parse.IncomingActor] = {}
     for _depth in range(MAX_ANCESTOR_DEPTH):
         if current is None or current in seen:
             return None
@@ -198,9 +199,10 @@ async def _fetch_ancestors(rt: Runtime, start: str, budget: Budget
         obj = await fetch_object(rt, current, budget)
         if obj is None or obj.attributed_to is None:
             return None
-        author = await _author(rt, obj.attributed_to, budget)
+        author = authors.get(obj.attributed_to) or await _author(rt, obj.attributed_to, budget)
         if author is None:
             return None
+        authors[obj.attributed_to] = author
         chain.items.append((obj, author))
         target = await find_target(rt, rt.db.read, obj.in_reply_to)
         if target is not None:
@@ -249,13 +251,16 @@ async def _insert_thread(rt: Runtime, tx: Conn, obj: parse.IncomingObject, actor
     if known is not None:
         return ImportResult(known, "already known")
     parent_id = target.parent_id
+    stored: dict[str, RemoteActor] = {}
     for ancestor, author in reversed(chain.items):
         a_tombstoned, a_known = await comment_store.object_state(tx, ancestor.id)
         if a_tombstoned:
             raise _Abort("ancestor deleted")
         if a_known is None:
             if isinstance(author, parse.IncomingActor):
-                author = await actors.store_actor(tx, author, now)
+                if author.id not in stored:
+                    stored[author.id] = await actors.store_actor(tx, author, now)
+                author = stored[author.id]
             status = await moderation_status(rt, tx, author.id)
             a_known = await comment_store.insert(
                 tx, _new_comment(ancestor, author, target, parent_id, status, now), now)

@@ -220,12 +220,14 @@ class FakeInstance:
     #: Authorized fetch (Mastodon's secure mode, GoToSocial): GETs must be signed by one of
     #: these keys {keyId: public PEM}, checked with pyhttpsig; None serves everyone.
     require_signed_fetch: dict[str, str] | None = None
+    #: The host name in its URLs ("localhost" gives a second, separately blockable domain).
+    host: str = "127.0.0.1"
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.port}"
+        return f"http://{self.host}:{self.server.port}"
 
     async def start(self) -> FakeInstance:
         app = web.Application(middlewares=[self._record])
@@ -330,9 +332,9 @@ class FakeInstance:
 
 
 @contextlib.asynccontextmanager
-async def running(count: int = 1) -> AsyncIterator[list[FakeInstance]]:
+async def running(count: int = 1, host: str = "127.0.0.1") -> AsyncIterator[list[FakeInstance]]:
     """Start `count` fake instances and close them afterwards."""
-    started = [await FakeInstance().start() for _ in range(count)]
+    started = [await FakeInstance(host=host).start() for _ in range(count)]
     try:
         yield started
     finally:
