@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,18 @@ async def _status_of(fc: Instance, job_id: int) -> str:
     return str(row[0])
 
 
+async def _thread(fc: Instance, post_id: int) -> dict[str, Any]:
+    resp = await fc.get(f"/api/v1/thread?id={post_id}", accept="application/json")
+    assert resp.status == 200
+    return dict(await resp.json())
+
+
+async def _page(fc: Instance) -> str:
+    resp = await fc.get("/posts/hello", accept="text/html")
+    assert resp.status == 200
+    return await resp.text()
+
+
 async def _local_comments(fc: Instance) -> int:
     resp = await fc.get("/nodeinfo/2.1", accept="application/json")
     return int((await resp.json())["usage"]["localComments"])
@@ -75,6 +88,9 @@ async def test_cli_domain_block_removes_everything_and_refuses_without_fetch(
         assert await send(fc, alice, "Like", post["ap_id"]) == 202
         job = await _future_delivery(fc, alice.inbox)
         assert await _local_comments(fc) == 2
+        thread = await _thread(fc, post["id"])
+        assert (thread["count"], thread["reactions"]["likes"]) == (2, 1)
+        assert "First!" in await _page(fc)
 
         run = await run_cli("domains", "block", f"http://LOCALHOST:{peer.server.port}/@alice",
                             "--reason", "harassment", "--json", "--config", config)
@@ -99,6 +115,13 @@ async def test_cli_domain_block_removes_everything_and_refuses_without_fetch(
         assert await comment_store.count_public(db, post["id"]) == 1
         assert await _local_comments(fc) == 1
         assert await comment_store.reactions_for_post(db, post["id"]) == []
+        thread = await _thread(fc, post["id"])
+        assert (thread["count"], thread["reactions"]["likes"]) == (1, 0)
+        [root] = thread["comments"]
+        assert (root["deleted"], "author" in root, root["replies"][0]["author"]["handle"]) == (
+            True, False, "@bob@127.0.0.1")
+        page = await _page(fc)
+        assert "First!" not in page and "Answering alice" in page
         assert await actor_store.count_followers(db) == 0
         resp = await fc.get("/users/blog/followers")
         assert (await resp.json())["totalItems"] == 0

@@ -9,8 +9,9 @@ from typing import Any
 
 from fedcomments.ap.sanitize import plain_text
 from fedcomments.errors import FedcommentsError, InvalidInput, NotFound
-from fedcomments.model import Comment, CommentStatus, Follower
+from fedcomments.model import Comment, CommentStatus, Follower, Origin
 from fedcomments.runtime import Runtime
+from fedcomments.services import local_comments
 from fedcomments.services import posts as post_service
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
@@ -113,6 +114,10 @@ async def approve_comments(rt: Runtime, ids: list[int], *,
                 await actor_store.set_trusted(tx, c.actor.id, True)
             outcomes.append(Outcome(c.id, "approved", changed,
                                     author_trusted=trust_author and c.actor is not None))
+    for c in comments:
+        # An approved reader comment joins the fediverse thread (after the commit).
+        if c.origin is Origin.LOCAL and c.visibility.is_public:
+            await local_comments.federate(rt, c.id)
     return outcomes
 
 
@@ -175,7 +180,7 @@ def author_json(c: Comment) -> dict[str, Any]:
     if c.actor is not None:
         return {"name": c.actor.display_name, "handle": c.actor.handle,
                 "actor": c.actor.ap_id, "url": c.actor.url}
-    return {"name": c.author_name or ("owner" if c.origin.value == "owner" else "anonymous"),
+    return {"name": c.author_name or ("owner" if c.origin is Origin.OWNER else "anonymous"),
             "handle": None, "actor": None, "url": c.author_website}
 
 

@@ -86,5 +86,115 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                 "put": _op("Update a post", body=True),
                 "delete": _op("Delete a post (federates a Delete; the object answers 410)"),
             },
+            **_ADMIN_PATHS,
         },
     }
+
+
+# --- blocks and moderation (bearer token); the CLI calls the same service functions ------
+
+_CODES = {"200": "OK", "201": "Created", "400": "Invalid input (`field` names it)",
+          "401": "Missing or wrong bearer token", "404": "Not found (or not blocked)",
+          "415": "Wrong Content-Type", "502": "The actor could not be resolved (WebFinger)"}
+
+
+def _admin_op(summary: str, description: str, codes: str = "200 400 401", *,
+              params: list[dict[str, Any]] | None = None,
+              body: dict[str, Any] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "description": description,
+                          "security": [{"bearer": []}],
+                          "responses": {c: {"description": _CODES[c]} for c in codes.split()}}
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": body}}}
+    return op
+
+
+def _query(name: str, kind: str = "string", required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": {"type": kind}}
+
+
+_BLOCK = ("Answers `{domain|actor, created, covered_by, keep_content, removed {comments, "
+          "reactions, followers, deliveries}}`, 201 when new. From then on its inbox POSTs "
+          "get 403 before any fetch, nothing is fetched from or delivered to it and its "
+          "pending deliveries are cancelled; unless `keep_content` its comments (tombstones "
+          "where replies hang below), reactions and follows are removed.")
+_BLOCK_BODY = {"type": "object", "additionalProperties": False, "properties": {
+    "reason": {"type": "string"}, "keep_content": {"type": "boolean"}}}
+_COMMENT_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+
+_ADMIN_PATHS: dict[str, Any] = {
+    "/api/v1/admin/domains": {
+        "get": _admin_op("List domain blocks", "Answers `{domains: [{domain, reason, created, "
+                         "keep_content, removed}]}`.", "200 401"),
+        "post": _admin_op(
+            "Block a domain and its subdomains", "`domain` may be a host, URL, "
+            "`@user@host` or `*.host` (IDN → punycode). " + _BLOCK, "200 201 400 401",
+            body={**_BLOCK_BODY, "required": ["domain"], "properties": {
+                "domain": {"type": "string"}, **_BLOCK_BODY["properties"]}}),
+    },
+    "/api/v1/admin/domains/{domain}": {"delete": _admin_op(
+        "Unblock a domain", "Removed content is not restored. Answers `{domain, unblocked}`.",
+        "200 400 401 404",
+        params=[{"name": "domain", "in": "path", "required": True,
+                 "schema": {"type": "string"}}])},
+    "/api/v1/admin/domains/import": {"post": {**_admin_op(
+        "Import a blocklist", "Body: Mastodon's CSV export (`text/csv`; `suspend` rows become "
+        "blocks, `silence`/`noop` rows are skipped and reported) or a plain list "
+        "(`text/plain`, one domain per line). Answers `{format, dry_run, keep_content, added, "
+        "already_present, duplicates, skipped, invalid, removed}` with line numbers.",
+        "200 400 401 415", params=[_query("keep_content", "boolean"),
+                                   _query("dry_run", "boolean")]),
+        "requestBody": {"required": True, "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string"}}}}}},
+    "/api/v1/admin/domains/export": {"get": _admin_op(
+        "Export domain blocks", "`format=mastodon` (CSV, every block as `suspend`; default) "
+        "or `plain`.", params=[_query("format")])},
+    "/api/v1/admin/actors": {
+        "get": _admin_op("List actor blocks", "Answers `{actors: [{actor, reason, created, "
+                         "keep_content, removed}]}`.", "200 401"),
+        "post": _admin_op(
+            "Block one actor", "`actor` is `@user@host` (resolved with WebFinger) or the "
+            "actor's URL (works for an actor never seen). " + _BLOCK, "200 201 400 401 502",
+            body={**_BLOCK_BODY, "required": ["actor"], "properties": {
+                "actor": {"type": "string"}, **_BLOCK_BODY["properties"]}}),
+        "delete": _admin_op("Unblock an actor", "Answers `{actor, unblocked}`.",
+                            "200 400 401 404 502", params=[_query("actor", required=True)]),
+    },
+    "/api/v1/admin/comments": {"get": _admin_op(
+        "List comments, newest first", "`status`: pending, approved, rejected, private "
+        "(followers-only and direct) or all (default). Answers `{comments: [{id, post {id, "
+        "slug}, parent_id, origin, status, visibility, author {name, handle, actor, url}, "
+        "published, updated, text, content, summary, ap_id, url}]}`.", "200 400 401 404",
+        params=[_query("post"), _query("status"), _query("limit", "integer")])},
+    "/api/v1/admin/comments/{id}": {
+        "get": _admin_op("Show a comment", "The listing's fields plus `in_reply_to, "
+                         "language, sensitive, attachments, replies, reactions, deleted`.",
+                         "200 400 401 404", params=_COMMENT_ID),
+        "delete": _admin_op("Delete a comment", "A tombstone stays when replies hang below. "
+                            "Answers `{id, status: deleted|removed, changed, author_trusted}`.",
+                            "200 400 401 404", params=_COMMENT_ID),
+    },
+    "/api/v1/admin/comments/{id}/approve": {"post": {**_admin_op(
+        "Approve a comment", "Optional body `{trust_author: true}` trusts a fediverse author "
+        "from then on. Answers `{id, status, changed, author_trusted}`.", "200 400 401 404",
+        params=_COMMENT_ID), "requestBody": {"required": False, "content": {
+            "application/json": {"schema": {"type": "object", "properties": {
+                "trust_author": {"type": "boolean"}}}}}}}},
+    "/api/v1/admin/comments/{id}/reject": {"post": _admin_op(
+        "Reject a comment", "Hidden from every public surface, kept for audit.",
+        "200 400 401 404", params=_COMMENT_ID)},
+    "/api/v1/admin/comments/{id}/reply": {"post": _admin_op(
+        "Answer a comment as the blog", "Body `{text}`. Answers 201 `{in_reply_to, id}`.",
+        "201 400 401 404", params=_COMMENT_ID, body={
+            "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}})},
+    "/api/v1/admin/followers": {"get": _admin_op(
+        "List followers", "Answers `{followers: [{actor, handle, name, inbox, since}]}`.",
+        "200 401")},
+    "/api/v1/admin/reports": {"get": _admin_op(
+        "List received reports (Flag)", "Answers `{reports: [{id, ap_id, actor, handle, "
+        "content, objects, received}]}`, newest first.", "200 401")},
+}
