@@ -89,6 +89,9 @@ def test_every_admin_command_explains_itself_with_an_example(
         assert "--config PATH" in out and f"example:\n  fedcomments {group} {action}" in out
         if action in ("list", "show"):
             assert "--json" in out, (group, action)
+    for group in ADMIN_GROUPS:
+        code, out, _ = run(capsys, group, "--help")
+        assert code == 0 and f"  fedcomments {group} " in out.split("example", 1)[1], group
     _, out, _ = run(capsys, "domains", "import", "--help")
     assert "`silence` and `noop` rows" in out and "are NOT blocked" in out
 

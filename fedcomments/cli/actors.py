@@ -61,7 +61,10 @@ async def list_(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     group = sub.add_parser("actors", help="Block single fediverse accounts.",
-                           description="Block single fediverse accounts.")
+                           description="Block single fediverse accounts.",
+                           formatter_class=common.Formatter, epilog=(
+                               "examples:\n  fedcomments actors block @troll@social.example\n"
+                               "  fedcomments actors list --json"))
     asub = group.add_subparsers(dest="actors_command", metavar="ACTION", required=True)
     p = common.add_command(asub, "block", "Block one account (@user@host or actor URL).",
                            "fedcomments actors block @troll@social.example --reason spam")

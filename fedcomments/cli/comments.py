@@ -120,7 +120,11 @@ def _ids(p: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     group = sub.add_parser("comments", help="Moderate and answer comments.",
-                           description="Moderate and answer comments.")
+                           description="Moderate and answer comments.",
+                           formatter_class=common.Formatter, epilog=(
+                               "examples:\n  fedcomments comments list --status pending\n"
+                               "  fedcomments comments approve 42 --trust-author\n"
+                               "  fedcomments comments delete 42 43 --yes"))
     csub = group.add_subparsers(dest="comments_command", metavar="ACTION", required=True)
     p = common.add_command(
         csub, "list", "List comments, newest first (private = followers-only and direct).",

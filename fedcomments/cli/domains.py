@@ -168,7 +168,11 @@ def _write(path: str | None, text: str) -> None:
 
 def register(sub: Any) -> None:
     group = sub.add_parser("domains", help="Block whole servers (and their subdomains).",
-                           description="Block whole servers (and their subdomains).")
+                           description="Block whole servers (and their subdomains).",
+                           formatter_class=common.Formatter, epilog=(
+                               "examples:\n  fedcomments domains block spam.example\n"
+                               "  fedcomments domains import domain_blocks.csv --yes\n"
+                               "  fedcomments domains list --json"))
     dsub = group.add_subparsers(dest="domains_command", metavar="ACTION", required=True)
     p = common.add_command(dsub, "block", "Block a domain and all its subdomains.",
                            'fedcomments domains block spam.example --reason "harassment"')

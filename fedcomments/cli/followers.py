@@ -29,7 +29,9 @@ async def list_(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     group = sub.add_parser("followers", help="See who follows the blog.",
-                           description="See who follows the blog.")
+                           description="See who follows the blog.",
+                           formatter_class=common.Formatter,
+                           epilog="example:\n  fedcomments followers list --json")
     fsub = group.add_subparsers(dest="followers_command", metavar="ACTION", required=True)
     p = common.add_command(fsub, "list", "List the blog's followers.",
                            "fedcomments followers list --json")

@@ -29,7 +29,9 @@ async def list_(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     group = sub.add_parser("reports", help="See reports received from other servers.",
-                           description="See reports received from other servers.")
+                           description="See reports received from other servers.",
+                           formatter_class=common.Formatter,
+                           epilog="example:\n  fedcomments reports list")
     rsub = group.add_subparsers(dest="reports_command", metavar="ACTION", required=True)
     p = common.add_command(rsub, "list", "List received reports (Flag activities), newest "
                            "first.", "fedcomments reports list --json")

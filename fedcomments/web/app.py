@@ -12,11 +12,21 @@ from datetime import datetime
 import jinja2
 from aiohttp import web
 
+from fedcomments import delivery
 from fedcomments.config import Settings
 from fedcomments.errors import FedcommentsError
 from fedcomments.runtime import open_runtime, utcnow
 from fedcomments.services.blocks import watch_blocklist
-from fedcomments.web import admin_api, api, federation, inbox, pages, public_api
+from fedcomments.web import (
+    admin_api,
+    api,
+    api_deliveries,
+    federation,
+    inbox,
+    objects,
+    pages,
+    public_api,
+)
 from fedcomments.web.keys import CLOCK, RUNTIME, SETTINGS, TEMPLATES
 from fedcomments.web.negotiate import json_response
 
@@ -82,7 +92,9 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+               run_worker: bool | None = None) -> web.Application:
+    """`run_worker` (default: [federation] delivery_worker) starts the delivery worker."""
     app = web.Application(
         middlewares=[access_log, security_headers, errors],
         client_max_size=settings.federation.max_body_bytes,
@@ -109,10 +121,20 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
                     await watcher
 
     app.cleanup_ctx.append(runtime_ctx)
+
+    async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Cleaned up before runtime_ctx: in-flight deliveries finish or go back first.
+        async with delivery.running_worker(app[RUNTIME]):
+            yield
+
+    if settings.federation.delivery_worker if run_worker is None else run_worker:
+        app.cleanup_ctx.append(worker_ctx)
     federation.setup(app)
     inbox.setup(app)
     api.setup(app)
     admin_api.setup(app)
+    api_deliveries.setup(app)
+    objects.setup(app)
     pages.setup(app)
     public_api.setup(app)
     return app

@@ -86,9 +86,37 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                 "put": _op("Update a post", body=True),
                 "delete": _op("Delete a post (federates a Delete; the object answers 410)"),
             },
+            **_DELIVERY_PATHS,
             **_ADMIN_PATHS,
         },
     }
+
+
+def _delivery_op(summary: str, description: str) -> dict[str, Any]:
+    return {"summary": summary, "description": description, "security": [{"bearer": []}],
+            "responses": {"200": {"description": "OK"}, "400": {"description": "Invalid input"},
+                          "401": {"description": "Missing or wrong bearer token"},
+                          "404": {"description": "No such delivery"}}}
+
+
+_DELIVERY_PATHS: dict[str, Any] = {
+    "/api/v1/admin/deliveries": {"get": {
+        **_delivery_op("List delivery jobs", "Query `status` (pending, done, failed, gone, "
+                       "cancelled, all) and `limit` (1-10000, default 100). Answers "
+                       "`{counts, deliveries: [{id, activity_id, inbox, host, status, "
+                       "attempts, next_attempt_at, last_status, last_error, created_at, "
+                       "finished_at}]}`."),
+        "parameters": [
+            {"name": "status", "in": "query", "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer"}}]}},
+    "/api/v1/admin/deliveries/{id}/retry": {"post": {
+        **_delivery_op("Retry one delivery", "Puts a finished job back in the queue, due now, "
+                       "and clears its host's failure marks; 400 when it is pending."),
+        "parameters": [{"name": "id", "in": "path", "required": True,
+                        "schema": {"type": "integer"}}]}},
+    "/api/v1/admin/deliveries/retry-failed": {"post": _delivery_op(
+        "Retry every failed delivery", "Answers `{retried, ids}`.")},
+}
 
 
 # --- blocks and moderation (bearer token); the CLI calls the same service functions ------
