@@ -1,0 +1,266 @@
+"""Fan-out: publish a post to 10,000 followers spread over 2,000 shared inboxes.
+
+    python bench/fanout.py [--quick]
+
+Every shared inbox is its own host on the loopback interface (127.0.A.B, one port), so
+the delivery worker's per-host limits behave as they would with 2,000 servers. Each
+inbox verifies the draft-cavage signature with the blog's public key before it counts a
+delivery. Reported: time until every inbox has the Create and deliveries per second,
+against the floor of raw RSA-2048 signatures per second measured in the same run; then a
+second post with 10 % of the inboxes answering 500 and 1 % never answering, and how long
+the healthy inboxes took compared with the fault-free run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import common
+from aiohttp import web
+from common import Report, Server, ratio
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+
+@dataclass(frozen=True)
+class Sizes:
+    followers: int
+    inboxes: int
+    wait: float  # seconds allowed for one fan-out to complete
+
+
+QUICK = Sizes(followers=2_000, inboxes=400, wait=90)
+FULL = Sizes(followers=10_000, inboxes=2_000, wait=300)
+FAILING_EVERY = 10  # every 10th inbox answers 500 in the fault run
+HANGING_EVERY = 100  # every 100th never answers (until the run ends)
+
+
+def address(i: int) -> str:
+    """The loopback address of inbox i: 127.0.1.1, 127.0.1.2, … (250 per /24)."""
+    return f"127.0.{1 + i // 250}.{1 + i % 250}"
+
+
+@dataclass
+class Inboxes:
+    """n shared inboxes, one per loopback address, verifying every delivery."""
+
+    n: int
+    port: int
+    public_key: Any = None
+    modes: dict[int, str] = field(default_factory=dict)  # index → "fail" | "hang"
+    arrivals: dict[str, dict[int, float]] = field(default_factory=dict)  # object → inbox → t
+    counts: Counter[tuple[str, int]] = field(default_factory=Counter)
+    served: Counter[str] = field(default_factory=Counter)
+    watch: tuple[str, set[int], asyncio.Event] | None = None
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    runner: web.AppRunner | None = None
+
+    async def start(self) -> Inboxes:
+        app = web.Application(client_max_size=4 << 20)
+        app.router.add_post("/inbox", self.receive)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+        await self.runner.setup()
+        for i in range(self.n):
+            await web.TCPSite(self.runner, address(i), self.port, backlog=64).start()
+        return self
+
+    async def close(self) -> None:
+        self.release.set()
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    def index(self, request: web.Request) -> int:
+        a, b = (int(x) for x in request.host.split(":")[0].split(".")[2:4])
+        return (a - 1) * 250 + (b - 1)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        i = self.index(request)
+        body = await request.read()
+        mode = self.modes.get(i)
+        if mode == "fail":
+            self.served["500"] += 1
+            return web.Response(status=500, text="down for maintenance")
+        if mode == "hang":
+            self.served["hung"] += 1
+            # Held until the run ends (bounded: the worker gives up after its own timeout).
+            await asyncio.wait_for(self.release.wait(), timeout=600)
+            return web.Response(status=503)
+        try:
+            common.verify_cavage(self.public_key, request.method, request.path_qs,
+                                 request.headers, body)
+        except Exception:  # any failure to verify is a refused delivery
+            self.served["401"] += 1
+            return web.Response(status=401, text="signature did not verify")
+        doc = json.loads(body)
+        obj = doc.get("object")
+        object_id = obj.get("id") if isinstance(obj, dict) else obj
+        self.counts[(object_id, i)] += 1
+        self.served["202"] += 1
+        self.arrivals.setdefault(object_id, {}).setdefault(i, time.perf_counter())
+        if self.watch is not None and self.watch[0] == object_id:
+            wanted = self.watch[1]
+            if wanted.issubset(self.arrivals[object_id]):
+                self.watch[2].set()
+        return web.Response(status=202)
+
+
+def signing_floor(key: Any, seconds: float) -> float:
+    """Raw RSA-2048 PKCS#1 v1.5 SHA-256 signatures per second, one thread."""
+    base = ("(request-target): post /inbox\nhost: 127.0.1.1:8080\n"
+            "date: Wed, 01 May 2024 08:00:00 GMT\ndigest: SHA-256=" + "A" * 44 +
+            "\ncontent-type: application/activity+json").encode()
+    n = 0
+    end = time.perf_counter() + seconds
+    start = time.perf_counter()
+    while time.perf_counter() < end:
+        for _ in range(20):
+            key.sign(base, padding.PKCS1v15(), hashes.SHA256())
+        n += 20
+    return n / (time.perf_counter() - start)
+
+
+async def seed_followers(server: Server, sizes: Sizes, port: int) -> str:
+    """Followers through the store layer; returns the blog's public key PEM."""
+    from fedcomments.runtime import open_runtime
+    from fedcomments.store import actors as actor_store
+    from fedcomments.store.actors import ActorFields
+
+    async with open_runtime(common.settings_object(server.config)) as rt:
+        now = datetime.now(UTC)
+        async with rt.db.transaction() as tx:
+            for j in range(sizes.followers):
+                host = f"{address(j % sizes.inboxes)}:{port}"
+                actor = f"http://{host}/users/f{j}"
+                actor_id = await actor_store.upsert(tx, ActorFields(
+                    ap_id=actor, domain=address(j % sizes.inboxes), type="Person",
+                    username=f"f{j}", name=f"Follower {j}", summary=None, url=actor, icon=None,
+                    inbox=f"{actor}/inbox", shared_inbox=f"http://{host}/inbox",
+                    followers_url=f"{actor}/followers"), now)
+                await actor_store.add_follower(tx, actor_id, f"{actor}#follows/1", now)
+        return rt.keys.public_pem
+
+
+async def publish(server: Server, inboxes: Inboxes, slug: str, healthy: set[int],
+                  wait: float) -> tuple[str, float, float | None]:
+    """Add a post: (its id, when the request was sent, seconds until every inbox in
+    `healthy` had its Create or None on timeout)."""
+    done = asyncio.Event()
+    ap_id = f"{server.url}/posts/{slug}"
+    inboxes.watch = (ap_id, healthy, done)
+    start = time.perf_counter()
+    post = await server.admin("POST", "/api/v1/admin/posts", {
+        "url": f"https://blog.example/{slug}/", "title": f"Post {slug}"})
+    assert post["ap_id"] == ap_id, post
+    try:
+        await asyncio.wait_for(done.wait(), wait)
+    except TimeoutError:
+        return ap_id, start, None
+    return ap_id, start, max(inboxes.arrivals[ap_id][i] for i in healthy) - start
+
+
+def bind_port(n: int) -> int:
+    """A port free on the first and last loopback address used."""
+    import socket
+
+    for _ in range(20):
+        port = common.free_port()
+        try:
+            for addr in {address(0), address(n - 1)}:
+                with socket.socket() as s:
+                    s.bind((addr, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port on the loopback addresses")
+
+
+async def run(args: Any) -> Report:
+    sizes = QUICK if args.quick else FULL
+    report = Report(f"Fan-out: a post to {sizes.followers:,} followers over "
+                    f"{sizes.inboxes:,} shared inboxes")
+    with common.workdir(args.keep) as tmp:
+        server = Server.prepare(tmp / "ours")
+        port = bind_port(sizes.inboxes)
+        common.progress(f"seeding {sizes.followers:,} followers; opening {sizes.inboxes:,} "
+                        "inboxes")
+        pem = await seed_followers(server, sizes, port)
+        inboxes = Inboxes(sizes.inboxes, port, serialization.load_pem_public_key(pem.encode()))
+        await inboxes.start()
+        floor_key = common.rsa_keys(1)[0]
+        try:
+            await server.start()
+            everyone = set(range(sizes.inboxes))
+            common.progress("signing floor")
+            sign_rate = await asyncio.to_thread(signing_floor, floor_key, 3 if args.quick else 5)
+            common.progress("fan-out without faults")
+            cpu0 = common.cpu_seconds(server.pid)
+            first, first_start, clean = await publish(server, inboxes, "launch", everyone,
+                                                      sizes.wait)
+            cpu = common.cpu_seconds(server.pid) - cpu0
+            for i in everyone:
+                if i % HANGING_EVERY == 7:
+                    inboxes.modes[i] = "hang"
+                elif i % FAILING_EVERY == 3:
+                    inboxes.modes[i] = "fail"
+            healthy = everyone - set(inboxes.modes)
+            common.progress("fan-out with failing and hanging inboxes")
+            second, _, faulty = await publish(server, inboxes, "followup", healthy, sizes.wait)
+            sign_after = await asyncio.to_thread(signing_floor, floor_key, 2)
+            inboxes.release.set()
+            rss = server.rss_mb()
+        finally:
+            inboxes.release.set()
+            await server.stop()
+            await inboxes.close()
+
+    if clean is None:
+        got = len(inboxes.arrivals.get(first, {}))
+        report.add("fan-out without faults", f"timed out: {got} of {sizes.inboxes} inboxes "
+                   f"after {sizes.wait:.0f} s", "", "")
+    else:
+        rate = sizes.inboxes / clean
+        report.add("time until every inbox has the Create", f"{clean:.2f} s")
+        report.add("deliveries/s (signed, POSTed, verified)", f"{rate:,.0f}/s",
+                   f"RSA-2048 signing {sign_rate:,.0f}/s", ratio(rate, sign_rate))
+        report.add("server CPU per delivery", f"{cpu / sizes.inboxes * 1e3:.2f} ms",
+                   f"one signature {1e3 / sign_rate:.2f} ms",
+                   ratio(cpu / sizes.inboxes, 1 / sign_rate, percent=False))
+    if faulty is None:
+        got = len(set(inboxes.arrivals.get(second, {})) & healthy)
+        report.add("healthy inboxes with faults present",
+                   f"timed out: {got} of {len(healthy)} after {sizes.wait:.0f} s", "", "")
+    elif clean is not None:
+        # Both from the admin request to the last arrival among the same healthy inboxes.
+        clean_subset = max(inboxes.arrivals[first][i] for i in healthy) - first_start
+        report.add(f"healthy inboxes done ({len(healthy):,}), with faults",
+                   f"{faulty:.2f} s", f"without faults {clean_subset:.2f} s",
+                   ratio(faulty, clean_subset, percent=False))
+    dupes = sum(1 for n in inboxes.counts.values() if n > 1)
+    report.add("deliveries verified and counted once", f"{sum(inboxes.counts.values()):,}",
+               f"duplicates {dupes}", "")
+    report.add("server RSS after both fan-outs", f"{rss:.0f} MB")
+    modes = Counter(inboxes.modes.values())
+    report.note(f"fault run: {modes['fail']} inboxes answer 500, {modes['hang']} never answer "
+                f"(until the run ends); inbox answers served: {dict(inboxes.served)}")
+    report.note(f"signing floor re-measured after the runs: {sign_after:,.0f}/s "
+                f"(before: {sign_rate:,.0f}/s)")
+    report.note("server defaults: [federation] delivery_concurrency 32, delivery_per_host 4; "
+                "timings include the worker's poll interval")
+    return report
+
+
+def main() -> int:
+    args = common.parser(__doc__.splitlines()[0]).parse_args()
+    asyncio.run(run(args)).print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
