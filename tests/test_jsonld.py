@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -357,6 +358,14 @@ def test_deep_nesting_is_refused_on_both_paths(fast: Normalizer, slow: Normalize
     for normalizer in (fast, slow):
         with pytest.raises(ProtocolError, match="nests deeper than 32"):
             normalizer.normalize(doc)
+
+
+def test_pyld_failures_are_protocol_errors(fast: Normalizer, slow: Normalizer) -> None:
+    """pyld 3.3 raises KeyError on {"@language": null}; we report a ProtocolError."""
+    doc = note([AS2, {"@language": None}])
+    assert fast.normalize_fast(doc) is not None
+    with contextlib.suppress(ProtocolError):
+        slow.normalize(doc)
 
 
 def test_non_object_documents_are_refused(fast: Normalizer) -> None:

@@ -297,6 +297,10 @@ class Normalizer:
         except (jsonld.JsonLdError, ValueError) as exc:
             # pyld raises ValueError for IRIs it cannot resolve (we give it no base).
             raise ProtocolError(f"invalid JSON-LD: {exc}") from exc
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            # pyld 3.3 trips over some valid input ({"@language": null} raises KeyError);
+            # a document we cannot read is the sender's problem, not a crash.
+            raise ProtocolError(f"JSON-LD processing failed: {exc!r}") from exc
         if not isinstance(compacted, dict):
             raise ProtocolError("JSON-LD document did not compact to one object")
         return compacted
@@ -434,7 +438,10 @@ class Normalizer:
         """What values of ``term`` may look like, or _BAD when pyld must read the document."""
         canonical = self._base()
         if term.startswith(_LOOSE_TYPE_PREFIX):
-            return _ANY if self._term_ok(active, term[len(_LOOSE_TYPE_PREFIX):]) else _BAD
+            kind = term[len(_LOOSE_TYPE_PREFIX):]
+            if _expand(active, kind, vocab=True) is None:
+                return _BAD  # a type mapped to null: pyld refuses it
+            return _ANY if self._term_ok(active, kind) else _BAD
         if term.startswith(_TYPE_PREFIX):
             # pyld compacts type IRIs back to term names ("as:Public" → "Public"), so a type
             # must be a plain term meaning in the document what it means canonically.
@@ -532,6 +539,8 @@ def _define(active: _Active, local: dict[str, Any], term: str, defined: dict[str
         if kind is not None:
             kind = _expand(active, kind, vocab=True, local=local, defined=defined,
                            trusted=trusted)
+            if kind is None or kind.startswith("_:") or not (kind.startswith("@") or ":" in kind):
+                raise _Bail  # a relative or blank @type: pyld refuses the context
         containers = _as_list(value.get("@container"))
         language = value.get("@language")
         if not all(isinstance(c, str) for c in containers) \
