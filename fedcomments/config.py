@@ -52,6 +52,8 @@ class FederationSettings:
     double_knock: bool = False
     delivery_concurrency: int = 32
     delivery_per_host: int = 4
+    delivery_lease: int = 60
+    delivery_worker: bool = True
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
         if value and urlsplit(value).scheme not in ("http", "https"):
             raise ConfigError(f"{source}: [actor] {key}: must be an http(s) URL")
     fed = built.get("federation", FederationSettings())
-    for key in ("max_body_bytes", "delivery_concurrency", "delivery_per_host"):
+    for key in ("max_body_bytes", "delivery_concurrency", "delivery_per_host", "delivery_lease"):
         if getattr(fed, key) < 1:
             raise ConfigError(f"{source}: [federation] {key}: must be at least 1")
     for key, value in dataclasses.asdict(built.get("comments", CommentsSettings())).items():

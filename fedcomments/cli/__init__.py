@@ -9,7 +9,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fedcomments import __version__
-from fedcomments.cli import actors, comments, common, domains, followers, posts, reports, server
+from fedcomments.cli import (
+    actors,
+    comments,
+    common,
+    deliveries,
+    domains,
+    followers,
+    posts,
+    reports,
+    server,
+    worker,
+)
 from fedcomments.errors import FedcommentsError
 
 EPILOG = """examples:
@@ -20,7 +31,7 @@ EPILOG = """examples:
 
 # Each command module exposes register(subparsers); commands set `func` to a coroutine
 # function taking the parsed arguments.
-MODULES = [server, posts, comments, domains, actors, followers, reports]
+MODULES = [server, worker, posts, comments, domains, actors, followers, reports, deliveries]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from fedcomments.ap.sanitize import sanitize_html
 from fedcomments.errors import Gone, InvalidInput, NotFound
 from fedcomments.model import Post, PostInput
 from fedcomments.runtime import Runtime
+from fedcomments.services import publish
 from fedcomments.store import posts as post_store
 from fedcomments.store.db import Conn
 
@@ -103,6 +104,7 @@ async def add_post(rt: Runtime, data: PostInput) -> PostChange:
         existing = await post_store.by_permalink(tx, data.permalink)
         if existing is not None:
             post = await _update(tx, existing, data, now)
+            await publish.post_changed(rt, tx, existing, post)
             return PostChange(post=post, created=False)
         slug = await _free_slug(tx, slug_base(data.permalink))
         post_id = await post_store.insert(
@@ -111,7 +113,9 @@ async def add_post(rt: Runtime, data: PostInput) -> PostChange:
             published_at=data.published_at or now, now=now,
         )
         post = await post_store.by_id(tx, post_id)
-    assert post is not None
+        assert post is not None
+        # Deliveries commit with the post; a scheduled post goes out when it is due.
+        await publish.post_published(rt, tx, post)
     return PostChange(post=post, created=True)
 
 
@@ -138,7 +142,9 @@ async def update_post(rt: Runtime, ref: str, data: PostInput) -> Post:
             if clash is not None:
                 raise InvalidInput(f"url: another post already has {data.permalink}", field="url")
             await post_store.set_permalink(tx, existing.id, data.permalink)
-        return await _update(tx, existing, data, rt.now())
+        post = await _update(tx, existing, data, rt.now())
+        await publish.post_changed(rt, tx, existing, post)
+        return post
 
 
 async def delete_post(rt: Runtime, ref: str) -> Post:
@@ -150,6 +156,7 @@ async def delete_post(rt: Runtime, ref: str) -> Post:
             return post
         await post_store.mark_deleted(tx, post.id, rt.now())
         deleted = await post_store.by_id(tx, post.id)
+        await publish.post_deleted(rt, tx, post)
     assert deleted is not None
     return deleted
 

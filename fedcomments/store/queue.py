@@ -1,12 +1,50 @@
-"""Delivery jobs: enqueued inside the caller's transaction, claimed with a lease."""
+"""Delivery jobs and remote host state: enqueue in the caller's transaction, claim with a
+lease, record outcomes, and the admin's views (list, retry, cancel)."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from fedcomments.blocklist import host_of
+from fedcomments.delivery_policy import HostState
+from fedcomments.model import DeliveryJob, DeliveryStatus
 from fedcomments.store.db import Conn
-from fedcomments.store.rows import ts
+from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
+
+_JOB_COLUMNS = (
+    "id, activity_id, inbox, host, status, attempts, next_attempt_at, created_at, "
+    "last_status, last_error, finished_at"
+)
+
+
+def host_key(url: str) -> str:
+    """The server an inbox lives on, as limits, the breaker and domain blocks see it:
+    the lower-case host name without port."""
+    return host_of(url)
+
+
+def _job(row: sqlite3.Row, body: bytes = b"") -> DeliveryJob:
+    return DeliveryJob(
+        id=row["id"],
+        activity_id=row["activity_id"],
+        inbox=row["inbox"],
+        host=row["host"],
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=dt_required(row["next_attempt_at"]),
+        created_at=dt_required(row["created_at"]),
+        body=body,
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        finished_at=dt(row["finished_at"]),
+    )
+
+
+def _ids(ids: Iterable[int]) -> str:
+    return dumps(list(ids))
 
 
 async def enqueue(conn: Conn, *, activity_id: str, inbox: str, body: bytes, now: datetime) -> bool:
@@ -14,13 +52,316 @@ async def enqueue(conn: Conn, *, activity_id: str, inbox: str, body: bytes, now:
     return await conn.rowcount(
         "INSERT OR IGNORE INTO deliveries (activity_id, inbox, host, body, status, "
         "next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-        (activity_id, inbox, host_of(inbox), body, ts(now), ts(now)),
+        (activity_id, inbox, host_key(inbox), body, ts(now), ts(now)),
     ) > 0
 
 
-async def enqueue_many(conn: Conn, *, activity_id: str, inboxes: list[str], body: bytes,
+async def enqueue_many(conn: Conn, *, activity_id: str, inboxes: Iterable[str], body: bytes,
                        now: datetime) -> int:
-    count = 0
-    for inbox in dict.fromkeys(inboxes):
-        count += await enqueue(conn, activity_id=activity_id, inbox=inbox, body=body, now=now)
-    return count
+    rows = [(activity_id, inbox, host_key(inbox), body, ts(now), ts(now))
+            for inbox in dict.fromkeys(inboxes)]
+    before = await _count(conn, activity_id)
+    await conn.executemany(
+        "INSERT OR IGNORE INTO deliveries (activity_id, inbox, host, body, status, "
+        "next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        rows,
+    )
+    return await _count(conn, activity_id) - before
+
+
+async def _count(conn: Conn, activity_id: str) -> int:
+    row = await conn.fetchone("SELECT COUNT(*) FROM deliveries WHERE activity_id = ?",
+                              (activity_id,))
+    return int(row[0]) if row else 0
+
+
+# --- claiming --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    host: str
+    inbox: str
+    #: The host's consecutive failures (0 when it has no row): the breaker's state.
+    host_failures: int
+
+
+async def due(conn: Conn, now: datetime, *, exclude_hosts: Collection[str], limit: int
+              ) -> list[Candidate]:
+    """Pending jobs whose time has come and whose lease (if any) expired, oldest first.
+
+    Hosts that are paused or unavailable, and the hosts in `exclude_hosts` (already at
+    their limit in this worker), are skipped so they never take a free slot.
+    """
+    rows = await conn.fetchall(
+        "SELECT d.id, d.host, d.inbox, COALESCE(h.consecutive_failures, 0) AS failures "
+        "FROM deliveries d LEFT JOIN hosts h ON h.host = d.host "
+        "WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 "
+        "AND (d.locked_until IS NULL OR d.locked_until <= ?1) "
+        "AND d.host NOT IN (SELECT value FROM json_each(?2)) "
+        "AND h.unavailable_since IS NULL AND (h.paused_until IS NULL OR h.paused_until <= ?1) "
+        "ORDER BY d.next_attempt_at, d.id LIMIT ?3",
+        (ts(now), dumps(sorted(exclude_hosts)), limit),
+    )
+    return [Candidate(r["id"], r["host"], r["inbox"], int(r["failures"])) for r in rows]
+
+
+async def any_due(conn: Conn, now: datetime) -> bool:
+    """Cheap read: is any job claimable now? (An idle worker then skips its write pass.)"""
+    row = await conn.fetchone(
+        "SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 "
+        "AND (locked_until IS NULL OR locked_until <= ?1) LIMIT 1",
+        (ts(now),),
+    )
+    return row is not None
+
+
+async def lease(conn: Conn, ids: Collection[int], until: datetime) -> list[DeliveryJob]:
+    """Reserve jobs until `until` and return them with their bodies."""
+    if not ids:
+        return []
+    rows = await conn.fetchall(
+        f"UPDATE deliveries SET locked_until = ? WHERE id IN (SELECT value FROM json_each(?)) "
+        f"RETURNING {_JOB_COLUMNS}, body",
+        (ts(until), _ids(ids)),
+    )
+    jobs = [_job(r, bytes(r["body"])) for r in rows]
+    return sorted(jobs, key=lambda j: (j.next_attempt_at, j.id))
+
+
+async def renew(conn: Conn, ids: Collection[int], until: datetime) -> None:
+    """Extend the lease of jobs still in flight."""
+    if ids:
+        await conn.execute(
+            "UPDATE deliveries SET locked_until = ? WHERE status = 'pending' AND id IN "
+            "(SELECT value FROM json_each(?))",
+            (ts(until), _ids(ids)),
+        )
+
+
+async def release(conn: Conn, ids: Collection[int]) -> None:
+    """Give jobs back to the queue untouched (shutdown before they finished)."""
+    if ids:
+        await conn.execute(
+            "UPDATE deliveries SET locked_until = NULL WHERE status = 'pending' AND id IN "
+            "(SELECT value FROM json_each(?))",
+            (_ids(ids),),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended: closed with `status`, or rescheduled at `next_attempt_at`."""
+
+    job_id: int
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    next_attempt_at: datetime | None = None
+
+
+async def record(conn: Conn, outcomes: Collection[Outcome], now: datetime) -> None:
+    """Write attempt outcomes; a job closed meanwhile (cancelled by a block) stays closed."""
+    closed = [(o.status.value, o.attempts, o.last_status, o.last_error, ts(now), o.job_id)
+              for o in outcomes if o.status is not DeliveryStatus.PENDING]
+    retried = [(o.attempts, ts(o.next_attempt_at), o.last_status, o.last_error, o.job_id)
+               for o in outcomes if o.status is DeliveryStatus.PENDING]
+    if closed:
+        await conn.executemany(
+            "UPDATE deliveries SET status = ?, attempts = ?, last_status = ?, last_error = ?, "
+            "finished_at = ?, locked_until = NULL WHERE id = ? AND status = 'pending'",
+            closed,
+        )
+    if retried:
+        await conn.executemany(
+            "UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_status = ?, "
+            "last_error = ?, locked_until = NULL WHERE id = ? AND status = 'pending'",
+            retried,
+        )
+
+
+async def defer_host(conn: Conn, host: str, until: datetime) -> None:
+    """Move a paused host's due jobs to when the pause ends, so claims skip them cheaply."""
+    await conn.execute(
+        "UPDATE deliveries SET next_attempt_at = ?1 WHERE host = ?2 AND status = 'pending' "
+        "AND next_attempt_at < ?1",
+        (ts(until), host),
+    )
+
+
+async def fail_unavailable(conn: Conn, now: datetime) -> int:
+    """Jobs to hosts marked unavailable fail at once (kept for the admin to retry)."""
+    return await conn.rowcount(
+        "UPDATE deliveries SET status = 'failed', finished_at = ?, locked_until = NULL, "
+        "last_error = 'host unavailable since ' || (SELECT h.unavailable_since FROM hosts h "
+        "WHERE h.host = deliveries.host) WHERE status = 'pending' AND host IN "
+        "(SELECT host FROM hosts WHERE unavailable_since IS NOT NULL)",
+        (ts(now),),
+    )
+
+
+async def cancel(conn: Conn, ids: Collection[int], now: datetime, reason: str) -> int:
+    if not ids:
+        return 0
+    return await conn.rowcount(
+        "UPDATE deliveries SET status = 'cancelled', finished_at = ?, last_error = ?, "
+        "locked_until = NULL WHERE status = 'pending' AND id IN "
+        "(SELECT value FROM json_each(?))",
+        (ts(now), reason, _ids(ids)),
+    )
+
+
+async def cancel_matching(conn: Conn, blocked: Callable[[str], bool], now: datetime,
+                          reason: str = "blocked") -> int:
+    """Cancel pending jobs whose inbox URL `blocked` refuses (domain or actor blocks)."""
+    rows = await conn.fetchall("SELECT id, inbox FROM deliveries WHERE status = 'pending'")
+    return await cancel(conn, [r["id"] for r in rows if blocked(r["inbox"])], now, reason)
+
+
+async def remove_followers_at(conn: Conn, inbox: str) -> int:
+    """Unfollow every follower whose inbox (or shared inbox) is `inbox`: it is gone."""
+    return await conn.rowcount(
+        "DELETE FROM followers WHERE actor_id IN (SELECT id FROM actors WHERE inbox = ?1 "
+        "OR shared_inbox = ?1)",
+        (inbox,),
+    )
+
+
+# --- hosts -----------------------------------------------------------------------------
+
+
+def _host(row: sqlite3.Row) -> HostState:
+    return HostState(
+        host=row["host"],
+        consecutive_failures=row["consecutive_failures"],
+        paused_until=dt(row["paused_until"]),
+        failure_days=tuple(loads(row["failure_days"], [])),
+        unavailable_since=dt(row["unavailable_since"]),
+        last_success_at=dt(row["last_success_at"]),
+    )
+
+
+async def host_states(conn: Conn, hosts: Collection[str]) -> dict[str, HostState]:
+    if not hosts:
+        return {}
+    rows = await conn.fetchall(
+        "SELECT * FROM hosts WHERE host IN (SELECT value FROM json_each(?))",
+        (dumps(sorted(hosts)),),
+    )
+    return {r["host"]: _host(r) for r in rows}
+
+
+async def host_state(conn: Conn, host: str) -> HostState:
+    row = await conn.fetchone("SELECT * FROM hosts WHERE host = ?", (host,))
+    return _host(row) if row else HostState(host=host)
+
+
+async def save_host(conn: Conn, state: HostState) -> None:
+    await conn.execute(
+        "INSERT INTO hosts (host, consecutive_failures, paused_until, failure_days, "
+        "unavailable_since, last_success_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (host) DO UPDATE SET consecutive_failures = excluded.consecutive_failures, "
+        "paused_until = excluded.paused_until, failure_days = excluded.failure_days, "
+        "unavailable_since = excluded.unavailable_since, "
+        "last_success_at = excluded.last_success_at",
+        (state.host, state.consecutive_failures, ts(state.paused_until),
+         dumps(list(state.failure_days)), ts(state.unavailable_since),
+         ts(state.last_success_at)),
+    )
+
+
+async def host_has_marks(conn: Conn, host: str) -> bool:
+    """Cheap read for the inbox hook: is there anything a contact would clear?"""
+    row = await conn.fetchone(
+        "SELECT 1 FROM hosts WHERE host = ? AND (unavailable_since IS NOT NULL "
+        "OR failure_days != '[]')",
+        (host,),
+    )
+    return row is not None
+
+
+async def troubled_hosts(conn: Conn, now: datetime) -> list[HostState]:
+    """Hosts currently paused or marked unavailable."""
+    rows = await conn.fetchall(
+        "SELECT * FROM hosts WHERE unavailable_since IS NOT NULL OR paused_until > ? "
+        "ORDER BY host",
+        (ts(now),),
+    )
+    return [_host(r) for r in rows]
+
+
+async def reset_hosts(conn: Conn, hosts: Collection[str]) -> None:
+    """Forget failures of these hosts (the admin asked to retry their jobs)."""
+    await conn.execute(
+        "UPDATE hosts SET consecutive_failures = 0, paused_until = NULL, failure_days = '[]', "
+        "unavailable_since = NULL WHERE host IN (SELECT value FROM json_each(?))",
+        (dumps(sorted(hosts)),),
+    )
+
+
+# --- admin views -----------------------------------------------------------------------
+
+
+async def by_id(conn: Conn, job_id: int) -> DeliveryJob | None:
+    row = await conn.fetchone(f"SELECT {_JOB_COLUMNS} FROM deliveries WHERE id = ?", (job_id,))
+    return _job(row) if row else None
+
+
+async def list_jobs(conn: Conn, *, status: DeliveryStatus | None, limit: int, offset: int = 0
+                    ) -> list[DeliveryJob]:
+    """Newest first; pending jobs in the order they will run."""
+    if status is DeliveryStatus.PENDING:
+        order = "next_attempt_at, id"
+    else:
+        order = "COALESCE(finished_at, created_at) DESC, id DESC"
+    where = "WHERE status = ?" if status else ""
+    params: tuple[object, ...] = (status.value,) if status else ()
+    rows = await conn.fetchall(
+        f"SELECT {_JOB_COLUMNS} FROM deliveries {where} ORDER BY {order} LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
+    return [_job(r) for r in rows]
+
+
+async def counts(conn: Conn) -> dict[str, int]:
+    rows = await conn.fetchall("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+    found = {r[0]: int(r[1]) for r in rows}
+    return {s.value: found.get(s.value, 0) for s in DeliveryStatus}
+
+
+async def count_retrying(conn: Conn) -> int:
+    row = await conn.fetchone(
+        "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND attempts > 0")
+    return int(row[0]) if row else 0
+
+
+async def count_failed_since(conn: Conn, since: datetime) -> int:
+    row = await conn.fetchone(
+        "SELECT COUNT(*) FROM deliveries WHERE status = 'failed' AND finished_at >= ?",
+        (ts(since),))
+    return int(row[0]) if row else 0
+
+
+async def retry(conn: Conn, job_ids: Collection[int], now: datetime) -> list[DeliveryJob]:
+    """Put finished jobs back in the queue, due now with a fresh attempt budget."""
+    if not job_ids:
+        return []
+    await conn.execute(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
+        "locked_until = NULL, finished_at = NULL WHERE status != 'pending' "
+        "AND id IN (SELECT value FROM json_each(?))",
+        (ts(now), _ids(job_ids)),
+    )
+    rows = await conn.fetchall(
+        f"SELECT {_JOB_COLUMNS} FROM deliveries WHERE id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY id",
+        (_ids(job_ids),),
+    )
+    return [_job(r) for r in rows]
+
+
+async def failed_ids(conn: Conn) -> list[int]:
+    rows = await conn.fetchall("SELECT id FROM deliveries WHERE status = 'failed' ORDER BY id")
+    return [int(r[0]) for r in rows]

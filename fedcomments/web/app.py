@@ -123,8 +123,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     app.cleanup_ctx.append(runtime_ctx)
 
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-        # Cleaned up before runtime_ctx: in-flight deliveries finish or go back first.
-        async with delivery.running_worker(app[RUNTIME]):
+        # Its own runtime (connections, HTTP client), as a separate `fedcomments worker`
+        # would have; cleaned up first, so in-flight deliveries finish or go back.
+        async with open_runtime(settings, clock=clock) as rt, delivery.running_worker(rt):
             yield
 
     if settings.federation.delivery_worker if run_worker is None else run_worker:

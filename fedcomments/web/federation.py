@@ -6,7 +6,7 @@ from aiohttp import web
 
 from fedcomments.ap import build
 from fedcomments.errors import Gone, InvalidInput, NotFound
-from fedcomments.services import instance, posts
+from fedcomments.services import instance, objects, posts
 from fedcomments.web import pages
 from fedcomments.web.keys import RUNTIME
 from fedcomments.web.negotiate import as2_response, json_response, wants_activitypub
@@ -109,9 +109,7 @@ async def post(request: web.Request) -> web.StreamResponse:
 async def post_replies(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     found = await posts.public_post(rt, request.match_info["slug"])
-    return as2_response(
-        build.ordered_collection(rt.urls.post_replies(found.slug), 0, items=[]), vary=False
-    )
+    return as2_response(await objects.post_replies(rt, found, _page_param(request)), vary=False)
 
 
 def setup(app: web.Application) -> None:

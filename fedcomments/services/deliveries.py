@@ -1,0 +1,89 @@
+"""The admin's view of outbound federation: list delivery jobs and put them back in the
+queue (the CLI and the admin API both call these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fedcomments.errors import InvalidInput, NotFound
+from fedcomments.model import DeliveryJob, DeliveryStatus
+from fedcomments.runtime import Runtime
+from fedcomments.store import queue
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+
+
+def parse_status(value: str | None) -> DeliveryStatus | None:
+    if value is None or value == "all":
+        return None
+    try:
+        return DeliveryStatus(value)
+    except ValueError:
+        choices = ", ".join(s.value for s in DeliveryStatus)
+        raise InvalidInput(f"status: must be one of {choices} or all; got {value!r}",
+                           field="status") from None
+
+
+def parse_limit(value: str | int | None) -> int:
+    if value is None:
+        return DEFAULT_LIMIT
+    text = str(value).strip()
+    if not text.isdigit() or not 0 < int(text) <= MAX_LIMIT:
+        raise InvalidInput(f"limit: must be a whole number from 1 to {MAX_LIMIT}", field="limit")
+    return int(text)
+
+
+async def list_deliveries(rt: Runtime, *, status: DeliveryStatus | None = None,
+                          limit: int = DEFAULT_LIMIT) -> list[DeliveryJob]:
+    """Pending jobs in the order they will run; finished ones newest first."""
+    return await queue.list_jobs(rt.db.read, status=status, limit=limit)
+
+
+async def counts(rt: Runtime) -> dict[str, int]:
+    return await queue.counts(rt.db.read)
+
+
+async def retry(rt: Runtime, job_id: int) -> DeliveryJob:
+    """Put one finished job back in the queue, due now with a fresh attempt budget.
+
+    The host's failure marks are cleared too: the admin asks for a real attempt, even to
+    a host the breaker paused or marked unavailable.
+    """
+    async with rt.db.transaction() as tx:
+        job = await queue.by_id(tx, job_id)
+        if job is None:
+            raise NotFound(f"no delivery {job_id}")
+        if job.status is DeliveryStatus.PENDING:
+            raise InvalidInput(f"delivery {job_id} is already pending (next attempt "
+                               f"{job.next_attempt_at.isoformat()})", field="id")
+        await queue.reset_hosts(tx, [job.host])
+        [retried] = await queue.retry(tx, [job_id], rt.now())
+    return retried
+
+
+async def retry_failed(rt: Runtime) -> list[DeliveryJob]:
+    """Every failed job back in the queue; returns them."""
+    async with rt.db.transaction() as tx:
+        ids = await queue.failed_ids(tx)
+        retried = await queue.retry(tx, ids, rt.now())
+        await queue.reset_hosts(tx, {j.host for j in retried})
+    return retried
+
+
+def job_json(job: DeliveryJob) -> dict[str, Any]:
+    """Stable JSON shape of a delivery job (CLI --json and admin API)."""
+    return {
+        "id": job.id,
+        "activity_id": job.activity_id,
+        "inbox": job.inbox,
+        "host": job.host,
+        "status": job.status.value,
+        "attempts": job.attempts,
+        "next_attempt_at": job.next_attempt_at.isoformat()
+        if job.status is DeliveryStatus.PENDING else None,
+        "last_status": job.last_status,
+        "last_error": job.last_error,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
