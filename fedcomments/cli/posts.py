@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from fedcomments.cli import common
+from fedcomments.cli import common, snippet
 from fedcomments.errors import InvalidInput
 from fedcomments.services import posts as post_service
 
@@ -118,3 +118,4 @@ def register(sub: Any) -> None:
                            "fedcomments posts delete hello")
     p.add_argument("ref", help="post id, slug or permalink")
     p.set_defaults(func=delete)
+    snippet.register_into(psub)

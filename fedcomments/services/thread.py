@@ -67,12 +67,21 @@ class ThreadNode:
 
 @dataclass(frozen=True)
 class Owner:
-    """How the blog actor's own answers are shown."""
+    """How the blog actor's own answers are shown, and which images the pages may load."""
 
     name: str
     handle: str
     url: str
     avatar: str | None
+    #: Pages allow https images only; local development (private addresses allowed) meets
+    #: http:// avatars on loopback instances, and its page policy allows them too.
+    http_images: bool = False
+
+    def image(self, url: str | None) -> str | None:
+        url = safe_url(url)
+        if url is None or (not self.http_images and not url.lower().startswith("https://")):
+            return None
+        return url
 
 
 def safe_url(url: str | None) -> str | None:
@@ -162,19 +171,20 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def reactions_json(r: Reactions) -> dict[str, Any]:
+def reactions_json(r: Reactions, owner: Owner) -> dict[str, Any]:
     return {"likes": r.likes, "boosts": r.boosts,
-            "people": [{"name": p.name, "avatar": p.avatar, "url": p.url} for p in r.people]}
+            "people": [{"name": p.name, "avatar": owner.image(p.avatar), "url": p.url}
+                       for p in r.people]}
 
 
 def author_json(c: Comment, owner: Owner) -> dict[str, Any]:
     if c.origin is Origin.OWNER:
         return {"kind": "owner", "name": owner.name, "handle": owner.handle, "url": owner.url,
-                "avatar": owner.avatar, "website": None}
+                "avatar": owner.image(owner.avatar), "website": None}
     if c.actor is not None:
         a = c.actor
         return {"kind": "fediverse", "name": a.display_name, "handle": a.handle,
-                "url": safe_url(a.url) or safe_url(a.ap_id), "avatar": safe_url(a.icon),
+                "url": safe_url(a.url) or safe_url(a.ap_id), "avatar": owner.image(a.icon),
                 "website": None}
     return {"kind": "reader", "name": c.author_name or "Anonymous", "handle": None, "url": None,
             "avatar": None, "website": safe_url(c.author_website)}
@@ -201,7 +211,7 @@ def comment_json(node: ThreadNode, owner: Owner) -> dict[str, Any]:
             language=c.language, content=c.content,
             attachments=[{"url": u, "media_type": a.media_type, "name": a.name}
                          for a in c.attachments if (u := safe_url(a.url))],
-            reactions=reactions_json(node.reactions),
+            reactions=reactions_json(node.reactions, owner),
         )
     base["replies"] = [comment_json(r, owner) for r in node.replies]
     return base
@@ -281,7 +291,8 @@ class ThreadCache:
 
 def owner_of(rt: Runtime) -> Owner:
     a = rt.settings.actor
-    return Owner(a.name, rt.urls.handle, rt.urls.actor, safe_url(a.icon))
+    return Owner(a.name, rt.urls.handle, rt.urls.actor, safe_url(a.icon),
+                 http_images=rt.settings.federation.allow_private_addresses)
 
 
 async def find_public_post(rt: Runtime, ref: str) -> Post:
@@ -321,7 +332,7 @@ async def build_view(rt: Runtime, post: Post) -> ThreadView:
     data = {
         "post": post_json(post),
         "count": count_visible(roots),
-        "reactions": reactions_json(post_reactions),
+        "reactions": reactions_json(post_reactions, owner),
         "comments": [comment_json(n, owner) for n in roots],
     }
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

@@ -39,6 +39,9 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
     "connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
 )
+# Local development only ([federation] allow_private_addresses): loopback instances serve
+# avatars over plain http.
+CSP_DEV = CSP.replace("img-src 'self' https:", "img-src 'self' https: http:")
 
 
 @web.middleware
@@ -88,7 +91,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if response.content_type == "text/html":
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        dev = request.app[SETTINGS].federation.allow_private_addresses
+        response.headers.setdefault("Content-Security-Policy", CSP_DEV if dev else CSP)
     return response
 
 

@@ -87,6 +87,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                 "delete": _op("Delete a post (federates a Delete; the object answers 410)"),
             },
             **_DELIVERY_PATHS,
+            **_READER_PATHS,
             **_ADMIN_PATHS,
         },
     }
@@ -116,6 +117,87 @@ _DELIVERY_PATHS: dict[str, Any] = {
                         "schema": {"type": "integer"}}]}},
     "/api/v1/admin/deliveries/retry-failed": {"post": _delivery_op(
         "Retry every failed delivery", "Answers `{retried, ids}`.")},
+}
+
+
+# --- the public reader API (no token; CORS for [server] blog_origins) ---------------------
+
+def _reader_op(summary: str, description: str, codes: dict[str, str]) -> dict[str, Any]:
+    return {"summary": summary, "description": description,
+            "responses": {code: {"description": text} for code, text in codes.items()}}
+
+
+_COMMENT_BODY = {"type": "object", "additionalProperties": False, "required": ["post", "token"],
+                 "properties": {name: {"type": "string"} for name in (
+                     "post", "parent", "name", "email", "website", "text", "token", "homepage")}}
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+       {"name": "X-Comment-Secret", "in": "header", "required": True,
+        "schema": {"type": "string"}, "description": "The secret returned when it was posted"}]
+
+_READER_PATHS: dict[str, Any] = {
+    "/api/v1/thread": {"get": {
+        **_reader_op(
+            "The public thread of a post",
+            "By `url` (the blog permalink, with or without its trailing slash, or the post's "
+            "ActivityPub id) or `id`. Answers `{post, count, reactions, comments}`; each "
+            "comment has `id, parent_id, depth, reply_to, deleted, status, origin, ap_id, url, "
+            "author {kind, name, handle, url, avatar, website}, published, updated, edited, "
+            "summary, sensitive, language, content (sanitised HTML), attachments, reactions "
+            "{likes, boosts, people}, replies`. Sends `ETag` and `Cache-Control`; a matching "
+            "`If-None-Match` answers 304. Pending, rejected and private comments never appear.",
+            {"200": "OK", "304": "Not modified", "400": "Neither url nor id",
+             "404": "No such post", "410": "Post deleted"}),
+        "parameters": [{"name": "url", "in": "query", "schema": {"type": "string"}},
+                       {"name": "id", "in": "query", "schema": {"type": "integer"}}]}},
+    "/api/v1/form": {"get": {
+        **_reader_op("A comment form token for a post",
+                     "Answers `{post, token, limits}`; the token is signed with the time it "
+                     "was issued (a form sent within seconds waits for approval).",
+                     {"200": "OK", "404": "No such post"}),
+        "parameters": [{"name": "post", "in": "query", "required": True,
+                        "schema": {"type": "integer"}}]}},
+    "/api/v1/comments": {"post": {
+        **_reader_op(
+            "Post a reader comment",
+            "Needs an Origin (or Referer) of this server or a blog origin. `text` is plain "
+            "text (paragraphs and links are made for it); `email` is never shown or returned; "
+            "`homepage` must stay empty. Answers 201 `{comment, pending, held_because, secret, "
+            "edit_until}`; keep `secret` to see a pending comment and to edit or delete it "
+            "within the edit window. Errors name their fields in `errors`.",
+            {"201": "Stored (published or pending)", "400": "Invalid fields",
+             "403": "Origin not allowed", "404": "No such post",
+             "429": "Rate limited (Retry-After)"}),
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": _COMMENT_BODY}}}}},
+    "/api/v1/comments/{id}": {
+        "parameters": _ID,
+        "get": _reader_op("One's own comment (pending included)", "Answers `{comment}`.",
+                          {"200": "OK", "404": "Unknown comment or wrong secret"}),
+        "patch": {**_reader_op("Edit one's own comment", "Body `{text}`; within the edit "
+                               "window (`[comments] edit_window_minutes`).",
+                               {"200": "OK", "400": "Invalid text", "403": "Window over or "
+                                "Origin not allowed", "404": "Unknown or wrong secret"}),
+                  "requestBody": {"required": True, "content": {"application/json": {
+                      "schema": {"type": "object", "properties": {
+                          "text": {"type": "string"}}}}}}},
+        "delete": _reader_op("Delete one's own comment", "A placeholder stays when replies "
+                             "hang below it. Answers `{deleted, kept_as_placeholder}`.",
+                             {"200": "OK", "403": "Window over or Origin not allowed",
+                              "404": "Unknown or wrong secret"}),
+    },
+    "/api/v1/interact": {"post": {
+        **_reader_op(
+            "Reply from your fediverse account",
+            "Body `{acct, object}`: `@user@instance` and the ActivityPub id of one of our "
+            "posts or public comments. Answers `{redirect, object, handle, problem}`: "
+            "`redirect` is the reader's instance opened on the object (https, from their "
+            "WebFinger subscribe template), or null with `problem` and the `object` URL to "
+            "paste into their instance's search.",
+            {"200": "OK", "400": "Malformed handle", "403": "Origin not allowed",
+             "404": "Not our public object"}),
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["acct", "object"], "properties": {
+                "acct": {"type": "string"}, "object": {"type": "string"}}}}}}}},
 }
 
 

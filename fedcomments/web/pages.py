@@ -128,7 +128,8 @@ async def interact_submit(request: web.Request) -> web.StreamResponse:
         return render(request, "interact.html", status=400, object_url=obj, acct=acct,
                       error=str(exc).removeprefix("acct: "), problem="")
     if found.redirect:
-        raise web.HTTPSeeOther(found.redirect)
+        # Set as built: aiohttp's redirect classes would re-quote the encoded object id.
+        return web.Response(status=303, headers={"Location": found.redirect})
     return render(request, "interact.html", object_url=found.object_url, acct=acct, error="",
                   problem=found.problem or "")
 

@@ -1,0 +1,358 @@
+"""In a real headless Chromium (Debian's, driven by Playwright): the widget on a static blog
+page and the server's own post page — thread, form, defences, CSP, XSS, readability."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from fedcomments.services import moderation, replies
+from tests.conftest import Instance
+from tests.helpers.fediverse import FakeInstance, activity, deliver
+from tests.helpers.reader import add_post, post_local, remote_reply
+from tests.test_reader_xss import PAYLOAD_HTML
+
+CHROMIUM = Path("/usr/bin/chromium")
+FIXTURES = Path(__file__).parent / "browser"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+try:
+    from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+except ImportError:  # pragma: no cover - depends on the machine
+    async_playwright = None  # type: ignore[assignment]
+
+if not CHROMIUM.exists():
+    pytest.skip("chromium not found at /usr/bin/chromium: apt-get install chromium to run "
+                "browser tests", allow_module_level=True)
+if async_playwright is None:
+    pytest.skip("playwright not installed: pip install -e '.[test]' to run browser tests",
+                allow_module_level=True)
+
+# Records CSP violations and marks the page if any injected script ever runs.
+WATCH = ("window.__csp = [];"
+         "document.addEventListener('securitypolicyviolation', function (e) {"
+         "  window.__csp.push(e.violatedDirective + ' ' + e.blockedURI); });")
+
+
+def png(rgb: tuple[int, int, int]) -> bytes:
+    """A tiny solid-colour PNG, so avatars really load."""
+    raw = b"".join(b"\x00" + bytes(rgb) * 8 for _ in range(8))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+@dataclass
+class Blog:
+    """The static blog (a page, its CSS, avatars) and, on the same host, the reader's own
+    fediverse instance (WebFinger with a subscribe template, an authorize page)."""
+
+    fc_url: str = ""
+    ap_id: str = ""
+    server: TestServer | None = None
+    authorized: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.port}"
+
+    def csp(self) -> str:
+        # What a careful static blog would send: only its own files and the comment server.
+        return (f"default-src 'none'; script-src 'self' {self.fc_url}; style-src 'self' "
+                f"{self.fc_url}; connect-src {self.fc_url}; img-src 'self' data: "
+                f"http://127.0.0.1:*; form-action {self.fc_url}; base-uri 'none'")
+
+    async def start(self) -> Blog:
+        async def page(request: web.Request) -> web.Response:
+            html = (FIXTURES / "blog.html").read_text().replace("{{FC}}", self.fc_url).replace(
+                "{{AP_ID}}", self.ap_id).replace("{{PERMALINK}}", f"{self.url}/hello/")
+            return web.Response(text=html, content_type="text/html",
+                                headers={"Content-Security-Policy": self.csp()})
+
+        async def css(request: web.Request) -> web.Response:
+            return web.Response(text=(FIXTURES / "blog.css").read_text(), content_type="text/css")
+
+        async def avatar(request: web.Request) -> web.Response:
+            colour = {"alice": (214, 90, 49), "carol": (40, 140, 90)}.get(
+                request.match_info["name"], (90, 90, 160))
+            return web.Response(body=png(colour), content_type="image/png")
+
+        async def webfinger(request: web.Request) -> web.Response:
+            template = f"{self.url}/authorize_interaction?uri={{uri}}"
+            return web.json_response({"subject": request.query.get("resource"), "links": [
+                {"rel": "http://ostatus.org/schema/1.0/subscribe", "template": template}]},
+                content_type="application/jrd+json")
+
+        async def authorize(request: web.Request) -> web.Response:
+            self.authorized.append(request.query.get("uri", ""))
+            return web.Response(text="<!DOCTYPE html><title>Authorize</title><link rel=icon "
+                                     "href='data:,'><h1>Reply on your instance</h1>",
+                                content_type="text/html")
+
+        app = web.Application()
+        app.router.add_get("/hello/", page)
+        app.router.add_get("/blog.css", css)
+        app.router.add_get("/avatars/{name}.png", avatar)
+        app.router.add_get("/.well-known/webfinger", webfinger)
+        app.router.add_get("/authorize_interaction", authorize)
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server()
+        return self
+
+
+@pytest.fixture
+async def blog() -> AsyncIterator[Blog]:
+    b = await Blog().start()
+    yield b
+    assert b.server is not None
+    await b.server.close()
+
+
+@pytest.fixture
+async def remote() -> AsyncIterator[FakeInstance]:
+    inst = await FakeInstance().start()
+    yield inst
+    await inst.close()
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@dataclass
+class Watched:
+    """A page with its console errors and uncaught exceptions recorded."""
+
+    page: Page
+    errors: list[ConsoleMessage] = field(default_factory=list)
+    exceptions: list[str] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, browser: Browser) -> Watched:
+        context = await browser.new_context(viewport={"width": 900, "height": 900})
+        await context.add_init_script(WATCH)
+        watched = cls(await context.new_page())
+        watched.page.on("console", lambda m: watched.errors.append(m) if m.type == "error"
+                        else None)
+        watched.page.on("pageerror", lambda e: watched.exceptions.append(str(e)))
+        return watched
+
+    def unexpected(self, refused: tuple[int, ...] = (), url: str = "") -> list[str]:
+        """Console errors, minus the network log of requests the test meant to be refused."""
+        allowed = {f"Failed to load resource: the server responded with a status of {s}"
+                   for s in refused}
+        return [m.text for m in self.errors
+                if not (m.location.get("url") == url and any(m.text.startswith(a)
+                                                             for a in allowed))]
+
+    async def assert_clean(self) -> None:
+        assert self.exceptions == []
+        assert await self.page.evaluate("window.__csp") == []
+        assert await self.page.evaluate("typeof window.__xss") == "undefined"
+
+
+async def seed(fc: Instance, blog: Blog, remote: FakeInstance) -> dict[str, Any]:
+    """A fediverse reply, the owner's answer, a reader's reply to it, a like with avatars,
+    and hostile content from the fediverse and from a reader."""
+    post = await add_post(fc, url=f"{blog.url}/hello/", title="Hello, fediverse")
+    blog.ap_id = post["ap_id"]
+    alice = remote.actor("alice")
+    alice.name = "Alice Martin"
+    alice.extra = {"icon": {"type": "Image", "url": f"{blog.url}/avatars/alice.png"}}
+    reply = await remote_reply(fc, alice, post["ap_id"],
+                               content="<p>Lovely post! Does it reach Mastodon?</p>")
+    mallory = remote.actor("mallory")
+    mallory.name = '<img src=x onerror="window.__xss=1">Mallory'
+    mallory.extra = {"icon": {"type": "Image", "url": f"{blog.url}/avatars/mallory.png"}}
+    hostile = await remote_reply(fc, mallory, post["ap_id"], content=PAYLOAD_HTML)
+    await moderation.approve_comments(fc.rt, [reply, hostile])
+    answer = await replies.owner_reply(fc.rt, reply, "It does: this answer went to Mastodon.")
+    carol = remote.actor("carol")
+    carol.extra = {"icon": {"type": "Image", "url": f"{blog.url}/avatars/carol.png"}}
+    resp = await deliver(fc.session, carol, f"{fc.url}/inbox", activity(carol, "Like",
+                                                                        answer.ap_id))
+    assert resp.status == 202
+    resp = await post_local(fc, post["id"], origin=blog.url, parent=str(answer.id), name="Bob",
+                            email="bob@example.org", website="https://bob.example",
+                            text="Thanks, both of you.\n\nMore at https://bob.example/notes")
+    bob = (await resp.json())["comment"]["id"]
+    resp = await post_local(fc, post["id"], origin=blog.url, name="<img src=x onerror="
+                            '"window.__xss=1">Eve', website='https://eve.example/"onclick="x',
+                            text='<script>window.__xss=1</script>', wait=61)
+    eve = (await resp.json())["comment"]["id"]
+    await moderation.approve_comments(fc.rt, [bob, eve])
+    fc.clock.advance(seconds=61)  # the seeding comments leave the rate-limit window
+    return {"post": post, "reply": reply, "answer": answer.id, "bob": bob, "eve": eve,
+            "hostile": hostile}
+
+
+async def count_rows(fc: Instance) -> int:
+    return int((await fc.rt.db.read.fetchone("SELECT COUNT(*) FROM comments"))[0])
+
+
+async def contrast(page: Page, selector: str) -> float:
+    """WCAG contrast ratio of an element's text against the page background."""
+    return await page.evaluate("""(sel) => {
+      const parse = c => { const m = c.match(/[\\d.]+/g).map(Number);
+        return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
+      const lum = ({r, g, b}) => { const f = v => { v /= 255;
+        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+      const el = document.querySelector(sel);
+      let bg = null;
+      for (let n = el; n && !bg; n = n.parentElement) {
+        const c = parse(getComputedStyle(n).backgroundColor); if (c.a > 0) bg = c; }
+      bg = bg || {r: 255, g: 255, b: 255, a: 1};
+      const fg = parse(getComputedStyle(el).color);
+      const mix = {r: fg.r * fg.a + bg.r * (1 - fg.a), g: fg.g * fg.a + bg.g * (1 - fg.a),
+                   b: fg.b * fg.a + bg.b * (1 - fg.a)};
+      const [hi, lo] = [lum(mix), lum(bg)].sort((x, y) => y - x);
+      return (hi + 0.05) / (lo + 0.05);
+    }""", selector)
+
+
+async def test_widget_on_a_static_blog(make_instance, blog: Blog, remote: FakeInstance,  # type: ignore[no-untyped-def]
+                                       tmp_path: Path) -> None:
+    """Given a static page with the embed under a strict CSP, the thread shows nested and
+    readable; posting through the form shows the pending notice to its author only; the
+    honeypot and the rate limit hold; no console error, CSP violation or injected script."""
+    fc: Instance = await make_instance(server={"blog_origins": [blog.url]})
+    blog.fc_url = fc.url
+    ids = await seed(fc, blog, remote)
+    async with chromium() as browser:
+        w = await Watched.open(browser)
+        page = w.page
+        await page.goto(f"{blog.url}/hello/")
+        nested = page.locator(f"#comment-{ids['reply']} > ol.fc-replies > #comment-{ids['answer']}"
+                              f" > ol.fc-replies > #comment-{ids['bob']}")
+        await expect(nested).to_have_count(1)
+        await expect(page.locator("#fc-count")).to_have_text("5 comments")
+        alice = page.locator(f"#comment-{ids['reply']} > .fc-body")
+        await expect(alice.locator(".fc-name")).to_have_text("Alice Martin")
+        await expect(alice.locator(".fc-handle")).to_have_text("@alice@127.0.0.1")
+        avatar = alice.locator("img.fc-avatar")
+        assert await avatar.get_attribute("referrerpolicy") == "no-referrer"
+        assert await avatar.get_attribute("loading") == "lazy"
+        assert await avatar.evaluate("img => img.complete && img.naturalWidth") == 8
+        owner = page.locator(f"#comment-{ids['answer']} > .fc-body")
+        await expect(owner.locator(".fc-badge")).to_have_text("author")
+        await expect(owner.locator(".fc-likes")).to_have_text("1 like")
+        await expect(owner.locator(".fc-facepile img")).to_have_attribute(
+            "src", f"{blog.url}/avatars/carol.png")
+        bob = page.locator(f"#comment-{ids['bob']} > .fc-body")
+        await expect(bob.locator("a.fc-name")).to_have_attribute("rel", "nofollow ugc noopener")
+        await expect(bob.locator(".fc-content a")).to_have_attribute(
+            "href", "https://bob.example/notes")
+        # Hostile names and text are shown as text, never run.
+        eve = page.locator(f"#comment-{ids['eve']} > .fc-body")
+        await expect(eve.locator(".fc-name")).to_have_text(
+            '<img src=x onerror="window.__xss=1">Eve')
+        await expect(eve.locator(".fc-content")).to_have_text("<script>window.__xss=1</script>")
+        assert await page.locator(".fc-widget script, .fc-widget iframe, .fc-widget [onerror]"
+                                  ).count() == 0
+
+        # A reader posts through the form: first-time moderation keeps it pending.
+        await page.get_by_label("Name").fill("Dana")
+        await page.get_by_label("Email").fill("dana@example.org")
+        await page.get_by_label("Comment", exact=True).fill("Hello from a real browser")
+        fc.clock.advance(seconds=30)
+        await page.get_by_role("button", name="Post comment").click()
+        notice = page.locator("#fc-form .fc-notice")
+        await expect(notice).to_contain_text("waiting for approval")
+        mine = page.locator(".fc-pending", has_text="Hello from a real browser")
+        await expect(mine).to_have_count(1)
+        await expect(mine.locator(".fc-pending-label")).to_contain_text("Waiting for approval")
+        row = await fc.rt.db.read.fetchone(
+            "SELECT author_name, author_email, status FROM comments ORDER BY id DESC LIMIT 1")
+        assert tuple(row) == ("Dana", "dana@example.org", "pending")
+        await page.screenshot(path=str(tmp_path / "widget.png"), full_page=True)
+        assert (tmp_path / "widget.png").stat().st_size > 20_000
+        for selector in (f"#comment-{ids['reply']} .fc-content", f"#comment-{ids['reply']} "
+                         ".fc-handle", "#fc-form label", "#fc-form button"):
+            assert await contrast(page, selector) >= 4.5, selector
+
+        # The author still sees it after a reload; another reader never does.
+        await page.reload()
+        await expect(page.locator(".fc-pending", has_text="Hello from a real browser")
+                     ).to_have_count(1)
+        other = await Watched.open(browser)
+        await other.page.goto(f"{blog.url}/hello/")
+        await expect(other.page.locator("#fc-count")).to_have_text("5 comments")
+        await expect(other.page.get_by_text("Hello from a real browser")).to_have_count(0)
+        assert other.unexpected() == []
+        await other.assert_clean()
+
+        # The honeypot: a bot fills the hidden field; nothing is stored.
+        stored = await count_rows(fc)
+        await page.eval_on_selector("#fc-homepage", "el => { el.value = 'http://spam.example' }")
+        await page.get_by_label("Comment", exact=True).fill("Cheap pills")
+        fc.clock.advance(seconds=30)
+        await page.get_by_role("button", name="Post comment").click()
+        await expect(page.locator("#fc-form [data-for=form]")).to_have_text(
+            "this looks automated and was not saved")
+        assert await count_rows(fc) == stored
+        await page.eval_on_selector("#fc-homepage", "el => { el.value = '' }")
+
+        # The rate limit: a second comment passes, the third within the minute does not.
+        await page.get_by_label("Comment", exact=True).fill("A second thought")
+        fc.clock.advance(seconds=5)
+        await page.get_by_role("button", name="Post comment").click()
+        await expect(page.locator(".fc-pending", has_text="A second thought")).to_have_count(1)
+        await page.get_by_label("Comment", exact=True).fill("And a third")
+        fc.clock.advance(seconds=5)
+        await page.get_by_role("button", name="Post comment").click()
+        await expect(notice).to_contain_text("too many comments from your network")
+        assert await count_rows(fc) == stored + 1
+        assert w.unexpected(refused=(400, 429), url=f"{fc.url}/api/v1/comments") == []
+        await w.assert_clean()
+
+
+async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-untyped-def]
+        make_instance, blog: Blog, remote: FakeInstance) -> None:
+    """Given the post's own page on the comment server, the widget renders the same thread
+    under the page's CSP, and "reply from your fediverse account" takes the reader to their
+    instance with the post's id, remembering their address."""
+    fc: Instance = await make_instance(server={"blog_origins": [blog.url]})
+    blog.fc_url = fc.url
+    ids = await seed(fc, blog, remote)
+    async with chromium() as browser:
+        w = await Watched.open(browser)
+        page = w.page
+        await page.goto(f"{fc.url}/posts/{ids['post']['slug']}")
+        await expect(page.locator(f"#comment-{ids['answer']} > ol.fc-replies > "
+                                  f"#comment-{ids['bob']}")).to_have_count(1)
+        await expect(page.locator("#fc-count")).to_have_text("5 comments")
+        handle = f"@reader@127.0.0.1:{blog.server.port if blog.server else 0}"
+        interact = page.locator(".fc-thread-section > details.fc-interact")
+        await interact.locator("summary").click()
+        await interact.get_by_label("Your fediverse address").fill(handle)
+        await interact.get_by_role("button", name="Open on my instance").click()
+        await page.wait_for_url(f"{blog.url}/authorize_interaction?**")
+        assert blog.authorized == [ids["post"]["ap_id"]]
+        assert w.unexpected() == []
+        await page.goto(f"{fc.url}/posts/{ids['post']['slug']}")
+        first = page.locator("details.fc-interact input[name=acct]").first
+        await expect(first).to_have_value(handle)
+        assert w.unexpected() == []
+        await w.assert_clean()
