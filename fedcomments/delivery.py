@@ -23,7 +23,7 @@ from fedcomments.model import DeliveryJob, DeliveryStatus
 from fedcomments.netguard import RefusalReason
 from fedcomments.remote import FetchFailed, FetchRefused, PostResult
 from fedcomments.runtime import Runtime
-from fedcomments.services import publish
+from fedcomments.services import deliveries, publish
 from fedcomments.store import queue
 from fedcomments.store.db import Conn
 
@@ -37,8 +37,6 @@ DUE_POSTS_INTERVAL = 15.0
 REQUEST_TIMEOUT = 30.0
 #: How long in-flight requests may finish after a stop before they are given back.
 SHUTDOWN_GRACE = 10.0
-#: How often the summary line is logged while something is failing.
-SUMMARY_INTERVAL = timedelta(minutes=5)
 #: How often jobs to hosts marked unavailable are failed in bulk.
 UNAVAILABLE_CHECK = timedelta(seconds=10)
 _ERROR_EXCERPT = 200
@@ -218,9 +216,9 @@ class DeliveryWorker:
             self._last_due_check = loop.time()
             await publish.federate_due_posts(self.rt)
         now = self.rt.now()
-        if self._last_summary is None or now - self._last_summary >= SUMMARY_INTERVAL:
+        if self._last_summary is None or now - self._last_summary >= deliveries.SUMMARY_INTERVAL:
             self._last_summary = now
-            await log_summary(self.rt)
+            await deliveries.log_summary(self.rt)
 
     def _renew_due(self, now: datetime) -> bool:
         """Leases of in-flight jobs are pushed forward every third of the lease."""
@@ -403,37 +401,6 @@ def _describe(result: PostResult) -> str | None:
 
 
 # --- outside the worker ----------------------------------------------------------------
-
-
-async def log_summary(rt: Runtime) -> str | None:
-    """One warning line when deliveries are failing; None (and no log) when all is well."""
-    now = rt.now()
-    retrying = await queue.count_retrying(rt.db.read)
-    failed = await queue.count_failed_since(rt.db.read, now - SUMMARY_INTERVAL)
-    troubled = await queue.troubled_hosts(rt.db.read, now)
-    if not (retrying or failed or troubled):
-        return None
-    paused = [h.host for h in troubled if h.unavailable_since is None]
-    unavailable = [h.host for h in troubled if h.unavailable_since is not None]
-    minutes = int(SUMMARY_INTERVAL.total_seconds() // 60)
-    line = (f"deliveries: {retrying} retrying, {failed} failed in the last {minutes} min; "
-            f"paused hosts: {', '.join(paused) or 'none'}; "
-            f"unavailable hosts: {', '.join(unavailable) or 'none'}")
-    log.warning(line)
-    return line
-
-
-async def host_contacted(rt: Runtime, url: str) -> bool:
-    """Hook for the inbox: a verified signed request from `url`'s host clears its
-    "unavailable" mark. Cheap when there is nothing to clear; True when it cleared one."""
-    host = queue.host_key(url)
-    if not host or not await queue.host_has_marks(rt.db.read, host):
-        return False
-    async with rt.db.transaction() as tx:
-        state = await queue.host_state(tx, host)
-        await queue.save_host(tx, policy.host_after_contact(state))
-    log.info("host is back: it sent us a signed request", extra={"host": host})
-    return True
 
 
 @contextlib.asynccontextmanager

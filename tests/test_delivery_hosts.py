@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from fedcomments import delivery, delivery_policy
+from fedcomments import delivery_policy
+from fedcomments.services import deliveries as delivery_admin
 from fedcomments.store import queue
 from fedcomments.store.rows import dt
 from tests.helpers.blogkit import deliveries, start_blog, worker
@@ -29,25 +30,24 @@ async def enqueue(fc: Any, peer: Peer, count: int, tag: str) -> None:
 
 async def test_hanging_peer_does_not_delay_others(make_instance: Any) -> None:
     """Given a peer that never answers and two healthy ones, with 4 slots and 2 per host,
-    when the worker runs with a 0.5 s request timeout, then every healthy delivery lands
-    before the first hung request times out, and the hung ones are rescheduled."""
+    when the worker runs with a 1 s request timeout, then every healthy delivery lands
+    before the hung requests time out, and the hung jobs are rescheduled."""
     fc = await start_blog(make_instance, federation={"delivery_concurrency": 4,
                                                      "delivery_per_host": 2})
     async with peers("127.0.0.2", "127.0.0.3", "127.0.0.4") as [hang, ok1, ok2]:
         hang.hold = asyncio.Event()
-        await enqueue(fc, hang, 4, "h")
-        await enqueue(fc, ok1, 6, "a")
-        await enqueue(fc, ok2, 6, "b")
-        started = asyncio.get_running_loop().time()
-        await worker(fc, request_timeout=0.5).run_until_idle()
+        await enqueue(fc, hang, 2, "h")
+        await enqueue(fc, ok1, 4, "a")
+        await enqueue(fc, ok2, 4, "b")
+        await worker(fc, request_timeout=1.0).run_until_idle()
         healthy = ok1.arrivals + ok2.arrivals
-        assert len(healthy) == 12 and all(a.answered == 202 for a in healthy)
-        assert max(a.loop_time for a in healthy) < started + 0.5
-        assert len(hang.arrivals) == 4  # two at a time: never more than its share
+        assert len(healthy) == 8 and all(a.answered == 202 for a in healthy)
+        assert len(hang.arrivals) == 2 and len(hang.released) == 2
+        assert max(a.loop_time for a in healthy) < min(hang.released)
         jobs = await deliveries(fc)
         hung = [j for j in jobs if j["host"] == "127.0.0.2"]
         assert {(j["status"], j["attempts"], j["last_error"]) for j in hung} == {
-            ("pending", 1, "timed out after 0.5 s")}
+            ("pending", 1, "timed out after 1 s")}
         assert {j["status"] for j in jobs if j["host"] != "127.0.0.2"} == {"done"}
 
 
@@ -163,10 +163,10 @@ async def test_unavailable_after_failures_on_seven_days(make_instance: Any) -> N
         statuses = [(j["status"], (j["last_error"] or "")[:23]) for j in await deliveries(fc)]
         assert statuses == [("failed", "host unavailable since "),
                             ("failed", "host unavailable since ")]
-        assert await delivery.host_contacted(fc.rt, f"{bad.url}/users/alice#main-key") is True
+        assert await delivery_admin.host_contacted(fc.rt, f"{bad.url}/users/alice#main-key") is True
         state = await queue.host_state(fc.rt.db.read, "127.0.0.2")
         assert (state.unavailable_since, state.failure_days) == (None, ())
-        assert await delivery.host_contacted(fc.rt, f"{bad.url}/users/alice") is False
+        assert await delivery_admin.host_contacted(fc.rt, f"{bad.url}/users/alice") is False
 
 
 async def test_success_clears_failure_days(make_instance: Any) -> None:
@@ -193,13 +193,13 @@ async def test_summary_line_when_something_fails(make_instance: Any,
     """Given a retrying job and a paused host, when the summary is due, then one warning
     line names the counts and the host; with nothing failing it stays silent."""
     fc = await start_blog(make_instance)
-    assert await delivery.log_summary(fc.rt) is None
+    assert await delivery_admin.log_summary(fc.rt) is None
     async with peers("127.0.0.2") as [bad]:
         bad.default_status = 500
         await enqueue(fc, bad, 5, "x")
         await worker(fc).run_until_idle()
         with caplog.at_level(logging.WARNING, logger="fedcomments.delivery"):
-            line = await delivery.log_summary(fc.rt)
+            line = await delivery_admin.log_summary(fc.rt)
         assert line == ("deliveries: 5 retrying, 0 failed in the last 5 min; "
                         "paused hosts: 127.0.0.2; unavailable hosts: none")
         assert [r.getMessage() for r in caplog.records] == [line]

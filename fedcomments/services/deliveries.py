@@ -1,17 +1,25 @@
 """The admin's view of outbound federation: list delivery jobs and put them back in the
-queue (the CLI and the admin API both call these)."""
+queue (the CLI and the admin API both call these), the failure summary for the log, and
+the hook that tells the queue a remote host is alive."""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
+from fedcomments import delivery_policy as policy
 from fedcomments.errors import InvalidInput, NotFound
 from fedcomments.model import DeliveryJob, DeliveryStatus
 from fedcomments.runtime import Runtime
 from fedcomments.store import queue
 
+log = logging.getLogger("fedcomments.delivery")
+
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+#: How often the worker logs the summary line while something is failing.
+SUMMARY_INTERVAL = timedelta(minutes=5)
 
 
 def parse_status(value: str | None) -> DeliveryStatus | None:
@@ -87,3 +95,34 @@ def job_json(job: DeliveryJob) -> dict[str, Any]:
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+
+
+async def log_summary(rt: Runtime) -> str | None:
+    """One warning line when deliveries are failing; None (and no log) when all is well."""
+    now = rt.now()
+    retrying = await queue.count_retrying(rt.db.read)
+    failed = await queue.count_failed_since(rt.db.read, now - SUMMARY_INTERVAL)
+    troubled = await queue.troubled_hosts(rt.db.read, now)
+    if not (retrying or failed or troubled):
+        return None
+    paused = [h.host for h in troubled if h.unavailable_since is None]
+    unavailable = [h.host for h in troubled if h.unavailable_since is not None]
+    minutes = int(SUMMARY_INTERVAL.total_seconds() // 60)
+    line = (f"deliveries: {retrying} retrying, {failed} failed in the last {minutes} min; "
+            f"paused hosts: {', '.join(paused) or 'none'}; "
+            f"unavailable hosts: {', '.join(unavailable) or 'none'}")
+    log.warning(line)
+    return line
+
+
+async def host_contacted(rt: Runtime, url: str) -> bool:
+    """Hook for the inbox: a verified signed request from `url`'s host clears its
+    "unavailable" mark. Cheap when there is nothing to clear; True when it cleared one."""
+    host = queue.host_key(url)
+    if not host or not await queue.host_has_marks(rt.db.read, host):
+        return False
+    async with rt.db.transaction() as tx:
+        state = await queue.host_state(tx, host)
+        await queue.save_host(tx, policy.host_after_contact(state))
+    log.info("host is back: it sent us a signed request", extra={"host": host})
+    return True

@@ -118,6 +118,8 @@ class Peer:
     actors: dict[str, PeerActor] = field(default_factory=dict)
     arrivals: list[Arrival] = field(default_factory=list)
     waiting: int = 0
+    #: Loop times at which held requests ended (answered, or dropped by the client).
+    released: list[float] = field(default_factory=list)
     server: TestServer | None = None
     _session: aiohttp.ClientSession | None = None
     _ids: int = 0
@@ -217,6 +219,7 @@ class Peer:
                 await self.hold.wait()
             finally:
                 self.waiting -= 1
+                self.released.append(asyncio.get_running_loop().time())
         if scheme not in self.accept_schemes or not verified:
             arrival.answered = 401
             return web.Response(status=401, text="signature not accepted")
