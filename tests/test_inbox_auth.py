@@ -3,14 +3,19 @@ the time window, and the order of refusals (issue 3, points 1-7)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
 from http_message_signatures.structures import CaseInsensitiveDict
+from httpsig import HeaderSigner
 
 from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
@@ -142,6 +147,48 @@ async def test_bare_actor_id_as_key_id(blog: Blog, remote: FakeInstance) -> None
     alice = remote.actor("alice")
     r = await blog.send(alice, activity(alice, "Follow", blog.rt.urls.actor), key_id=alice.id)
     assert r.status == 202, await r.text()
+
+
+@pytest.mark.parametrize(("content_type", "status"), [
+    ('application/ld+json; profile="https://www.w3.org/ns/activitystreams"', 202),
+    ("application/activity+json; charset=utf-8", 202),
+    ("application/json", 401), ("text/html", 401), ("application/ld+json", 401)])
+async def test_key_document_content_type(blog: Blog, remote: FakeInstance, content_type: str,
+                                         status: int) -> None:
+    """Given an actor document served as `content_type`, when its key signs a Follow, then
+    only ActivityStreams types (activity+json, ld+json with the AS profile) are read."""
+    alice = remote.actor("alice")
+    remote.serve("/users/alice", alice.document(), content_type)
+    r = await blog.send(alice, activity(alice, "Follow", blog.rt.urls.actor))
+    assert r.status == status, await r.text()
+    assert len(await followers(blog)) == (1 if status == 202 else 0)
+
+
+async def test_sha512_digest_accepted(blog: Blog, remote: FakeInstance) -> None:
+    """Given a cavage signature whose Digest is SHA-512 (pyhttpsig signs it), when it
+    arrives, then the digest is checked and the Follow accepted; a wrong one is refused."""
+    alice = remote.actor("alice")
+
+    def sha512(body: bytes) -> Signer:
+        def sign(method: str, url: str, headers: dict[str, str], _body: bytes | None,
+                 key_id: str, pem: str, now: datetime) -> dict[str, str]:
+            added = {"Host": urlsplit(url).netloc, "Date": format_datetime(now, usegmt=True),
+                     "Digest": "SHA-512=" + base64.b64encode(hashlib.sha512(body).digest())
+                     .decode()}
+            signer = HeaderSigner(key_id, pem, algorithm="rsa-sha256", sign_header="signature",
+                                  headers=["(request-target)", "host", "date", "digest"])
+            signed = signer.sign({**headers, **added}, method=method,
+                                 path=urlsplit(url).path)
+            return {**added, "Signature": signed["signature"]}
+        return sign
+
+    follow = activity(alice, "Follow", blog.rt.urls.actor)
+    raw = json.dumps(follow).encode()
+    r = await blog.send(alice, follow, body=raw, signer=sha512(b"other"))
+    assert r.status == 401
+    r = await blog.send(alice, follow, body=raw, signer=sha512(raw))
+    assert r.status == 202, await r.text()
+    assert [a for a, _ in await followers(blog)] == [alice.id]
 
 
 # --- key cache, signed fetch, rotation ------------------------------------------------------

@@ -119,7 +119,10 @@ async def fetch_actor_document(rt: Runtime, ap_id: str) -> parse.IncomingActor:
     """Fetch an actor from its origin (signed GET) and check it is the one asked for."""
     _check_blocked(rt, ap_id)
     resp = await rt.remote.get_json(ap_id)
-    actor = parse.parse_actor(resp.data, normalizer=rt.normalizer)
+    try:
+        actor = parse.parse_actor(resp.data, normalizer=rt.normalizer)
+    except RecursionError:  # deeply nested arrays reach pyld (see services/inbox.py)
+        raise ProtocolError(f"actor document at {ap_id} nests too deeply") from None
     # The document must be the one we asked for: an id on another origin would let one
     # server speak for another's actors.
     if actor.id != ap_id:
@@ -194,7 +197,11 @@ async def remember(rt: Runtime, key: ResolvedKey) -> RemoteActor:
 async def _fetch_key(rt: Runtime, key_id: str) -> ResolvedKey:
     url, _fragment = urldefrag(key_id)
     resp = await rt.remote.get_json(url)
-    actor, key = parse.parse_key_document(resp.data, key_id=key_id, normalizer=rt.normalizer)
+    try:
+        actor, key = parse.parse_key_document(resp.data, key_id=key_id,
+                                              normalizer=rt.normalizer)
+    except RecursionError:
+        raise ProtocolError(f"key document at {url} nests too deeply") from None
     if actor is not None and actor.id == url:
         # Mastodon: the keyId is ACTOR#main-key and the URL serves the actor itself. A few
         # servers sign with the bare actor id as keyId: then the actor's only key counts.

@@ -156,7 +156,7 @@ async def fetch_object(rt: Runtime, url: str, budget: Budget) -> parse.IncomingO
     try:
         resp = await rt.remote.get_json(url)
         obj = parse.parse_object(resp.data, normalizer=rt.normalizer)
-    except FedcommentsError as exc:
+    except (FedcommentsError, RecursionError) as exc:
         log.info("object fetch failed", extra={"url": url, "error": str(exc)})
         return None
     # The document must be what we asked for: an id elsewhere would let one server

@@ -310,7 +310,8 @@ class FakeInstance:
         if doc is None:
             return web.Response(status=404)
         body, content_type = doc
-        return web.Response(text=json.dumps(body), content_type=content_type)
+        return web.Response(body=json.dumps(body).encode(),
+                            headers={"Content-Type": content_type})
 
     def _document(self, path: str) -> tuple[Any, str] | None:
         as2 = "application/activity+json"
