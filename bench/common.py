@@ -61,13 +61,25 @@ def git_commit() -> str:
     return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
-def machine_lines() -> list[str]:
+def load_average() -> float:
+    """The 1-minute load average (nan where /proc is missing)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    return float("nan")
+
+
+def machine_lines(load_at_start: float = float("nan")) -> list[str]:
     mem = ""
     with contextlib.suppress(OSError, ValueError, IndexError):
         kb = int(Path("/proc/meminfo").read_text().split()[1])
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    load = ""
+    if load_at_start == load_at_start:
+        load = f"\nload:    {load_at_start:.1f} (1-minute average when the run started)"
+        if load_at_start > (os.cpu_count() or 1) / 2:
+            load += " — BUSY MACHINE: other work was running; figures are not reliable"
     return [
-        f"machine: {cpu_model()}, {os.cpu_count()} cores{mem}",
+        f"machine: {cpu_model()}, {os.cpu_count()} cores{mem}{load}",
         f"python:  {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.system()} {platform.release()}",
         f"code:    fedcomments {git_commit()}",
@@ -87,6 +99,7 @@ class Report:
     title: str
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    load_at_start: float = field(default_factory=load_average)
 
     def add(self, operation: str, ours: str, reference: str = "", ratio: str = "") -> None:
         self.rows.append(Row(operation, ours, reference, ratio))
@@ -104,7 +117,7 @@ class Report:
             cells = [r.operation, r.ours, r.reference, r.ratio]
             return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
-        out = [f"## {self.title}", "", *machine_lines(), "", line(header),
+        out = [f"## {self.title}", "", *machine_lines(self.load_at_start), "", line(header),
                "| " + " | ".join("-" * w for w in widths) + " |"]
         out += [line(r) for r in self.rows]
         if self.notes:
@@ -123,7 +136,9 @@ def ratio(ours: float, reference: float, *, percent: bool = True) -> str:
 
 
 def per_s(value: float) -> str:
-    return f"{value:,.0f}/s"
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:,.0f}/s" if value >= 10 else f"{value:.2f}/s"
 
 
 def ms(seconds: float) -> str:

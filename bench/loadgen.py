@@ -56,6 +56,19 @@ class LoadResult:
     def count(self) -> int:
         return len(self.statuses)
 
+    def merge(self, other: LoadResult, offset: int = 0) -> LoadResult:
+        """Both runs as one (interleaved rounds of one measurement); `offset` shifts the
+        other run's request indexes."""
+        merged = LoadResult(
+            elapsed=self.elapsed + other.elapsed,
+            latencies=self.latencies + other.latencies,
+            statuses=self.statuses + other.statuses,
+            errors=self.errors + other.errors,
+            samples={**other.samples, **self.samples},
+            indexes=self.indexes + [i + offset for i in other.indexes],
+        )
+        return merged
+
     def ok(self, *codes: int) -> int:
         wanted = set(codes)
         return sum(1 for s in self.statuses if s in wanted)

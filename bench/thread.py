@@ -32,6 +32,9 @@ sys.path.insert(0, str(common.BENCH_DIR / "isso"))
 import isso_peer
 
 CONCURRENCY = 16
+#: Every measurement is split in rounds; each round runs all of them in turn, so that
+#: background noise on the machine falls on every figure alike.
+ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,16 @@ def add(report: Report, label: str, ours: LoadResult | None, code: int,
 
 
 @dataclass
+class Job:
+    port: int
+    paths: list[str]
+    accept: str = "application/json"
+    etag: str | None = None
+    concurrency: int = CONCURRENCY
+    isso: bool = False
+
+
+@dataclass
 class Target:
     key: str
     paths: list[str] | None
@@ -251,18 +264,13 @@ async def run(args: Any) -> Report:
                 floor_port, tmp / "floor.log")
             await floor.start()
             try:
-                t = sizes.seconds
-                common.progress("floors")
-                results["static"] = await load(gen, floor_port, ["/static"], t)
-                results["tree"] = await load(gen, floor_port, [f"/sqlite/{small['id']}"], t)
-                results["tree_big"] = await load(gen, floor_port, [f"/sqlite/{big['id']}"], t,
-                                                 concurrency=4)
-                common.progress("Isso")
-                results["isso"] = await load(gen, isso_port,
-                                             [f"/?uri={quote(isso_peer.URI)}"],
-                                             sizes.isso_seconds)
-                common.progress("fedcomments: JSON API and HTML page")
                 json_type, html_type = "application/json", "text/html"
+                jobs: dict[str, Job] = {
+                    "static": Job(floor_port, ["/static"]),
+                    "tree": Job(floor_port, [f"/sqlite/{small['id']}"]),
+                    "tree_big": Job(floor_port, [f"/sqlite/{big['id']}"], concurrency=4),
+                    "isso": Job(isso_port, [f"/?uri={quote(isso_peer.URI)}"], isso=True),
+                }
                 targets = [
                     Target("api_uncached", api and uncached_paths(api, small["permalink"]),
                            json_type, CONCURRENCY, inm=False),
@@ -276,20 +284,28 @@ async def run(args: Any) -> Report:
                 ]
                 sizes_seen = {}
                 for target in targets:
+                    results[target.key] = results[target.key + "_inm"] = None
                     if not target.paths:
-                        results[target.key] = results[target.key + "_inm"] = None
                         continue
-                    results[target.key] = await load(gen, ours.port, target.paths, t,
-                                                     accept=target.accept,
-                                                     concurrency=target.concurrency)
+                    jobs[target.key] = Job(ours.port, target.paths, target.accept,
+                                           concurrency=target.concurrency)
                     if not target.inm:
                         continue
                     path = target.paths[0]
                     sizes_seen[target.key] = len((await ours.get(path, target.accept))[1])
                     etag = await etag_of(ours.url, path, target.accept)
-                    results[target.key + "_inm"] = (await load(
-                        gen, ours.port, [path], t, accept=target.accept, etag=etag,
-                        concurrency=target.concurrency) if etag else None)
+                    if etag:
+                        jobs[target.key + "_inm"] = Job(ours.port, [path], target.accept, etag,
+                                                        target.concurrency)
+                for round_ in range(ROUNDS):
+                    common.progress(f"round {round_ + 1} of {ROUNDS}: floors, Isso, fedcomments")
+                    for key, job in jobs.items():
+                        seconds = (sizes.isso_seconds if job.isso else sizes.seconds) / ROUNDS
+                        result = await load(gen, job.port, job.paths, seconds,
+                                            accept=job.accept, etag=job.etag,
+                                            concurrency=job.concurrency)
+                        previous = results.get(key)
+                        results[key] = previous.merge(result) if previous else result
             finally:
                 await floor.stop()
         finally:
@@ -326,7 +342,8 @@ async def run(args: Any) -> Report:
                     "server's cache may no longer be keyed by the request's reference, so "
                     "the #fragment trick may not bypass it")
     report.note(f"concurrency {CONCURRENCY} ({big_label}-comment threads: 4), "
-                f"{sizes.seconds:.0f} s per measurement (Isso {sizes.isso_seconds:.0f} s)")
+                f"{sizes.seconds:.0f} s per measurement (Isso {sizes.isso_seconds:.0f} s), in "
+                f"{ROUNDS} interleaved rounds")
     report.note("uncached: each request names the post by its permalink with a different "
                 "#fragment (2,048 of them), so the server's 512-entry thread cache never hits")
     report.note(f"Isso {isso_peer.version(venv)} from PyPI, default settings, SQLite, one "

@@ -35,15 +35,16 @@ def ensure_venv(venv: Path = VENV) -> Path:
     if isso.exists():
         return venv
     common.progress(f"installing {REQUIREMENT} from PyPI into {venv}")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", REQUIREMENT], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", REQUIREMENT], check=True,
+                   timeout=900)
     return venv
 
 
 def version(venv: Path = VENV) -> str:
     out = subprocess.run([str(venv / "bin" / "python"), "-c",
                           "import importlib.metadata as m; print(m.version('isso'))"],
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False, timeout=60)
     return out.stdout.strip() or "unknown"
 
 
@@ -67,7 +68,7 @@ def seed_thread(venv: Path, config: Path, spec: list[seed.SpecComment]) -> None:
     spec_path = config.with_name("thread.json")
     spec_path.write_text(seed.spec_json(spec))
     subprocess.run([str(venv / "bin" / "python"), str(HERE / "seed_isso.py"), str(config), URI,
-                    TITLE, str(spec_path)], check=True, capture_output=True)
+                    TITLE, str(spec_path)], check=True, capture_output=True, timeout=300)
 
 
 def command(venv: Path, config: Path) -> list[str]:
