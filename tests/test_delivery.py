@@ -197,24 +197,26 @@ async def test_rfc9421_scheme_setting(make_instance: Any) -> None:
 
 
 async def test_abandoned_claim_is_picked_up_after_lease(make_instance: Any) -> None:
-    """Given a job claimed by a worker that then crashed, when another worker runs, then
-    it leaves the job alone until the lease expires and then delivers it once."""
+    """Given two due jobs, one claimed by a worker that then crashed, when another worker
+    runs, then it delivers only the free one until the lease expires, then the other once."""
     fc = await start_blog(make_instance, federation={"delivery_lease": 120})
-    async with peers("127.0.0.2") as [peer]:
-        await follow(fc, peer, peer.actor("alice"))
+    async with peers("127.0.0.2", "127.0.0.3") as [crashed, free]:
+        await follow(fc, crashed, crashed.actor("alice"))
         async with fc.rt.db.transaction() as tx:
             [candidate] = await queue.due(tx, fc.clock(), exclude_hosts=(), limit=10)
             await queue.lease(tx, [candidate.id], fc.clock() + timedelta(seconds=120))
+        await follow(fc, free, free.actor("bob"))
         w = worker(fc)
         await w.run_until_idle()
-        assert peer.arrivals == []
+        assert (crashed.arrivals, [a.type for a in free.arrivals]) == ([], ["Accept"])
         fc.clock.advance(seconds=119)
         await w.run_until_idle()
-        assert peer.arrivals == []
+        assert crashed.arrivals == []
         fc.clock.advance(seconds=2)
         await w.run_until_idle()
-        assert [a.type for a in peer.arrivals] == ["Accept"]
-        assert [d["status"] for d in await deliveries(fc)] == ["done"]
+        assert [a.type for a in crashed.arrivals] == ["Accept"]
+        assert [a.type for a in free.arrivals] == ["Accept"]
+        assert [d["status"] for d in await deliveries(fc)] == ["done", "done"]
 
 
 async def test_blocked_domain_is_never_delivered(make_instance: Any) -> None:

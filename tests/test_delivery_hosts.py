@@ -52,15 +52,16 @@ async def test_hanging_peer_does_not_delay_others(make_instance: Any) -> None:
 
 
 async def test_hanging_peer_never_gets_more_than_per_host(make_instance: Any) -> None:
-    """Given a hanging peer with many jobs, when the worker runs in the background, then
-    at most `delivery_per_host` requests to it are open at any time while others flow."""
+    """Given a hanging peer with many jobs queued ahead of others, when the worker runs in
+    the background, then at most `delivery_per_host` requests to it are open at any time
+    and the jobs behind it still flow."""
     fc = await start_blog(make_instance, federation={"delivery_concurrency": 3,
                                                      "delivery_per_host": 1})
     async with peers("127.0.0.2", "127.0.0.3") as [hang, ok]:
         hang.hold = asyncio.Event()
         seen: list[int] = []
         ok.on_arrival = lambda _a: seen.append(hang.waiting)
-        await enqueue(fc, hang, 5, "h")
+        await enqueue(fc, hang, 30, "h")
         await enqueue(fc, ok, 8, "a")
         w = worker(fc, grace=0.05)
         task = asyncio.create_task(w.run())
