@@ -44,7 +44,7 @@ class Sizes:
     big: int
 
 
-QUICK = Sizes(seconds=2.0, isso_seconds=6.0, big=2_000)
+QUICK = Sizes(seconds=1.5, isso_seconds=4.0, big=2_000)
 FULL = Sizes(seconds=8.0, isso_seconds=20.0, big=10_000)
 
 
