@@ -14,7 +14,6 @@ from fedcomments.store import comments as comment_store
 from fedcomments.store.comments import NewComment
 from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
-    Blog,
     FakeInstance,
     Signer,
     activity,
@@ -22,9 +21,8 @@ from tests.helpers.fediverse import (
     our_cavage,
     our_rfc9421,
     running,
-    start_blog,
-    stored_state,
 )
+from tests.helpers.inbox import Blog, start_blog, stored_state
 from tests.helpers.independent import cavage_sign, rfc9421_sign
 
 SIGNERS = {"ours-cavage": our_cavage, "pyhttpsig-cavage": cavage_sign,

@@ -19,7 +19,6 @@ from httpsig import HeaderSigner
 
 from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
-    Blog,
     FakeInstance,
     Signer,
     activity,
@@ -27,9 +26,8 @@ from tests.helpers.fediverse import (
     our_cavage,
     our_rfc9421,
     running,
-    start_blog,
-    stored_state,
 )
+from tests.helpers.inbox import Blog, start_blog, stored_state
 from tests.helpers.independent import Message, cavage_sign, rfc9421_sign
 
 SIGNERS = {"ours-cavage": our_cavage, "pyhttpsig-cavage": cavage_sign,

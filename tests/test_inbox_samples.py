@@ -16,20 +16,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fedcomments.ap import keys
 from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
     ACTOR_CONTEXT,
     MASTODON_CONTEXT,
     PUBLIC,
-    Blog,
     FakeInstance,
     Signer,
     our_cavage,
     our_rfc9421,
     running,
-    start_blog,
 )
+from tests.helpers.inbox import Blog, start_blog
 from tests.helpers.independent import cavage_sign, rfc9421_sign
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
@@ -108,7 +106,7 @@ class Replay:
         origins -= {None, _origin(blog.rt.urls.base_url)}
         self.doc = _map_strings(doc, self._mapper(origins))
         self.actor_id = _id(self.doc["actor"]) or ""
-        self.keypair = keys.generate_rsa_keypair()
+        self.keypair = remote.actor("sample").keypair  # from the helper's key pool
         self.key_id = f"{self.actor_id}#main-key"
         remote.serve(urlsplit(self.actor_id).path or "/", {
             "@context": ACTOR_CONTEXT, "id": self.actor_id, "type": "Person",

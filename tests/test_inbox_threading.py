@@ -12,19 +12,16 @@ import pytest
 from fedcomments.services import posts as posts_service
 from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
-    Blog,
     FakeActor,
     FakeInstance,
     Signer,
     activity,
-    block_domain,
     note,
     our_cavage,
     our_rfc9421,
     running,
-    start_blog,
-    stored_state,
 )
+from tests.helpers.inbox import Blog, block_domain, start_blog, stored_state
 from tests.helpers.independent import cavage_sign, rfc9421_sign
 
 SIGNERS = {"ours-cavage": our_cavage, "pyhttpsig-cavage": cavage_sign,

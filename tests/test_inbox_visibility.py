@@ -12,13 +12,12 @@ from fedcomments.store import comments as comment_store
 from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
     PUBLIC,
-    Blog,
     FakeInstance,
     activity,
     note,
     running,
-    start_blog,
 )
+from tests.helpers.inbox import Blog, start_blog
 
 
 @pytest.fixture
