@@ -273,3 +273,39 @@ async def test_replies_collection_pages(make_instance: Any) -> None:
         200, "OrderedCollectionPage", public[50:])
     assert "next" not in page
     assert (await fc.get("/posts/hello/replies?page=x")).status == 400
+
+
+async def test_answer_edited_then_withdrawn_reaches_same_inboxes(make_instance: Any) -> None:
+    """Given an owner answer delivered to the replier's and a follower's server, when it is
+    edited and then deleted, then both servers get an Update with the new text and a newer
+    `updated`, then a Delete of its Tombstone; a third server gets nothing."""
+    fc = await start_blog(make_instance)
+    async with peers("127.0.0.2", "127.0.0.3", "127.0.0.4") as [one, two, three]:
+        alice = one.actor("alice")
+        await followed(fc, (two, two.actor("carol")))
+        post = await add_post(fc)
+        w = worker(fc)
+        await w.run_until_idle()
+        two.arrivals.clear()
+        comment_id, _ = await reply_from(fc, one, alice, post["ap_id"])
+        answer = await replies.owner_reply(fc.rt, comment_id, "First words")
+        fc.clock.advance(minutes=3)
+        async with fc.rt.db.transaction() as tx:
+            await comment_store.update_content(
+                tx, answer.id, content="<p>Better words</p>", summary=None, sensitive=False,
+                language=None, attachments=(), mentions=answer.mentions, updated_at=fc.clock())
+            assert await replies.comment_edited(fc.rt, tx, answer.id) == 2
+        async with fc.rt.db.transaction() as tx:
+            await comment_store.remove(tx, answer, fc.clock())
+            assert await replies.comment_withdrawn(fc.rt, tx, answer) == 2
+        await w.run_until_idle()
+        assert three.arrivals == []
+        for peer in (one, two):
+            assert [a.type for a in peer.arrivals] == ["Create", "Update", "Delete"]
+            assert all(a.verified for a in peer.arrivals)
+            update = peer.arrivals[1].json()["object"]
+            assert (update["id"], update["content"]) == (answer.ap_id, "<p>Better words</p>")
+            assert update["updated"] > update["published"]
+            tombstone = peer.arrivals[2].json()["object"]
+            assert (tombstone["type"], tombstone["id"], tombstone["formerType"]) == (
+                "Tombstone", answer.ap_id, "Note")

@@ -18,6 +18,7 @@ from fedcomments.services import actors, publish
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import posts as post_store
+from fedcomments.store import queue
 from fedcomments.store import replies as reply_store
 from fedcomments.store.comments import NewComment
 from fedcomments.store.db import Conn
@@ -193,6 +194,35 @@ async def federate_local_comment(rt: Runtime, comment_id: int) -> None:
         count = await publish.fan_out(rt, tx, outgoing.create(rt.urls, f"{ap_id}#create", note),
                                       inboxes, now)
     log.info("reader comment federated", extra={"comment": comment_id, "deliveries": count})
+
+
+async def comment_withdrawn(rt: Runtime, tx: Conn, comment: Comment) -> int:
+    """Delete{Tombstone} for one of our Notes (owner answer or federated reader comment)
+    to every inbox its Create went to. Call it in the transaction that deletes it."""
+    if comment.origin is Origin.REMOTE or comment.ap_id is None:
+        return 0
+    inboxes = await queue.inboxes_of(tx, f"{comment.ap_id}#create")
+    now = rt.now()
+    activity = outgoing.delete(rt.urls, f"{comment.ap_id}#delete-{int(now.timestamp())}",
+                               object_id=comment.ap_id, former_type="Note", when=now,
+                               to=[PUBLIC], cc=[])
+    if not comment.visibility.is_public:
+        activity["to"] = list(comment.mentions)
+    return await publish.fan_out(rt, tx, activity, inboxes, now)
+
+
+async def comment_edited(rt: Runtime, tx: Conn, comment_id: int) -> int:
+    """Update{Note} with the comment as it now stands (its `updated_at` set by the caller,
+    since Mastodon ignores an Update whose `updated` did not move) to the same inboxes."""
+    comment = await comment_store.by_id(tx, comment_id)
+    if comment is None or comment.origin is Origin.REMOTE or comment.ap_id is None:
+        return 0
+    inboxes = await queue.inboxes_of(tx, f"{comment.ap_id}#create")
+    now = rt.now()
+    note = await note_document(rt, tx, comment)
+    activity = outgoing.update(rt.urls, f"{comment.ap_id}#update-{int(now.timestamp())}",
+                               note, now)
+    return await publish.fan_out(rt, tx, activity, inboxes, now)
 
 
 async def _remote_parent_author(rt: Runtime, conn: Conn, comment: Comment) -> RemoteActor | None:

@@ -69,6 +69,13 @@ async def enqueue_many(conn: Conn, *, activity_id: str, inboxes: Iterable[str], 
     return await _count(conn, activity_id) - before
 
 
+async def inboxes_of(conn: Conn, activity_id: str) -> list[str]:
+    """Every inbox an activity was queued for (a Delete or Update follows its Create)."""
+    rows = await conn.fetchall(
+        "SELECT inbox FROM deliveries WHERE activity_id = ? ORDER BY id", (activity_id,))
+    return [r[0] for r in rows]
+
+
 async def _count(conn: Conn, activity_id: str) -> int:
     row = await conn.fetchone("SELECT COUNT(*) FROM deliveries WHERE activity_id = ?",
                               (activity_id,))
