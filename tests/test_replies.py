@@ -309,3 +309,25 @@ async def test_answer_edited_then_withdrawn_reaches_same_inboxes(make_instance: 
             tombstone = peer.arrivals[2].json()["object"]
             assert (tombstone["type"], tombstone["id"], tombstone["formerType"]) == (
                 "Tombstone", answer.ap_id, "Note")
+
+
+async def test_answer_to_reader_comment_goes_to_followers(make_instance: Any) -> None:
+    """Given a reader's comment (no fediverse author), when the owner answers it, then the
+    followers get a public Note (to Public, cc followers) that mentions nobody, threaded
+    under the reader comment's id."""
+    fc = await start_blog(make_instance)
+    async with peers("127.0.0.2") as [one]:
+        await followed(fc, (one, one.actor("carol")))
+        post = await add_post(fc)
+        w = worker(fc)
+        await w.run_until_idle()
+        one.arrivals.clear()
+        local_id = await _local_comment(fc, post["id"], None)
+        answer = await replies.owner_reply(fc.rt, local_id, "Welcome!")
+        await w.run_until_idle()
+        [arrival] = one.arrivals
+        note = arrival.json()["object"]
+        assert arrival.verified and note["id"] == answer.ap_id
+        assert (note["to"], note["cc"], note["tag"]) == ([PUBLIC], [fc.rt.urls.followers], [])
+        assert note["inReplyTo"] == fc.rt.urls.comment(local_id)
+        assert note["content"] == "<p>Welcome!</p>"
