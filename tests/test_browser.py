@@ -331,8 +331,9 @@ async def test_widget_on_a_static_blog(make_instance, blog: Blog, remote: FakeIn
 async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-untyped-def]
         make_instance, blog: Blog, remote: FakeInstance) -> None:
     """Given the post's own page on the comment server, the widget renders the same thread
-    under the page's CSP, and "reply from your fediverse account" takes the reader to their
-    instance with the post's id, remembering their address."""
+    under the page's CSP; a reader edits and deletes their comment with its secret; and
+    "reply from your fediverse account" takes the reader to their instance with the post's
+    id, remembering their address."""
     fc: Instance = await make_instance(server={"blog_origins": [blog.url]})
     blog.fc_url = fc.url
     ids = await seed(fc, blog, remote)
@@ -343,6 +344,28 @@ async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-unty
         await expect(page.locator(f"#comment-{ids['answer']} > ol.fc-replies > "
                                   f"#comment-{ids['bob']}")).to_have_count(1)
         await expect(page.locator("#fc-count")).to_have_text("5 comments")
+
+        # Post, edit and delete one's own comment (the secret stays in this browser).
+        await page.get_by_label("Name").fill("Gus")
+        await page.get_by_label("Comment", exact=True).fill("Frist!")
+        fc.clock.advance(seconds=30)
+        await page.get_by_role("button", name="Post comment").click()
+        mine = page.locator(".fc-pending")
+        await expect(mine.locator(".fc-content")).to_have_text("Frist!")
+        await mine.get_by_role("button", name="Edit").click()
+        await mine.get_by_label("Edit your comment").fill("First, actually.")
+        await mine.get_by_role("button", name="Save").click()
+        await expect(page.locator(".fc-pending .fc-content")).to_have_text("First, actually.")
+        row = await fc.rt.db.read.fetchone(
+            "SELECT source, status FROM comments WHERE author_name = 'Gus'")
+        assert tuple(row) == ("First, actually.", "pending")
+        delete = page.locator(".fc-pending").get_by_role("button", name="Delete")
+        await delete.click()
+        await page.locator(".fc-pending").get_by_role("button", name="Really delete?").click()
+        await expect(page.locator(".fc-pending")).to_have_count(0)
+        assert await fc.rt.db.read.fetchone(
+            "SELECT 1 FROM comments WHERE author_name = 'Gus'") is None
+
         handle = f"@reader@127.0.0.1:{blog.server.port if blog.server else 0}"
         interact = page.locator(".fc-thread-section > details.fc-interact")
         await interact.locator("summary").click()

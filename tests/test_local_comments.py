@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fedcomments.services import moderation
-from fedcomments.services.local_comments import client_ip
+from fedcomments.services.reader_guard import client_ip
 from tests.conftest import Instance
 from tests.helpers.reader import add_post, form_token, post_local, thread
 

@@ -201,3 +201,17 @@ async def test_pending_and_private_never_on_the_page(make_instance, remote: Fake
     assert "held back" in text
     assert "followers only" not in text and "just for you" not in text
     assert "1 comment<" in text
+
+
+async def test_page_policy_allows_http_images_only_in_local_development(
+        make_instance) -> None:  # type: ignore[no-untyped-def]
+    """Given a production instance the page policy allows https images only; with private
+    addresses allowed (local development) plain http avatars are allowed too."""
+    prod: Instance = await make_instance(federation={"allow_private_addresses": False})
+    post = await add_post(prod)
+    resp = await prod.get(f"/posts/{post['slug']}", accept=HTML)
+    assert "img-src 'self' https: data:;" in resp.headers["Content-Security-Policy"]
+    dev: Instance = await make_instance()
+    post = await add_post(dev)
+    resp = await dev.get(f"/posts/{post['slug']}", accept=HTML)
+    assert "img-src 'self' https: http: data:;" in resp.headers["Content-Security-Policy"]

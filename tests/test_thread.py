@@ -6,14 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 from fedcomments.model import Attachment, Comment, CommentStatus, Origin, RemoteActor, Visibility
 from fedcomments.services.thread import (
+    Authors,
     Owner,
     ThreadNode,
     comment_json,
     count_visible,
+    entry_of,
     safe_url,
     thread_tree,
 )
 from fedcomments.store.comments import ReactionRow
+from fedcomments.store.threads import ThreadEntry
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 OWNER = Owner("The Blog", "@blog@example.org", "https://example.org/users/blog", None)
@@ -30,14 +33,14 @@ def actor(name: str = "Alice", **extra: object) -> RemoteActor:
 
 
 def comment(cid: int, parent: int | None = None, *, status: CommentStatus = CommentStatus.APPROVED,
-            origin: Origin = Origin.LOCAL, name: str = "", **extra: object) -> Comment:
+            origin: Origin = Origin.LOCAL, name: str = "", **extra: object) -> ThreadEntry:
     fields: dict[str, object] = dict(
         id=cid, post_id=1, parent_id=parent, ap_id=None, origin=origin,
         visibility=Visibility.PUBLIC, status=status, content=f"<p>c{cid}</p>",
         published_at=T0 + timedelta(minutes=cid), created_at=T0 + timedelta(minutes=cid),
         author_name=name or f"Reader {cid}")
     fields.update(extra)
-    return Comment(**fields)  # type: ignore[arg-type]
+    return entry_of(Comment(**fields))  # type: ignore[arg-type]
 
 
 def shape(nodes: list[ThreadNode]) -> list[tuple[int, int, object]]:
@@ -79,7 +82,7 @@ def test_deleted_placeholders_stay_only_above_visible_replies() -> None:
     roots = thread_tree(comments, [])
     assert shape(roots) == [(1, 0, None), (2, 1, None), (6, 0, None)]
     assert count_visible(roots) == 2
-    data = comment_json(roots[0], OWNER)
+    data = comment_json(roots[0], Authors(OWNER))
     assert data["deleted"] is True and "author" not in data and "content" not in data
     assert data["replies"][0]["content"] == "<p>c2</p>"
 
@@ -121,7 +124,8 @@ def test_reactions_are_counted_per_comment_with_a_facepile() -> None:
 def test_json_shapes_for_each_kind_of_author() -> None:
     """Given a fediverse reply, an owner answer and a reader comment, the JSON names each
     author as shown publicly, and only http(s) URLs survive."""
-    hostile = actor("Mallory", url="javascript:alert(1)", icon="data:image/png;base64,AAAA")
+    hostile = actor("Mallory", id=2, url="javascript:alert(1)",
+                    icon="data:image/png;base64,AAAA")
     remote = comment(1, origin=Origin.REMOTE, actor=actor(), ap_id="https://social.example/n/1",
                      url="https://social.example/@alice/1", summary="spoilers",
                      attachments=(Attachment("https://social.example/f.png", "image/png", None),
@@ -132,7 +136,8 @@ def test_json_shapes_for_each_kind_of_author() -> None:
     bad = comment(4, origin=Origin.REMOTE, actor=hostile, url="javascript:alert(2)",
                   ap_id="https://social.example/n/4")
     roots = thread_tree([remote, owner, reader, bad], [], owner=OWNER)
-    r = comment_json(roots[0], OWNER)
+    authors = Authors(OWNER)
+    r = comment_json(roots[0], authors)
     assert r["author"] == {"kind": "fediverse", "name": "Alice", "handle": "@alice@social.example",
                            "url": "https://social.example/@alice",
                            "avatar": "https://social.example/a.png", "website": None}
@@ -147,7 +152,7 @@ def test_json_shapes_for_each_kind_of_author() -> None:
     assert b["author"] == {"kind": "reader", "name": "Bob", "handle": None, "url": None,
                            "avatar": None, "website": None}
     assert b["url"] is None and "email" not in str(b)
-    m = comment_json(roots[1], OWNER)
+    m = comment_json(roots[1], authors)
     assert m["author"]["url"] == "https://social.example/users/mallory"
     assert m["author"]["avatar"] is None
     assert m["url"] == "https://social.example/n/4"
@@ -160,3 +165,14 @@ def test_safe_url() -> None:
     for bad in ("javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x", "/relative",
                 "//a.example/x", "https://", "", None, "https://a.example/" + "x" * 3000):
         assert safe_url(bad) is None, bad
+
+
+def test_images_are_https_unless_local_development() -> None:
+    """Given http and https avatars, only https ones are kept (the page policy allows no
+    other), unless the instance runs for local development with private addresses."""
+    prod = Owner("B", "@b@example.org", "https://example.org/", None)
+    dev = Owner("B", "@b@example.org", "https://example.org/", None, http_images=True)
+    assert prod.image("https://a.example/x.png") == "https://a.example/x.png"
+    assert prod.image("http://a.example/x.png") is None
+    assert dev.image("http://a.example/x.png") == "http://a.example/x.png"
+    assert dev.image("javascript:alert(1)") is None and dev.image(None) is None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from fedcomments.services import moderation, replies
 from tests.conftest import Instance
-from tests.helpers.fediverse import FakeInstance
+from tests.helpers.fediverse import FakeInstance, activity, deliver
 from tests.helpers.reader import add_post, flatten, post_local, remote_reply, thread
 
 BLOG = "https://blog.example"
@@ -173,5 +174,83 @@ async def test_thread_is_read_with_a_fixed_number_of_queries(
     finally:
         await raw.set_trace_callback(None)
     assert data["count"] == 30
-    assert len(cold) <= 4, cold
-    assert len(warm) == 1 and "data_version" in warm[0]
+    # data_version, the post (by id; again after its stamp), the stamp, comments, reactions.
+    assert len(cold) <= 6, cold
+    assert sum("FROM comments" in s for s in cold) == 1
+    # Warm: the change check, and the post's stamp if deliveries committed meanwhile.
+    assert 1 <= len(warm) <= 2 and "data_version" in warm[0], warm
+    assert not any("FROM comments" in s or "FROM reactions" in s for s in warm), warm
+
+
+async def test_concurrent_reads_share_one_change_check(instance: Instance) -> None:
+    """Given 50 reads of a cached thread at once, they share one or two data_version checks
+    and all get the same view."""
+    from fedcomments.services.thread import get_thread
+    from fedcomments.web.public_api import THREAD_CACHE
+
+    post = await add_post(instance)
+    cache = instance.server.app[THREAD_CACHE]
+    first = await get_thread(instance.rt, str(post["id"]), cache)
+    statements: list[str] = []
+    raw = instance.rt.db._reader  # the read connection: tracing it is the only way to count
+    assert raw is not None
+    await raw.set_trace_callback(statements.append)
+    try:
+        views = await asyncio.gather(*(get_thread(instance.rt, str(post["id"]), cache)
+                                       for _ in range(50)))
+    finally:
+        await raw.set_trace_callback(None)
+    assert {v.etag for v in views} == {first.etag}
+    assert 1 <= len([s for s in statements if "data_version" in s]) <= 2
+    assert len(statements) <= 2
+
+
+async def test_openapi_describes_the_reader_api(instance: Instance) -> None:
+    """Given the OpenAPI document, every public route under /api/v1 is described with its
+    methods."""
+    resp = await instance.get("/api/v1/openapi.json", accept="application/json")
+    paths = (await resp.json())["paths"]
+    served: dict[str, set[str]] = {}
+    for route in instance.server.app.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if (path.startswith("/api/v1/") and "/admin/" not in path
+                and route.method not in ("HEAD", "OPTIONS") and path != "/api/v1/openapi.json"):
+            served.setdefault(path, set()).add(route.method.lower())
+    assert served == {"/api/v1/thread": {"get"}, "/api/v1/form": {"get"},
+                      "/api/v1/comments": {"post"},
+                      "/api/v1/comments/{id}": {"get", "patch", "delete"},
+                      "/api/v1/interact": {"post"}}
+    for path, methods in served.items():
+        assert methods <= set(paths[path]), path
+
+
+async def test_cache_survives_unrelated_writes_and_follows_related_ones(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given a cached thread, a comment on another post costs one stamp query and no rebuild;
+    a renamed commenter, a reaction or a retitled post shows on the next read."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    a = await add_post(fc)
+    b = await add_post(fc, url="https://blog.example/b/", title="B")
+    alice = remote.actor("alice")
+    await remote_reply(fc, alice, a["ap_id"])
+    first = await thread(fc, id=str(a["id"]))
+    assert (await post_local(fc, b["id"], text="elsewhere")).status == 201
+    statements: list[str] = []
+    raw = fc.rt.db._reader  # the read connection: tracing it is the only way to count
+    assert raw is not None
+    await raw.set_trace_callback(statements.append)
+    try:
+        assert await thread(fc, id=str(a["id"])) == first
+    finally:
+        await raw.set_trace_callback(None)
+    assert not any("FROM comments" in s for s in statements), statements
+    async with fc.rt.db.transaction() as tx:
+        await tx.execute("UPDATE actors SET name = 'Alice Renamed' WHERE ap_id = ?", (alice.id,))
+    assert (await thread(fc, id=str(a["id"])))["comments"][0]["author"]["name"] == "Alice Renamed"
+    bob = remote.actor("bob")
+    resp = await deliver(fc.session, bob, f"{fc.url}/inbox", activity(bob, "Like", a["ap_id"]))
+    assert resp.status == 202
+    assert (await thread(fc, id=str(a["id"])))["reactions"]["likes"] == 1
+    await fc.admin("PUT", f"/api/v1/admin/posts/{a['id']}",
+                   json={"url": a["url"], "title": "A, retitled"})
+    assert (await thread(fc, id=str(a["id"])))["post"]["title"] == "A, retitled"

@@ -166,4 +166,37 @@ MIGRATIONS: list[list[str]] = [
     [
         "CREATE INDEX comments_client ON comments(client_key, created_at)",
     ],
+    # 3: a per-post counter that moves whenever what its public thread shows may have
+    # changed (its comments, their reactions and authors, the post itself), so a cached
+    # thread stays valid while unrelated rows (deliveries, other posts) change.
+    [
+        "ALTER TABLE posts ADD COLUMN thread_version INTEGER NOT NULL DEFAULT 0",
+        """CREATE TRIGGER thread_version_comment_insert AFTER INSERT ON comments BEGIN
+            UPDATE posts SET thread_version = thread_version + 1 WHERE id = NEW.post_id;
+        END""",
+        """CREATE TRIGGER thread_version_comment_update AFTER UPDATE ON comments BEGIN
+            UPDATE posts SET thread_version = thread_version + 1
+            WHERE id IN (NEW.post_id, OLD.post_id);
+        END""",
+        """CREATE TRIGGER thread_version_comment_delete AFTER DELETE ON comments BEGIN
+            UPDATE posts SET thread_version = thread_version + 1 WHERE id = OLD.post_id;
+        END""",
+        """CREATE TRIGGER thread_version_reaction_insert AFTER INSERT ON reactions BEGIN
+            UPDATE posts SET thread_version = thread_version + 1 WHERE id = NEW.post_id;
+        END""",
+        """CREATE TRIGGER thread_version_reaction_delete AFTER DELETE ON reactions BEGIN
+            UPDATE posts SET thread_version = thread_version + 1 WHERE id = OLD.post_id;
+        END""",
+        """CREATE TRIGGER thread_version_actor_update
+            AFTER UPDATE OF username, domain, name, url, icon ON actors BEGIN
+            UPDATE posts SET thread_version = thread_version + 1 WHERE id IN (
+                SELECT post_id FROM comments WHERE actor_id = NEW.id
+                UNION SELECT post_id FROM reactions WHERE actor_id = NEW.id);
+        END""",
+        """CREATE TRIGGER thread_version_post_update
+            AFTER UPDATE OF slug, permalink, ap_id, title, summary, published_at, deleted_at
+            ON posts BEGIN
+            UPDATE posts SET thread_version = thread_version + 1 WHERE id = NEW.id;
+        END""",
+    ],
 ]

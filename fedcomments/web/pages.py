@@ -15,6 +15,7 @@ from fedcomments.model import Post
 from fedcomments.services import interact as interact_service
 from fedcomments.services import local_comments as local
 from fedcomments.services import posts as post_service
+from fedcomments.services import reader_guard as guard
 from fedcomments.services import thread as thread_service
 from fedcomments.web.keys import RUNTIME, TEMPLATES
 from fedcomments.web.public_api import THREAD_CACHE, client_of
@@ -81,7 +82,7 @@ async def post_page(request: web.Request, post: Post, *, status: int = 200,
     if reply.isdigit() and len(reply) < 19:
         form.parent = _find(view.data["comments"], int(reply))
     return render(request, "post.html", status=status, post=post, thread=view.data,
-                  form=form, token=local.issue_token(rt, post.id),
+                  form=form, token=guard.issue_token(rt, post.id),
                   limits=rt.settings.comments, policy=rt.settings.moderation.policy)
 
 
@@ -94,7 +95,7 @@ async def submit_comment(request: web.Request) -> web.Response:
     keep = {k: fields.get(k, "") for k in ("name", "email", "website", "text", "parent")}
     try:
         posted = await local.post_comment(rt, local.comment_form(fields), client_of(request))
-    except local.FormErrors as exc:
+    except guard.FormErrors as exc:
         return await post_page(request, post, status=400,
                                form=FormState(keep, exc.errors, "Your comment was not saved: "
                                               "please correct the fields marked below."))
@@ -120,7 +121,7 @@ async def interact_submit(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     data = await request.post()
     acct, obj = str(data.get("acct", "")), str(data.get("object", ""))
-    local.check_origin(rt, client_of(request))
+    guard.check_origin(rt, client_of(request))
     try:
         found = await interact_service.interact(rt, acct, obj)
     except InvalidInput as exc:

@@ -14,6 +14,7 @@ from aiohttp import web
 from fedcomments.errors import FedcommentsError, InvalidInput
 from fedcomments.services import interact as interact_service
 from fedcomments.services import local_comments as local
+from fedcomments.services import reader_guard as guard
 from fedcomments.services import thread as thread_service
 from fedcomments.web.keys import RUNTIME
 from fedcomments.web.negotiate import dumps
@@ -24,11 +25,11 @@ SECRET_HEADER = "X-Comment-Secret"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def client_of(request: web.Request) -> local.Client:
+def client_of(request: web.Request) -> guard.Client:
     rt = request.app[RUNTIME]
-    ip = local.client_ip(request.remote, request.headers.get("X-Forwarded-For"),
+    ip = guard.client_ip(request.remote, request.headers.get("X-Forwarded-For"),
                          rt.settings.server.trusted_proxies)
-    return local.Client(ip=ip, origin=request.headers.get("Origin"),
+    return guard.Client(ip=ip, origin=request.headers.get("Origin"),
                         referer=request.headers.get("Referer"))
 
 
@@ -51,7 +52,7 @@ def error_body(exc: FedcommentsError) -> dict[str, Any]:
     body: dict[str, Any] = {"error": str(exc)}
     if getattr(exc, "field", None):
         body["field"] = exc.field  # type: ignore[attr-defined]
-    if isinstance(exc, local.FormErrors):
+    if isinstance(exc, guard.FormErrors):
         body["errors"] = exc.errors
     return body
 
@@ -119,7 +120,7 @@ async def form_token(request: web.Request) -> web.Response:
     post = await thread_service.find_public_post(rt, request.query.get("post", ""))
     limits = rt.settings.comments
     return api_json(request, {
-        "post": post.id, "token": local.issue_token(rt, post.id),
+        "post": post.id, "token": guard.issue_token(rt, post.id),
         "limits": {"name": limits.max_name_length, "email": local.MAX_EMAIL,
                    "website": local.MAX_WEBSITE, "text": limits.max_text_length},
     }, headers={"Cache-Control": "no-store"})
@@ -170,7 +171,7 @@ async def delete_comment(request: web.Request) -> web.Response:
 async def interact(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     data = await read_object(request)
-    local.check_origin(rt, client_of(request))
+    guard.check_origin(rt, client_of(request))
     acct, obj = data.get("acct"), data.get("object")
     if not isinstance(acct, str) or not isinstance(obj, str):
         raise InvalidInput("acct: give your fediverse address and the object", field="acct")

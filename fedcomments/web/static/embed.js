@@ -6,8 +6,20 @@
   "use strict";
   var script = document.currentScript;
   var root = document.getElementById("fedcomments");
-  if (!script || !root) return;
+  if (!script) return;
   var base = new URL(script.src, location.href).origin;
+  if (!root) {
+    // The server's own "reply from your fediverse account" page: remember the address.
+    var acct = document.querySelector(".fc-interact-page input[name=acct]");
+    var key = "fedcomments:" + base + ":acct";
+    try {
+      if (acct && !acct.value) acct.value = JSON.parse(localStorage.getItem(key) || '""');
+      if (acct) acct.form.addEventListener("submit", function () {
+        localStorage.setItem(key, JSON.stringify(acct.value.trim()));
+      });
+    } catch (e) { /* storage disabled */ }
+    return;
+  }
   var permalink = root.getAttribute("data-url") || location.href.split("#")[0];
   var KEY = "fedcomments:" + base + ":";
   var state = { thread: null, token: null, limits: {}, form: null, parent: null, own: {} };
