@@ -44,6 +44,19 @@ async def public_surfaces(blog: Blog) -> tuple[list[str | None], int, int]:
     return [c.ap_id for c in rows], count, nodeinfo["usage"]["localComments"]
 
 
+async def published_text(blog: Blog) -> str:
+    """Everything a stranger can read about the post: thread API, HTML page, replies."""
+    inst, slug = blog.instance, blog.post.slug
+    bodies = [
+        await (await inst.get(f"/api/v1/thread?url={blog.post.permalink}",
+                              accept="application/json")).text(),
+        await (await inst.get(f"/posts/{slug}", accept="text/html")).text(),
+        await (await inst.get(f"/posts/{slug}/replies")).text(),
+        await (await inst.get(f"/posts/{slug}/replies?page=1")).text(),
+    ]
+    return "\n".join(bodies)
+
+
 @pytest.mark.parametrize(("addressing", "stored", "shown"), [
     ("public", "public", True), ("unlisted", "unlisted", True),
     ("followers", "followers", False), ("direct", "direct", False)])
@@ -53,12 +66,14 @@ async def test_visibility_from_addressing(blog: Blog, remote: FakeInstance, addr
     it arrives, then it is stored with that visibility, and only public and unlisted ones
     appear in the thread, the post's count and NodeInfo."""
     alice = remote.actor("alice")
-    reply = note(alice, blog.post.ap_id, visibility=addressing, mention=blog.rt.urls.actor)
+    reply = note(alice, blog.post.ap_id, visibility=addressing, mention=blog.rt.urls.actor,
+                 content=f"<p>marker-{addressing}-text</p>")
     assert await outcome(await blog.send(alice, activity(alice, "Create", reply))) == "created"
     assert [(c["visibility"], c["status"]) for c in await blog.comments()] == [
         (stored, "approved")]
     expected = ([reply["id"]], 1, 1) if shown else ([], 0, 0)
     assert await public_surfaces(blog) == expected
+    assert (f"marker-{addressing}-text" in await published_text(blog)) is shown
 
 
 @pytest.mark.parametrize("spelling", [PUBLIC, "as:Public", "Public"])

@@ -79,9 +79,10 @@ def _parse(rt: Runtime, body: bytes) -> parse.IncomingActivity | parse.IncomingO
         # Deeply nested arrays pass the normaliser's depth check (it counts objects only)
         # and then exhaust pyld's recursion.
         raise InvalidInput("body nests too deeply") from None
-    # parse_activity refuses types outside its list; such an activity (Mastodon's
-    # QuoteRequest, Misskey's Bite …) is acknowledged and ignored, so look at it as a plain
-    # object to learn its id and type. Anything else is malformed.
+    # parse_activity refuses types outside its list; such an activity (FEP-044f's
+    # QuoteRequest that Mastodon sends when one of our posts is quoted, Bite …) is
+    # acknowledged and ignored, so look at it as a plain object to learn its id and type.
+    # Anything else is malformed.
     try:
         unknown = parse.parse_object(doc, normalizer=rt.normalizer)
     except ProtocolError:
