@@ -174,8 +174,8 @@ async def test_thread_is_read_with_a_fixed_number_of_queries(
     finally:
         await raw.set_trace_callback(None)
     assert data["count"] == 30
-    # data_version, the post (by id; again after its stamp), the stamp, comments, reactions.
-    assert len(cold) <= 6, cold
+    # data_version, the post with its stamp, the comments, the reactions.
+    assert len(cold) == 4, cold
     assert sum("FROM comments" in s for s in cold) == 1
     # Warm: the change check, and the post's stamp if deliveries committed meanwhile.
     assert 1 <= len(warm) <= 2 and "data_version" in warm[0], warm
@@ -254,3 +254,47 @@ async def test_cache_survives_unrelated_writes_and_follows_related_ones(
     await fc.admin("PUT", f"/api/v1/admin/posts/{a['id']}",
                    json={"url": a["url"], "title": "A, retitled"})
     assert (await thread(fc, id=str(a["id"])))["post"]["title"] == "A, retitled"
+
+
+async def test_every_spelling_of_a_post_shares_one_rendering(instance: Instance) -> None:
+    """Given a thread rendered once, asking for it by permalink with a fragment, without the
+    trailing slash or by ActivityPub id renders nothing again."""
+    post = await add_post(instance)
+    first = await instance.session.get(f"{instance.url}/api/v1/thread?id={post['id']}")
+    statements: list[str] = []
+    raw = instance.rt.db._reader  # the read connection: tracing it is the only way to count
+    assert raw is not None
+    await raw.set_trace_callback(statements.append)
+    try:
+        for url in (f"{post['url']}#c1", f"{post['url']}#c2", post["url"].rstrip("/"),
+                    post["ap_id"]):
+            resp = await instance.session.get(f"{instance.url}/api/v1/thread",
+                                              params={"url": url})
+            assert resp.headers["ETag"] == first.headers["ETag"], url
+    finally:
+        await raw.set_trace_callback(None)
+    assert not any("FROM comments" in s or "FROM reactions" in s for s in statements)
+
+
+async def test_concurrent_reads_after_a_change_render_once(make_instance) -> None:  # type: ignore[no-untyped-def]
+    """Given a busy thread that just changed, 30 reads at once share one rendering (one query
+    of the comments), and all see the new comment."""
+    from fedcomments.services.thread import get_thread
+    from fedcomments.web.public_api import THREAD_CACHE
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post(fc)
+    cache = fc.server.app[THREAD_CACHE]
+    await get_thread(fc.rt, str(post["id"]), cache)
+    assert (await post_local(fc, post["id"], text="News")).status == 201
+    statements: list[str] = []
+    raw = fc.rt.db._reader  # the read connection: tracing it is the only way to count
+    assert raw is not None
+    await raw.set_trace_callback(statements.append)
+    try:
+        views = await asyncio.gather(*(get_thread(fc.rt, str(post["id"]), cache)
+                                       for _ in range(30)))
+    finally:
+        await raw.set_trace_callback(None)
+    assert {v.data["count"] for v in views} == {1} and len({v.etag for v in views}) == 1
+    assert sum("FROM comments" in s for s in statements) == 1

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from fedcomments.ap.sanitize import text_to_html
 from fedcomments.errors import FedcommentsError, Forbidden, NotFound
-from fedcomments.model import Comment, CommentStatus, Origin, Post, Visibility
+from fedcomments.model import Comment, CommentStatus, Origin, Visibility
 from fedcomments.runtime import Runtime
 from fedcomments.services.reader_guard import (
     Client,
@@ -30,11 +30,12 @@ from fedcomments.services.reader_guard import (
     client_key,
     token_age,
 )
-from fedcomments.services.thread import find_public_post
+from fedcomments.services.thread import find_thread_post
 from fedcomments.store import comments as comment_store
 from fedcomments.store import local_comments as local_store
 from fedcomments.store.comments import NewComment
 from fedcomments.store.db import Conn
+from fedcomments.store.threads import ThreadPost
 
 log = logging.getLogger("fedcomments.comments")
 
@@ -179,7 +180,7 @@ def validate(rt: Runtime, form: CommentForm) -> _Clean:
 # --- the service ------------------------------------------------------------------------
 
 
-async def _parent(conn: Conn, post: Post, parent_id: int | None) -> Comment | None:
+async def _parent(conn: Conn, post: ThreadPost, parent_id: int | None) -> Comment | None:
     if parent_id is None:
         return None
     parent = await comment_store.by_id(conn, parent_id)
@@ -211,7 +212,7 @@ async def post_comment(rt: Runtime, form: CommentForm, client: Client) -> Posted
         raise FormErrors({"form": "this looks automated and was not saved"})
     if not form.post:
         raise FormErrors({"post": "which post is this comment for?"})
-    post = await find_public_post(rt, form.post)
+    post = await find_thread_post(rt, form.post)
     age = token_age(rt, form.token, post.id)
     clean = validate(rt, form)
     key = client_key(rt, client.ip)

@@ -17,15 +17,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fedcomments.errors import Gone, NotFound
-from fedcomments.model import Comment, Post
+from fedcomments.model import Comment
 from fedcomments.runtime import Runtime
 from fedcomments.services.thread_cache import Entry, ThreadCache
 from fedcomments.store import comments as comment_store
-from fedcomments.store import posts as post_store
 from fedcomments.store import threads as thread_store
 from fedcomments.store.comments import ReactionRow
 from fedcomments.store.rows import dumps, ts
-from fedcomments.store.threads import ThreadActor, ThreadEntry
+from fedcomments.store.threads import ThreadActor, ThreadEntry, ThreadPost
 
 #: People shown in a reaction facepile.
 FACEPILE = 8
@@ -246,9 +245,9 @@ def single_comment_json(rt: Runtime, comment: Comment) -> dict[str, Any]:
     return comment_json(ThreadNode(entry_of(comment), 0), Authors(owner_of(rt)))
 
 
-def post_json(post: Post) -> dict[str, Any]:
+def post_json(post: ThreadPost) -> dict[str, Any]:
     return {"id": post.id, "url": post.permalink, "ap_id": post.ap_id, "title": post.title,
-            "summary": post.summary, "published": ts(post.published_at)}
+            "summary": post.summary, "published": post.published}
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -258,7 +257,7 @@ def post_json(post: Post) -> dict[str, Any]:
 class ThreadView:
     """A thread ready to send: its JSON data, the exact bytes and their ETag."""
 
-    post: Post
+    post: ThreadPost
     data: dict[str, Any]
     body: bytes
     etag: str
@@ -270,30 +269,33 @@ def owner_of(rt: Runtime) -> Owner:
                  http_images=rt.settings.federation.allow_private_addresses)
 
 
-async def find_public_post(rt: Runtime, ref: str) -> Post:
-    """A post by id, permalink (with or without its trailing slash) or ActivityPub id."""
+def _permalinks(ref: str) -> tuple[str, str]:
+    """The permalink as given (without a fragment), and with/without its trailing slash."""
+    bare = ref.split("#", 1)[0]
+    return bare, bare[:-1] if bare.endswith("/") else bare + "/"
+
+
+async def find_thread_post(rt: Runtime, ref: str) -> ThreadPost:
+    """A public post by id, permalink (trailing slash or not) or ActivityPub id, in one
+    query in the common case."""
     ref = ref.strip()
     conn = rt.db.read
-    post: Post | None = None
+    post: ThreadPost | None = None
     if ref.isdigit() and len(ref) < 19:
-        post = await post_store.by_id(conn, int(ref))
+        post = await thread_store.thread_post(conn, post_id=int(ref))
     elif ref.startswith(("http://", "https://")):
-        bare = ref.split("#", 1)[0]
-        other = bare[:-1] if bare.endswith("/") else bare + "/"
-        for candidate in (bare, other):
-            post = await post_store.by_permalink(conn, candidate)
-            if post is not None:
-                break
-        if post is None and rt.urls.is_local(bare):
-            post = await post_store.by_ap_id(conn, bare)
-    if post is None or post.published_at > rt.now():
+        spellings = _permalinks(ref)
+        post = await thread_store.thread_post(conn, permalinks=spellings)
+        if post is None and rt.urls.is_local(spellings[0]):
+            post = await thread_store.thread_post(conn, ap_id=spellings[0])
+    if post is None or post.published > (ts(rt.now()) or ""):
         raise NotFound("no such post")
-    if post.is_deleted:
+    if post.deleted:
         raise Gone("post deleted")
     return post
 
 
-async def build_view(rt: Runtime, post: Post) -> ThreadView:
+async def build_view(rt: Runtime, post: ThreadPost) -> ThreadView:
     """One query for the comments, one for the reactions, then pure code."""
     entries = await thread_store.public_thread(rt.db.read, post.id)
     reactions = await comment_store.reactions_for_post(rt.db.read, post.id)
@@ -321,20 +323,21 @@ async def get_thread(rt: Runtime, ref: str, cache: ThreadCache[ThreadView] | Non
     """The public thread of a post found by `ref`; served from `cache` while nothing it
     shows changed."""
     if cache is None:
-        return await build_view(rt, await find_public_post(rt, ref))
+        return await build_view(rt, await find_thread_post(rt, ref))
     version = await cache.version.read(rt.db)
-    entry = cache.get(ref)
-    if entry is not None:
-        if entry.version == version:
-            return entry.value
-        if await thread_store.thread_stamp(rt.db.read, entry.post_id) == entry.stamp:
-            entry.version = version
-            return entry.value
-    post = await find_public_post(rt, ref)
-    stamp = await thread_store.thread_stamp(rt.db.read, post.id)
-    # Read again after the stamp: everything cached must be at least as new as it.
-    post = await find_public_post(rt, str(post.id))
-    view = await build_view(rt, post)
-    if stamp is not None:
-        cache.put(ref, Entry(version, post.id, stamp, view))
+    post_id = cache.post_of(ref)
+    entry = cache.get(post_id) if post_id is not None else None
+    if entry is not None and entry.version == version:
+        return entry.value  # nothing at all was committed since it was rendered
+    # Something changed somewhere: look the post up again (its stamp comes in the same row)
+    # and keep the rendering if its thread did not change.
+    post = await find_thread_post(rt, ref)
+    cache.remember(ref, post.id)
+    entry = cache.get(post.id)
+    if entry is not None and entry.stamp == post.stamp:
+        entry.version = version
+        return entry.value
+    # The comments are read after the stamp: what is filed is never older than its stamp.
+    view = await cache.build_once(post.id, post.stamp, lambda: build_view(rt, post))
+    cache.put(post.id, Entry(version, post.stamp, view))
     return view

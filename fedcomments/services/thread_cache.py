@@ -4,12 +4,14 @@ SQLite's `PRAGMA data_version` changes whenever another connection commits (our 
 connection, or another process such as the CLI): while it holds, nothing changed at all.
 When it moved, the post's `thread_version` (kept by triggers) tells whether this thread
 did; deliveries and other posts' comments then cost one small query, not a rebuild.
+Threads are filed by post, so every spelling of a post's address shares one rendering.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -50,27 +52,54 @@ class Entry(Generic[V]):
     """A rendered thread, with the database version and the post's thread stamp it saw."""
 
     version: int
-    post_id: int
     stamp: int
     value: V
 
 
 class ThreadCache(Generic[V]):
-    """Rendered threads by request key, least recently used first out."""
+    """Rendered threads by post id, and which post each request key names (both LRU).
 
-    def __init__(self, size: int = 512) -> None:
+    Keys are what requests name the post by (an id, a permalink with or without its slash
+    or a #fragment): many keys share one rendered thread.
+    """
+
+    def __init__(self, size: int = 512, keys: int = 8192) -> None:
         self.size = size
+        self.keys = keys
         self.version = DataVersion()
-        self._entries: OrderedDict[str, Entry[V]] = OrderedDict()
+        self._posts: OrderedDict[str, int] = OrderedDict()
+        self._entries: OrderedDict[int, Entry[V]] = OrderedDict()
+        self._building: dict[tuple[int, int], asyncio.Future[V]] = {}
 
-    def get(self, key: str) -> Entry[V] | None:
-        hit = self._entries.get(key)
+    def post_of(self, key: str) -> int | None:
+        return self._posts.get(key)
+
+    def remember(self, key: str, post_id: int) -> None:
+        self._posts[key] = post_id
+        self._posts.move_to_end(key)
+        while len(self._posts) > self.keys:
+            self._posts.popitem(last=False)
+
+    def get(self, post_id: int) -> Entry[V] | None:
+        hit = self._entries.get(post_id)
         if hit is not None:
-            self._entries.move_to_end(key)
+            self._entries.move_to_end(post_id)
         return hit
 
-    def put(self, key: str, entry: Entry[V]) -> None:
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
+    def put(self, post_id: int, entry: Entry[V]) -> None:
+        self._entries[post_id] = entry
+        self._entries.move_to_end(post_id)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
+
+    async def build_once(self, post_id: int, stamp: int, build: Callable[[], Awaitable[V]]
+                         ) -> V:
+        """Run `build` once for concurrent requests that saw the same post and stamp: right
+        after a change to a busy thread, they share one rendering instead of each making
+        their own."""
+        key = (post_id, stamp)
+        running = self._building.get(key)
+        if running is None:
+            running = self._building[key] = asyncio.ensure_future(build())
+            running.add_done_callback(lambda _: self._building.pop(key, None))
+        return await asyncio.shield(running)

@@ -2,9 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fedcomments.store.db import Conn
+
+
+@dataclass(slots=True)
+class ThreadPost:
+    """What a thread shows of its post, and the post's thread stamp, read in one row."""
+
+    id: int
+    permalink: str
+    ap_id: str
+    title: str
+    summary: str
+    published: str
+    deleted: bool
+    #: Moves (by triggers) whenever anything the thread shows may have changed.
+    stamp: int
+
+
+_POST_SQL = ("SELECT id, permalink, ap_id, title, summary, published_at, "
+             "deleted_at IS NOT NULL, thread_version FROM posts ")
+
+
+async def thread_post(conn: Conn, *, post_id: int | None = None,
+                      permalinks: Sequence[str] = (), ap_id: str | None = None
+                      ) -> ThreadPost | None:
+    """A post by id, by the first of some permalink spellings that exists, or by AP id."""
+    if post_id is not None:
+        row = await conn.fetchone(_POST_SQL + "WHERE id = ?", (post_id,))
+    elif permalinks:
+        marks = ", ".join("?" * len(permalinks))
+        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(permalinks)))
+        row = await conn.fetchone(
+            f"{_POST_SQL}WHERE permalink IN ({marks}) ORDER BY CASE permalink {order} END "
+            "LIMIT 1", (*permalinks, *permalinks))
+    elif ap_id is not None:
+        row = await conn.fetchone(_POST_SQL + "WHERE ap_id = ?", (ap_id,))
+    else:
+        return None
+    if row is None:
+        return None
+    return ThreadPost(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
 
 
 @dataclass(slots=True)
@@ -79,8 +120,3 @@ async def public_thread(conn: Conn, post_id: int) -> list[ThreadEntry]:
                                r[10], r[11], r[12], r[13], r[14], actor))
     return out
 
-
-async def thread_stamp(conn: Conn, post_id: int) -> int | None:
-    """The post's thread version: it moves on every change its thread could show."""
-    row = await conn.fetchone("SELECT thread_version FROM posts WHERE id = ?", (post_id,))
-    return int(row[0]) if row else None

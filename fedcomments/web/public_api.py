@@ -117,7 +117,7 @@ async def get_thread(request: web.Request) -> web.Response:
 @api
 async def form_token(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    post = await thread_service.find_public_post(rt, request.query.get("post", ""))
+    post = await thread_service.find_thread_post(rt, request.query.get("post", ""))
     limits = rt.settings.comments
     return api_json(request, {
         "post": post.id, "token": guard.issue_token(rt, post.id),

@@ -185,7 +185,8 @@
     var files = (c.attachments || []).filter(function (f) { return safeUrl(f.url); });
     var actions = el("footer", { class: "fc-actions" }, [reactions(c.reactions)]);
     if (c.status === "approved") {
-      var reply = el("button", { type: "button", class: "fc-link fc-reply", text: "Reply" });
+      var reply = el("button", { type: "button", class: "fc-link fc-reply", text: "Reply",
+                                 "aria-label": "Reply to " + a.name });
       reply.addEventListener("click", function () { replyTo(c); });
       actions.appendChild(reply);
       if (c.ap_id) actions.appendChild(interact(c.ap_id, "Reply from your fediverse account"));
