@@ -198,7 +198,7 @@ async def seed(fc: Instance, blog: Blog, remote: FakeInstance) -> dict[str, Any]
                             text="Thanks, both of you.\n\nMore at https://bob.example/notes")
     bob = (await resp.json())["comment"]["id"]
     resp = await post_local(fc, post["id"], origin=blog.url, name="<img src=x onerror="
-                            '"window.__xss=1">Eve', website='https://eve.example/"onclick="x',
+                            '"window.__xss=1">Eve', website="https://eve.example/'onclick='x",
                             text='<script>window.__xss=1</script>', wait=61)
     eve = (await resp.json())["comment"]["id"]
     await moderation.approve_comments(fc.rt, [bob, eve])

@@ -163,7 +163,9 @@ def test_safe_url() -> None:
     assert safe_url("https://a.example/x") == "https://a.example/x"
     assert safe_url("HTTP://a.example/") == "HTTP://a.example/"
     for bad in ("javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x", "/relative",
-                "//a.example/x", "https://", "", None, "https://a.example/" + "x" * 3000):
+                "//a.example/x", "https://", "", None, "https://a.example/" + "x" * 3000,
+                'https://a.example/"onclick="x', "https://a.example/<b>", "https://u:p@a.example/",
+                "https://a.example/x y"):
         assert safe_url(bad) is None, bad
 
 

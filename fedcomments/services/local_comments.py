@@ -93,7 +93,8 @@ def _website(value: str) -> str:
     except ValueError:
         parts = None
     if (parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname
-            or any(c.isspace() for c in value)):
+            or parts.username is not None
+            or any(c.isspace() or c in '"<>\\^`{|}' or ord(c) < 32 for c in value)):
         raise ValueError("must be a web address like https://example.org")
     return value
 

@@ -28,9 +28,10 @@ from fedcomments.store.threads import ThreadActor, ThreadEntry, ThreadPost
 
 #: People shown in a reaction facepile.
 FACEPILE = 8
-# An absolute http(s) URL with a host and no credentials, spaces or control characters.
-_HTTP_URL = re.compile(r"https?://[^\s/?#@\\\x00-\x1f\x7f]+(?:[/?#][^\s\x00-\x1f\x7f]*)?",
-                       re.IGNORECASE)
+# An absolute http(s) URL with a host, no credentials, and none of the characters a URL may
+# not contain (spaces, controls, quotes, angle brackets …).
+_HTTP_URL = re.compile(r'https?://[^\s/?#@\\"<>^`{|}\x00-\x1f\x7f]+'
+                       r'(?:[/?#][^\s"<>\\^`{|}\x00-\x1f\x7f]*)?', re.IGNORECASE)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -196,6 +197,11 @@ class Authors:
                 "url": None, "avatar": None, "website": safe_url(c.author_website)}
 
 
+def _seconds(stamp: str | None) -> str | None:
+    """A stored timestamp (microseconds) to the second, as HTML's <time> accepts."""
+    return stamp[:19] + "Z" if stamp else None
+
+
 def _attachments(raw: str) -> list[dict[str, Any]]:
     if raw in ("", "[]"):
         return []
@@ -218,7 +224,7 @@ def comment_json(node: ThreadNode, authors: Authors) -> dict[str, Any]:
         base.update(
             deleted=False, status=c.status, origin=c.origin, ap_id=c.ap_id,
             url=None if c.origin == "local" else safe_url(c.url) or safe_url(c.ap_id),
-            author=authors.of(c), published=c.published, updated=c.updated,
+            author=authors.of(c), published=_seconds(c.published), updated=_seconds(c.updated),
             edited=c.updated is not None, summary=c.summary or None,
             sensitive=c.sensitive or bool(c.summary), language=c.language, content=c.content,
             attachments=_attachments(c.attachments),
@@ -247,7 +253,7 @@ def single_comment_json(rt: Runtime, comment: Comment) -> dict[str, Any]:
 
 def post_json(post: ThreadPost) -> dict[str, Any]:
     return {"id": post.id, "url": post.permalink, "ap_id": post.ap_id, "title": post.title,
-            "summary": post.summary, "published": post.published}
+            "summary": post.summary, "published": _seconds(post.published)}
 
 
 # --- reading ----------------------------------------------------------------------------
