@@ -11,7 +11,15 @@ from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeInstance, activity, deliver, note
-from tests.test_admin_support import add_post, reply, run_cli, send, start_peer, write_config
+from tests.test_admin_support import (
+    add_post,
+    reply,
+    run_cli,
+    send,
+    start_peer,
+    wait_until,
+    write_config,
+)
 
 
 async def _id_of(fc: Instance, ap_id: str) -> int:
@@ -200,5 +208,46 @@ async def test_admin_api_moderation_calls_the_same_services(make_instance) -> No
         assert (status, data["field"]) == (400, "trust_author")
         resp = await fc.session.get(f"{fc.url}{base}/comments")
         assert resp.status == 401
+    finally:
+        await peer.close()
+
+
+async def test_cli_reply_reaches_the_author_and_deleting_it_withdraws_it(
+        make_instance, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Given alice's comment, `comments reply` answers it as the blog and her server
+    receives the Create; `comments delete` of the answer sends her server a Delete."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    config = write_config(fc, tmp_path)
+    peer = await start_peer("localhost")
+    try:
+        alice = peer.actor("alice")
+        post = await add_post(fc)
+        _, a1 = await reply(fc, alice, post["ap_id"])
+        a1_id = await _id_of(fc, a1["id"])
+
+        run = await run_cli("comments", "reply", str(a1_id), "--text", "Thanks, Alice!",
+                            "--config", config)
+        assert (run.code, run.err) == (0, "")
+        answer = await comment_store.by_id(fc.rt.db.read, a1_id + 1)
+        assert answer is not None and answer.parent_id == a1_id
+        assert run.out == f"replied to comment {a1_id}: comment {answer.id}, {answer.ap_id}\n"
+
+        # The CLI stamps jobs with the real time; let the server's fake clock catch up.
+        fc.clock.advance(minutes=1)
+
+        def received(kind: str) -> list[dict[str, Any]]:
+            return [doc for doc in (r.json() for r in peer.received) if doc["type"] == kind]
+
+        await wait_until(lambda: bool(received("Create")))
+        [create] = received("Create")
+        assert (create["object"]["id"], create["object"]["inReplyTo"]) == (answer.ap_id,
+                                                                          a1["id"])
+        run = await run_cli("comments", "delete", str(answer.id), "--config", config)
+        assert run.out == f"deleted comment {answer.id}\n"
+        fc.clock.advance(minutes=1)
+        await wait_until(lambda: bool(received("Delete")))
+        [delete] = received("Delete")
+        assert delete["object"]["id"] == answer.ap_id
+        assert [r.path for r in peer.received] == ["/inbox", "/inbox"]
     finally:
         await peer.close()

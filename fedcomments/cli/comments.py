@@ -107,9 +107,8 @@ async def delete(args: argparse.Namespace) -> int:
 async def reply(args: argparse.Namespace) -> int:
     comment_id = admin.parse_ids([args.id])[0]
     async with common.runtime(args) as rt:
-        result = await admin.reply_to_comment(rt, comment_id, args.text)
-    new_id = getattr(result, "id", None)
-    print(f"replied to comment {comment_id}" + (f" (comment {new_id})" if new_id else ""))
+        answer = await admin.reply_to_comment(rt, comment_id, args.text)
+    print(f"replied to comment {comment_id}: comment {answer.id}, {answer.ap_id}")
     return 0
 
 

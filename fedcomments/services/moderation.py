@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fedcomments.ap.sanitize import plain_text
-from fedcomments.errors import FedcommentsError, InvalidInput, NotFound
+from fedcomments.errors import InvalidInput, NotFound
 from fedcomments.model import Comment, CommentStatus, Follower, Origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import local_comments
+from fedcomments.services import local_comments, replies
 from fedcomments.services import posts as post_service
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
@@ -21,12 +21,6 @@ from fedcomments.store.moderation import STATUS_FILTERS, ListedComment, Report
 STATUSES = tuple(STATUS_FILTERS)
 MAX_LIST = 1000
 MAX_IDS = 500
-
-
-class ReplyUnavailable(FedcommentsError):
-    """This build has no reply service yet."""
-
-    http_status = 501
 
 
 @dataclass(frozen=True)
@@ -133,6 +127,10 @@ async def reject_comments(rt: Runtime, ids: list[int]) -> list[Outcome]:
             changed = c.status is not CommentStatus.REJECTED
             if changed:
                 await comment_store.set_status(tx, c.id, CommentStatus.REJECTED)
+                if c.status is CommentStatus.APPROVED:
+                    # Our own Notes (owner answers, federated reader comments) leave the
+                    # fediverse thread too.
+                    await replies.comment_withdrawn(rt, tx, c)
             outcomes.append(Outcome(c.id, "rejected", changed))
     return outcomes
 
@@ -148,21 +146,17 @@ async def delete_comments(rt: Runtime, ids: list[int]) -> list[Outcome]:
             if fresh is None or fresh.status is CommentStatus.DELETED:
                 outcomes.append(Outcome(c.id, "deleted" if fresh else "removed", False))
                 continue
+            if fresh.status is CommentStatus.APPROVED:
+                await replies.comment_withdrawn(rt, tx, fresh)
             how = await comment_store.remove(tx, fresh, now)
             outcomes.append(Outcome(c.id, "deleted" if how == "tombstoned" else "removed", True))
     return outcomes
 
 
-async def reply_to_comment(rt: Runtime, comment_id: int, text: str) -> Any:
-    """The owner answers a comment (published by the blog actor)."""
+async def reply_to_comment(rt: Runtime, comment_id: int, text: str) -> Comment:
+    """The owner answers a comment (published by the blog actor, delivered to its author)."""
     await get_comment(rt, comment_id)
-    if not text.strip():
-        raise InvalidInput("text: must not be empty", field="text")
-    try:
-        from fedcomments.services.replies import owner_reply
-    except ImportError:
-        raise ReplyUnavailable("replying is not available in this build") from None
-    return await owner_reply(rt, comment_id, text)
+    return await replies.owner_reply(rt, comment_id, text)
 
 
 async def list_followers(rt: Runtime) -> list[Follower]:

@@ -156,9 +156,9 @@ async def reply_comment(request: web.Request) -> web.Response:
     text = body.get("text")
     if set(body) != {"text"} or not isinstance(text, str):
         raise InvalidInput("text: required (a string), and nothing else", field="text")
-    result = await admin.reply_to_comment(rt, _comment_id(request), text)
-    return json_response({"in_reply_to": _comment_id(request),
-                          "id": getattr(result, "id", None)}, status=201)
+    answer = await admin.reply_to_comment(rt, _comment_id(request), text)
+    return json_response({"in_reply_to": _comment_id(request), "id": answer.id,
+                          "ap_id": answer.ap_id}, status=201)
 
 
 async def list_followers(request: web.Request) -> web.Response:

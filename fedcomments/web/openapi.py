@@ -298,7 +298,8 @@ _ADMIN_PATHS: dict[str, Any] = {
         "Reject a comment", "Hidden from every public surface, kept for audit.",
         "200 400 401 404", params=_COMMENT_ID)},
     "/api/v1/admin/comments/{id}/reply": {"post": _admin_op(
-        "Answer a comment as the blog", "Body `{text}`. Answers 201 `{in_reply_to, id}`.",
+        "Answer a comment as the blog", "Body `{text}`. Answers 201 `{in_reply_to, id, "
+        "ap_id}` and delivers the answer to the comment's author and the followers.",
         "201 400 401 404", params=_COMMENT_ID, body={
             "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}})},
     "/api/v1/admin/followers": {"get": _admin_op(
