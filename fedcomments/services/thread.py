@@ -7,6 +7,7 @@ data_version moves on every commit by another connection: our writer, or the CLI
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -28,6 +29,8 @@ from fedcomments.store.threads import ThreadActor, ThreadEntry, ThreadPost
 
 #: People shown in a reaction facepile.
 FACEPILE = 8
+#: Threads with this many comments are rendered in a worker thread.
+BIG_THREAD = 1000
 # An absolute http(s) URL with a host, no credentials, and none of the characters a URL may
 # not contain (spaces, controls, quotes, angle brackets …).
 _HTTP_URL = re.compile(r'https?://[^\s/?#@\\"<>^`{|}\x00-\x1f\x7f]+'
@@ -301,13 +304,10 @@ async def find_thread_post(rt: Runtime, ref: str) -> ThreadPost:
     return post
 
 
-async def build_view(rt: Runtime, post: ThreadPost) -> ThreadView:
-    """One query for the comments, one for the reactions, then pure code."""
-    entries = await thread_store.public_thread(rt.db.read, post.id)
-    reactions = await comment_store.reactions_for_post(rt.db.read, post.id)
-    owner = owner_of(rt)
-    roots = thread_tree(entries, reactions, max_depth=rt.settings.comments.max_depth,
-                        owner=owner)
+def render(post: ThreadPost, entries: list[ThreadEntry], reactions: list[ReactionRow],
+           owner: Owner, max_depth: int) -> ThreadView:
+    """The pure part of a rendering: tree, JSON, bytes and ETag."""
+    roots = thread_tree(entries, reactions, max_depth=max_depth, owner=owner)
     post_reactions = Reactions()
     for row in reactions:
         if row.comment_id is None:
@@ -322,6 +322,17 @@ async def build_view(rt: Runtime, post: ThreadPost) -> ThreadView:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     return ThreadView(post, data, body, etag)
+
+
+async def build_view(rt: Runtime, post: ThreadPost) -> ThreadView:
+    """One query for the comments, one for the reactions, then pure code: in a worker
+    thread for big threads, so the event loop keeps serving meanwhile."""
+    entries = await thread_store.public_thread(rt.db.read, post.id)
+    reactions = await comment_store.reactions_for_post(rt.db.read, post.id)
+    args = (post, entries, reactions, owner_of(rt), rt.settings.comments.max_depth)
+    if len(entries) < BIG_THREAD:
+        return render(*args)
+    return await asyncio.to_thread(render, *args)
 
 
 async def get_thread(rt: Runtime, ref: str, cache: ThreadCache[ThreadView] | None = None
@@ -344,6 +355,9 @@ async def get_thread(rt: Runtime, ref: str, cache: ThreadCache[ThreadView] | Non
         entry.version = version
         return entry.value
     # The comments are read after the stamp: what is filed is never older than its stamp.
-    view = await cache.build_once(post.id, post.stamp, lambda: build_view(rt, post))
-    cache.put(post.id, Entry(version, post.stamp, view))
+    stale = entry.value if entry is not None else None
+    view = await cache.build_once(post.id, post.stamp, lambda: build_view(rt, post), stale)
+    if view is not stale:
+        # The body, and roughly what the data behind it weighs.
+        cache.put(post.id, Entry(version, post.stamp, view, size=4 * len(view.body)))
     return view

@@ -54,22 +54,27 @@ class Entry(Generic[V]):
     version: int
     stamp: int
     value: V
+    #: What it costs to keep (the serialised bytes and the objects behind them).
+    size: int = 0
 
 
 class ThreadCache(Generic[V]):
-    """Rendered threads by post id, and which post each request key names (both LRU).
+    """Rendered threads by post id, and which post each request key names (both LRU,
+    threads also within a memory budget).
 
     Keys are what requests name the post by (an id, a permalink with or without its slash
     or a #fragment): many keys share one rendered thread.
     """
 
-    def __init__(self, size: int = 512, keys: int = 8192) -> None:
+    def __init__(self, size: int = 512, keys: int = 8192, max_bytes: int = 64 << 20) -> None:
         self.size = size
         self.keys = keys
+        self.max_bytes = max_bytes
         self.version = DataVersion()
+        self._bytes = 0
         self._posts: OrderedDict[str, int] = OrderedDict()
         self._entries: OrderedDict[int, Entry[V]] = OrderedDict()
-        self._building: dict[tuple[int, int], asyncio.Future[V]] = {}
+        self._building: dict[int, tuple[int, asyncio.Future[V]]] = {}
 
     def post_of(self, key: str) -> int | None:
         return self._posts.get(key)
@@ -87,19 +92,42 @@ class ThreadCache(Generic[V]):
         return hit
 
     def put(self, post_id: int, entry: Entry[V]) -> None:
+        old = self._entries.get(post_id)
+        if old is not None and old.stamp > entry.stamp:
+            return  # a slower rendering of an older state finished last
+        if entry.size > self.max_bytes:
+            return
+        if old is not None:
+            self._bytes -= old.size
         self._entries[post_id] = entry
         self._entries.move_to_end(post_id)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        self._bytes += entry.size
+        while len(self._entries) > self.size or self._bytes > self.max_bytes:
+            _, dropped = self._entries.popitem(last=False)
+            self._bytes -= dropped.size
 
-    async def build_once(self, post_id: int, stamp: int, build: Callable[[], Awaitable[V]]
-                         ) -> V:
-        """Run `build` once for concurrent requests that saw the same post and stamp: right
-        after a change to a busy thread, they share one rendering instead of each making
-        their own."""
-        key = (post_id, stamp)
-        running = self._building.get(key)
-        if running is None:
-            running = self._building[key] = asyncio.ensure_future(build())
-            running.add_done_callback(lambda _: self._building.pop(key, None))
-        return await asyncio.shield(running)
+    async def build_once(self, post_id: int, stamp: int, build: Callable[[], Awaitable[V]],
+                         stale: V | None = None) -> V:
+        """One rendering per post at a time.
+
+        Requests that saw the same stamp share it. While an older state is still being
+        rendered, a request that has a previous rendering gets that one (a busy thread
+        that changes every second is then rendered back to back, never in a pile-up);
+        the next request after it starts the newer one.
+        """
+        running = self._building.get(post_id)
+        if running is not None:
+            running_stamp, future = running
+            if running_stamp == stamp:
+                return await asyncio.shield(future)
+            if stale is not None:
+                return stale
+        future = asyncio.ensure_future(build())
+        self._building[post_id] = (stamp, future)
+
+        def done(_: object) -> None:
+            if self._building.get(post_id, (None, None))[1] is future:
+                del self._building[post_id]
+
+        future.add_done_callback(done)
+        return await asyncio.shield(future)

@@ -264,7 +264,9 @@
       var r = await api("GET", "/api/v1/comments/" + ids[i], undefined,
                         { "X-Comment-Secret": state.own[ids[i]].secret }, true);
       if (r.status === 404) { delete state.own[ids[i]]; continue; }
-      if (r.ok && r.data.comment.status === "pending") state.pending.push(r.data.comment);
+      // Pending ones only their author sees; a published one may be missing from a thread
+      // rendered a moment before it arrived.
+      if (r.ok && !r.data.comment.deleted) state.pending.push(r.data.comment);
     }
     saveOwn();
   }
