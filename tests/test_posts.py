@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from fedcomments.cli import main
 from tests.conftest import Instance
+from tests.helpers.fediverse import FakeInstance, activity, note
+from tests.helpers.inbox import start_blog
+
+
+@pytest.fixture
+async def remote_instance() -> AsyncIterator[FakeInstance]:
+    inst = await FakeInstance().start()
+    yield inst
+    await inst.close()
 
 
 def cli(instance: Instance, tmp_path: Path, *argv: str) -> list[str]:
@@ -150,3 +160,38 @@ async def test_future_post_hidden_until_published(instance: Instance) -> None:
     assert (await instance.get(f"/posts/{post['slug']}")).status == 404
     outbox = await (await instance.get("/users/blog/outbox")).json(content_type=None)
     assert outbox["totalItems"] == 0
+
+
+async def test_listing_counts_comments_and_reactions(
+    make_instance, remote_instance, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # type: ignore[no-untyped-def]
+) -> None:
+    """Given a public reply, a followers-only reply and a like, listings count each kind."""
+    blog = await start_blog(make_instance)
+    alice = remote_instance.actor("alice")
+    for visibility in ("public", "followers"):
+        reply = note(alice, blog.post.ap_id, visibility=visibility)
+        assert (await blog.send(alice, activity(alice, "Create", reply))).status == 202
+    assert (await blog.send(alice, activity(alice, "Like", blog.post.ap_id))).status == 202
+    expected = {"comments": 1, "pending": 0, "private": 1, "likes": 1, "boosts": 0}
+
+    listed = await (await blog.instance.admin("GET", "/api/v1/admin/posts")).json()
+    assert listed["posts"][0]["counts"] == expected
+    assert await _run(cli(blog.instance, tmp_path, "posts", "show", str(blog.post.id),
+                          "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == expected
+    assert await _run(cli(blog.instance, tmp_path, "posts", "list")) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:7] == ["ID", "PUBLISHED", "TITLE", "COMMENTS", "PENDING", "LIKES",
+                                    "BOOSTS"]
+    assert table[1].split()[-5:-1] == ["1", "0", "1", "0"]
+
+
+async def test_reregistering_unchanged_post_keeps_updated(instance: Instance) -> None:
+    """Given a site build re-registering an unchanged post, `updated` does not move."""
+    first = await _add_via_api(instance, url="https://blog.example/same/", title="Same")
+    instance.clock.advance(hours=1)
+    again = await _add_via_api(instance, url="https://blog.example/same/", title="Same")
+    assert again["updated"] is None and again == first
+    instance.clock.advance(hours=1)
+    changed = await _add_via_api(instance, url="https://blog.example/same/", title="New")
+    assert changed["updated"] == instance.clock.current.isoformat()

@@ -49,26 +49,29 @@ async def update(args: argparse.Namespace) -> int:
 
 async def list_(args: argparse.Namespace) -> int:
     async with common.runtime(args) as rt:
-        found = await post_service.list_posts(rt, include_deleted=args.all)
+        found = await post_service.list_posts_with_counts(rt, include_deleted=args.all)
     if args.json:
-        common.print_json({"posts": [post_service.post_summary(p) for p in found]})
+        common.print_json({"posts": [post_service.post_summary(p, c) for p, c in found]})
         return 0
     common.print_table(
-        ["ID", "PUBLISHED", "TITLE", "ACTIVITYPUB ID"],
-        [[p.id, p.published_at.strftime("%Y-%m-%d"), common.one_line(p.title, 40), p.ap_id]
-         for p in found],
+        ["ID", "PUBLISHED", "TITLE", "COMMENTS", "PENDING", "LIKES", "BOOSTS", "ACTIVITYPUB ID"],
+        [[p.id, p.published_at.strftime("%Y-%m-%d"), common.one_line(p.title, 40),
+          c["comments"], c["pending"], c["likes"], c["boosts"], p.ap_id]
+         for p, c in found],
     )
     return 0
 
 
 async def show(args: argparse.Namespace) -> int:
     async with common.runtime(args) as rt:
-        post = await post_service.get_post(rt, args.ref)
-    data = post_service.post_summary(post)
+        post, counts = await post_service.post_with_counts(rt, args.ref)
+    data = post_service.post_summary(post, counts)
     if args.json:
         common.print_json(data)
     else:
         for key, value in data.items():
+            if key == "counts":
+                value = ", ".join(f"{n} {name}" for name, n in counts.items())
             print(f"{key:>10}: {value}")
     return 0
 

@@ -15,6 +15,7 @@ from fedcomments.model import Post, PostInput
 from fedcomments.runtime import Runtime
 from fedcomments.services import publish
 from fedcomments.store import posts as post_store
+from fedcomments.store import stats
 from fedcomments.store.db import Conn
 
 MAX_TITLE = 500
@@ -119,7 +120,18 @@ async def add_post(rt: Runtime, data: PostInput) -> PostChange:
     return PostChange(post=post, created=True)
 
 
+def _unchanged(existing: Post, data: PostInput) -> bool:
+    """A site build re-registers every post: only a real change moves `updated`."""
+    return not existing.is_deleted and (
+        existing.title, existing.summary, existing.content, existing.tags, existing.image,
+    ) == (data.title, data.summary, data.content, data.tags, data.image) and (
+        data.published_at is None or data.published_at == existing.published_at
+    )
+
+
 async def _update(tx: Conn, existing: Post, data: PostInput, now: datetime) -> Post:
+    if _unchanged(existing, data):
+        return existing
     await post_store.update(
         tx, existing.id, title=data.title, summary=data.summary, content=data.content,
         tags=data.tags, image=data.image,
@@ -191,6 +203,24 @@ async def list_posts(rt: Runtime, *, include_deleted: bool = False) -> list[Post
     return await post_store.list_posts(rt.db.read, include_deleted=include_deleted, limit=10_000)
 
 
+EMPTY_COUNTS = {"comments": 0, "pending": 0, "private": 0, "likes": 0, "boosts": 0}
+
+
+async def list_posts_with_counts(
+    rt: Runtime, *, include_deleted: bool = False
+) -> list[tuple[Post, dict[str, int]]]:
+    """Posts with their comment and reaction counts (for admins: private counts included)."""
+    found = await list_posts(rt, include_deleted=include_deleted)
+    counts = await stats.post_counts(rt.db.read)
+    return [(p, counts.get(p.id, EMPTY_COUNTS)) for p in found]
+
+
+async def post_with_counts(rt: Runtime, ref: str) -> tuple[Post, dict[str, int]]:
+    post = await get_post(rt, ref)
+    counts = await stats.post_counts(rt.db.read)
+    return post, counts.get(post.id, EMPTY_COUNTS)
+
+
 def parse_published(value: str | None) -> datetime | None:
     """ISO-8601 date or datetime; a bare date means midnight UTC."""
     if value is None or not str(value).strip():
@@ -238,9 +268,9 @@ def post_input(fields: dict[str, Any]) -> PostInput:
     )
 
 
-def post_summary(post: Post) -> dict[str, Any]:
+def post_summary(post: Post, counts: dict[str, int] | None = None) -> dict[str, Any]:
     """Stable JSON shape of a post for listings (CLI --json and admin API)."""
-    return {
+    data = {
         "id": post.id,
         "slug": post.slug,
         "url": post.permalink,
@@ -253,3 +283,6 @@ def post_summary(post: Post) -> dict[str, Any]:
         "updated": post.updated_at.isoformat() if post.updated_at else None,
         "deleted": post.deleted_at.isoformat() if post.deleted_at else None,
     }
+    if counts is not None:
+        data["counts"] = dict(counts)
+    return data

@@ -11,3 +11,30 @@ async def count_public_comments(conn: Conn) -> int:
         "AND visibility IN ('public', 'unlisted')"
     )
     return int(row[0]) if row else 0
+
+
+async def post_counts(conn: Conn) -> dict[int, dict[str, int]]:
+    """Per post: public/pending/private comments and likes/boosts, in two grouped queries."""
+    counts: dict[int, dict[str, int]] = {}
+
+    def slot(post_id: int) -> dict[str, int]:
+        return counts.setdefault(post_id, {"comments": 0, "pending": 0, "private": 0,
+                                           "likes": 0, "boosts": 0})
+
+    rows = await conn.fetchall(
+        "SELECT post_id, "
+        "SUM(status = 'approved' AND visibility IN ('public', 'unlisted')), "
+        "SUM(status = 'pending' AND visibility IN ('public', 'unlisted')), "
+        "SUM(visibility IN ('followers', 'direct') AND status != 'deleted') "
+        "FROM comments GROUP BY post_id"
+    )
+    for post_id, public, pending, private in rows:
+        entry = slot(post_id)
+        entry.update(comments=public or 0, pending=pending or 0, private=private or 0)
+    rows = await conn.fetchall(
+        "SELECT post_id, SUM(type = 'like'), SUM(type = 'announce') FROM reactions "
+        "GROUP BY post_id"
+    )
+    for post_id, likes, boosts in rows:
+        slot(post_id).update(likes=likes or 0, boosts=boosts or 0)
+    return counts

@@ -29,9 +29,9 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 
 async def list_posts(request: web.Request) -> web.Response:
     require_admin(request)
-    found = await posts.list_posts(request.app[RUNTIME],
-                                   include_deleted=request.query.get("deleted") == "true")
-    return json_response({"posts": [posts.post_summary(p) for p in found]})
+    found = await posts.list_posts_with_counts(
+        request.app[RUNTIME], include_deleted=request.query.get("deleted") == "true")
+    return json_response({"posts": [posts.post_summary(p, c) for p, c in found]})
 
 
 async def add_post(request: web.Request) -> web.Response:
@@ -43,8 +43,8 @@ async def add_post(request: web.Request) -> web.Response:
 
 async def get_post(request: web.Request) -> web.Response:
     require_admin(request)
-    post = await posts.get_post(request.app[RUNTIME], request.match_info["ref"])
-    return json_response(posts.post_summary(post))
+    post, counts = await posts.post_with_counts(request.app[RUNTIME], request.match_info["ref"])
+    return json_response(posts.post_summary(post, counts))
 
 
 async def update_post(request: web.Request) -> web.Response:
