@@ -175,3 +175,59 @@ def spec_json(spec: list[SpecComment]) -> str:
                         else f"Local Reader {c.author}",
                         "website": actor_url(c.author) if c.origin == "remote" else None}
                        for c in spec])
+
+
+def _columns(con: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
+
+
+def clone_thread(database: Path, post_id: int, copies: int) -> list[tuple[int, str]]:
+    """`copies` more posts carrying the same thread as `post_id` (comments, nesting,
+    reactions), copied with plain SQL; returns their (id, permalink).
+
+    Unique columns get a `-copyN` suffix; every other column is copied as it is, so the
+    copies stay exact whatever columns later migrations add.
+    """
+    con = sqlite3.connect(database)
+    try:
+        stride = int(con.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM comments").fetchone()[0])
+        post_cols = [c for c in _columns(con, "posts") if c != "id"]
+        comment_cols = _columns(con, "comments")
+        reaction_cols = [c for c in _columns(con, "reactions") if c != "id"]
+        unique = {"slug", "permalink", "ap_id", "target_ap_id"}
+        permalinks = []
+        with con:
+            for n in range(1, copies + 1):
+                suffix = f"-copy{n}"
+
+                def expr(col: str, offset: int, new_post: int | None, suffix: str = suffix
+                         ) -> str:
+                    if col == "permalink":
+                        return f"rtrim(permalink, '/') || '{suffix}/'"
+                    if col in unique:
+                        return f"{col} || '{suffix}'"
+                    if col == "id" or col in ("parent_id", "comment_id"):
+                        return f"{col} + {offset}"
+                    if col == "post_id" and new_post is not None:
+                        return str(new_post)
+                    return col
+
+                cur = con.execute(
+                    f"INSERT INTO posts ({', '.join(post_cols)}) SELECT "
+                    f"{', '.join(expr(c, 0, None) for c in post_cols)} FROM posts WHERE id = ?",
+                    (post_id,))
+                new_post = int(cur.lastrowid or 0)
+                offset = stride * n
+                con.execute(
+                    f"INSERT INTO comments ({', '.join(comment_cols)}) SELECT "
+                    f"{', '.join(expr(c, offset, new_post) for c in comment_cols)} "
+                    "FROM comments WHERE post_id = ?", (post_id,))
+                con.execute(
+                    f"INSERT INTO reactions ({', '.join(reaction_cols)}) SELECT "
+                    f"{', '.join(expr(c, offset, new_post) for c in reaction_cols)} "
+                    "FROM reactions WHERE post_id = ?", (post_id,))
+                permalinks.append((new_post, con.execute(
+                    "SELECT permalink FROM posts WHERE id = ?", (new_post,)).fetchone()[0]))
+    finally:
+        con.close()
+    return permalinks
