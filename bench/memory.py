@@ -99,15 +99,13 @@ async def build_cost(server: Server, post_id: int, report: Report) -> None:
     """Peak Python allocations while the thread view is built, in this process."""
     from fedcomments.runtime import open_runtime
     from fedcomments.services import thread as thread_service
-    from fedcomments.store import posts as post_store
 
     async with open_runtime(common.settings_object(server.config)) as rt:
-        post = await post_store.by_id(rt.db.read, post_id)
-        assert post is not None
-        await thread_service.build_view(rt, post)  # warm imports and caches
+        # The service's entry point without a cache: look the post up, read, render.
+        await thread_service.get_thread(rt, str(post_id))  # warm imports and caches
         tracemalloc.start()
         start = time.perf_counter()
-        view = await thread_service.build_view(rt, post)
+        view = await thread_service.get_thread(rt, str(post_id))
         elapsed = time.perf_counter() - start
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
