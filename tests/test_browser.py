@@ -329,7 +329,7 @@ async def test_widget_on_a_static_blog(make_instance, blog: Blog, remote: FakeIn
 
 
 async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-untyped-def]
-        make_instance, blog: Blog, remote: FakeInstance) -> None:
+        make_instance, blog: Blog, remote: FakeInstance, tmp_path: Path) -> None:
     """Given the post's own page on the comment server, the widget renders the same thread
     under the page's CSP; a reader edits and deletes their comment with its secret; and
     "reply from your fediverse account" takes the reader to their instance with the post's
@@ -377,5 +377,12 @@ async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-unty
         await page.goto(f"{fc.url}/posts/{ids['post']['slug']}")
         first = page.locator("details.fc-interact input[name=acct]").first
         await expect(first).to_have_value(handle)
+        # Both themes stay readable.
+        for scheme in ("light", "dark"):
+            await page.emulate_media(color_scheme=scheme)
+            for selector in (f"#comment-{ids['reply']} .fc-content", f"#comment-{ids['reply']} "
+                             ".fc-handle", "#fc-form label", "#fc-form button", "#fc-count"):
+                assert await contrast(page, selector) >= 4.5, (scheme, selector)
+            await page.screenshot(path=str(tmp_path / f"page-{scheme}.png"), full_page=True)
         assert w.unexpected() == []
         await w.assert_clean()

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fedcomments.model import Attachment, Comment, CommentStatus, Origin, RemoteActor, Visibility
-from fedcomments.services.thread import (
-    Authors,
-    Owner,
-    ThreadNode,
-    comment_json,
-    count_visible,
-    entry_of,
-    safe_url,
-    thread_tree,
-)
+from fedcomments.services.thread import Owner, count_visible, entry_of, safe_url, thread_tree
 from fedcomments.store.comments import ReactionRow
 from fedcomments.store.threads import ThreadEntry
 
@@ -43,21 +35,21 @@ def comment(cid: int, parent: int | None = None, *, status: CommentStatus = Comm
     return entry_of(Comment(**fields))  # type: ignore[arg-type]
 
 
-def shape(nodes: list[ThreadNode]) -> list[tuple[int, int, object]]:
+def shape(nodes: list[dict[str, Any]]) -> list[tuple[int, int, object]]:
     """(id, depth, reply_to id) in display order."""
     out: list[tuple[int, int, object]] = []
     for n in nodes:
-        out.append((n.comment.id, n.depth, n.reply_to[0] if n.reply_to else None))
-        out.extend(shape(n.replies))
+        out.append((n["id"], n["depth"], n["reply_to"]["id"] if n["reply_to"] else None))
+        out.extend(shape(n["replies"]))
     return out
 
 
 def test_nesting_follows_parents_in_time_order() -> None:
     """Given replies to replies, when built, each sits under its parent, oldest first."""
     roots = thread_tree([comment(1), comment(2), comment(3, 1), comment(4, 3), comment(5, 1)], [])
-    assert [n.comment.id for n in roots] == [1, 2]
-    assert [n.comment.id for n in roots[0].replies] == [3, 5]
-    assert [n.comment.id for n in roots[0].replies[0].replies] == [4]
+    assert [n["id"] for n in roots] == [1, 2]
+    assert [n["id"] for n in roots[0]["replies"]] == [3, 5]
+    assert [n["id"] for n in roots[0]["replies"][0]["replies"]] == [4]
     assert shape(roots) == [(1, 0, None), (3, 1, None), (4, 2, None), (5, 1, None), (2, 0, None)]
 
 
@@ -68,8 +60,8 @@ def test_deep_replies_are_flattened_with_in_reply_to() -> None:
     roots = thread_tree(chain, [], max_depth=2)
     assert shape(roots) == [(1, 0, None), (2, 1, None), (3, 2, None), (4, 2, 3), (5, 2, 4),
                             (6, 2, 5), (7, 2, None)]
-    flat = roots[0].replies[0].replies
-    assert flat[1].reply_to == (3, "Reader 3")
+    flat = roots[0]["replies"][0]["replies"]
+    assert flat[1]["reply_to"] == {"id": 3, "name": "Reader 3"}
     assert max(d for _, d, _ in shape(roots)) == 2
 
 
@@ -82,7 +74,7 @@ def test_deleted_placeholders_stay_only_above_visible_replies() -> None:
     roots = thread_tree(comments, [])
     assert shape(roots) == [(1, 0, None), (2, 1, None), (6, 0, None)]
     assert count_visible(roots) == 2
-    data = comment_json(roots[0], Authors(OWNER))
+    data = roots[0]
     assert data["deleted"] is True and "author" not in data and "content" not in data
     assert data["replies"][0]["content"] == "<p>c2</p>"
 
@@ -112,13 +104,14 @@ def test_reactions_are_counted_per_comment_with_a_facepile() -> None:
              ReactionRow(2, "announce", "https://s.example/u/y", None,
                          "javascript:alert(1)", "javascript:alert(1)")]
     roots = thread_tree([comment(1), comment(2)], rows)
-    first, second = roots[0].reactions, roots[1].reactions
-    assert (first.likes, first.boosts) == (10, 1)
-    assert [p.name for p in first.people] == [f"U{i}" for i in range(8)]
-    assert (second.likes, second.boosts) == (0, 1)
+    first, second = roots[0]["reactions"], roots[1]["reactions"]
+    assert (first["likes"], first["boosts"]) == (10, 1)
+    assert [p["name"] for p in first["people"]] == [f"U{i}" for i in range(8)]
+    assert first["people"][1] == {"name": "U1", "avatar": None, "url": "https://s.example/@1"}
+    assert (second["likes"], second["boosts"]) == (0, 1)
     # A hostile icon or profile URL never becomes a link; the name falls back to the host.
-    assert second.people[0].avatar is None and second.people[0].name == "s.example"
-    assert second.people[0].url == "https://s.example/u/y"
+    assert second["people"] == [{"name": "s.example", "avatar": None,
+                                 "url": "https://s.example/u/y"}]
 
 
 def test_json_shapes_for_each_kind_of_author() -> None:
@@ -136,8 +129,7 @@ def test_json_shapes_for_each_kind_of_author() -> None:
     bad = comment(4, origin=Origin.REMOTE, actor=hostile, url="javascript:alert(2)",
                   ap_id="https://social.example/n/4")
     roots = thread_tree([remote, owner, reader, bad], [], owner=OWNER)
-    authors = Authors(OWNER)
-    r = comment_json(roots[0], authors)
+    r = roots[0]
     assert r["author"] == {"kind": "fediverse", "name": "Alice", "handle": "@alice@social.example",
                            "url": "https://social.example/@alice",
                            "avatar": "https://social.example/a.png", "website": None}
@@ -152,7 +144,7 @@ def test_json_shapes_for_each_kind_of_author() -> None:
     assert b["author"] == {"kind": "reader", "name": "Bob", "handle": None, "url": None,
                            "avatar": None, "website": None}
     assert b["url"] is None and "email" not in str(b)
-    m = comment_json(roots[1], authors)
+    m = roots[1]
     assert m["author"]["url"] == "https://social.example/users/mallory"
     assert m["author"]["avatar"] is None
     assert m["url"] == "https://social.example/n/4"

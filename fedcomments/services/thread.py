@@ -8,14 +8,16 @@ data_version moves on every commit by another connection: our writer, or the CLI
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 from fedcomments.errors import Gone, NotFound
 from fedcomments.model import Comment
@@ -70,17 +72,6 @@ class Reactions:
                                       safe_url(row.actor_url) or safe_url(row.actor_ap_id)))
 
 
-@dataclass
-class ThreadNode:
-    comment: ThreadEntry
-    #: Indentation level, 0 for top-level comments, never above the thread's max depth.
-    depth: int
-    replies: list[ThreadNode] = field(default_factory=list)
-    #: Set when the comment is shown flat below its parent: (parent id, parent author).
-    reply_to: tuple[int, str] | None = None
-    reactions: Reactions | None = None
-
-
 @dataclass(frozen=True)
 class Owner:
     """How the blog actor's own answers are shown, and which images the pages may load."""
@@ -106,58 +97,6 @@ def author_name(entry: ThreadEntry, owner: Owner) -> str:
     if entry.actor is not None:
         return entry.actor.display_name
     return entry.author_name or "Anonymous"
-
-
-def thread_tree(entries: Sequence[ThreadEntry], reactions: Iterable[ReactionRow], *,
-                max_depth: int = 4, owner: Owner | None = None) -> list[ThreadNode]:
-    """Nest comments (given oldest first) under their parents.
-
-    Replies deeper than `max_depth` are listed flat after their parent, each marked with
-    the author it answers. A deleted placeholder stays only while a visible reply hangs
-    below it; a reply whose parent is not shown (pending, private) moves to the top.
-    """
-    owner = owner or Owner("Blog", "", "", None)
-    by_id = {c.id: c for c in entries}
-    children: dict[int | None, list[ThreadEntry]] = defaultdict(list)
-    for c in entries:
-        children[c.parent_id if c.parent_id in by_id else None].append(c)
-    # Pre-order walk without recursion: a reply chain may be thousands deep.
-    order: list[ThreadEntry] = []
-    stack = list(reversed(children[None]))
-    while stack:
-        c = stack.pop()
-        order.append(c)
-        stack.extend(reversed(children.get(c.id, ())))
-    keep: dict[int, bool] = {}
-    for c in reversed(order):  # every descendant is decided before its ancestor
-        keep[c.id] = c.status != "deleted" or any(keep[k.id] for k in children.get(c.id, ()))
-    grouped: dict[int | None, Reactions] = defaultdict(Reactions)
-    for row in reactions:
-        grouped[row.comment_id].add(row)
-    roots: list[ThreadNode] = []
-    todo: list[tuple[ThreadEntry, int, list[ThreadNode], tuple[int, str] | None]] = [
-        (c, 0, roots, None) for c in reversed(children[None]) if keep[c.id]]
-    while todo:
-        c, depth, container, reply_to = todo.pop()
-        node = ThreadNode(c, depth, reply_to=reply_to, reactions=grouped.get(c.id))
-        container.append(node)
-        kids = [k for k in reversed(children.get(c.id, ())) if keep[k.id]]
-        if depth < max_depth:
-            todo.extend((k, depth + 1, node.replies, None) for k in kids)
-        else:
-            name = "a deleted comment" if c.status == "deleted" else author_name(c, owner)
-            todo.extend((k, depth, container, (c.id, name)) for k in kids)
-    return roots
-
-
-def count_visible(nodes: Iterable[ThreadNode]) -> int:
-    total = 0
-    stack = list(nodes)
-    while stack:
-        node = stack.pop()
-        total += node.comment.status != "deleted"
-        stack.extend(node.replies)
-    return total
 
 
 # --- JSON shape -------------------------------------------------------------------------
@@ -212,29 +151,81 @@ def _attachments(raw: str) -> list[dict[str, Any]]:
             for a in json.loads(raw) if (u := safe_url(a.get("url")))]
 
 
-def comment_json(node: ThreadNode, authors: Authors) -> dict[str, Any]:
-    """One comment and its replies; a pure function of the node (the cache relies on it)."""
-    c = node.comment
-    base: dict[str, Any] = {
-        "id": c.id, "parent_id": c.parent_id, "depth": node.depth,
-        "reply_to": ({"id": node.reply_to[0], "name": node.reply_to[1]}
-                     if node.reply_to else None),
-    }
+def comment_json(c: ThreadEntry, depth: int, reply_to: dict[str, Any] | None,
+                 reactions: Reactions | None, authors: Authors) -> dict[str, Any]:
+    """One comment as the API and the page show it; its replies go into "replies"."""
     if c.status == "deleted":
-        base["deleted"] = True
-        base["status"] = "deleted"
-    else:
-        base.update(
-            deleted=False, status=c.status, origin=c.origin, ap_id=c.ap_id,
-            url=None if c.origin == "local" else safe_url(c.url) or safe_url(c.ap_id),
-            author=authors.of(c), published=_seconds(c.published), updated=_seconds(c.updated),
-            edited=c.updated is not None, summary=c.summary or None,
-            sensitive=c.sensitive or bool(c.summary), language=c.language, content=c.content,
-            attachments=_attachments(c.attachments),
-            reactions=reactions_json(node.reactions, authors.owner),
-        )
-    base["replies"] = [comment_json(r, authors) for r in node.replies]
-    return base
+        return {"id": c.id, "parent_id": c.parent_id, "depth": depth, "reply_to": reply_to,
+                "deleted": True, "status": "deleted", "replies": []}
+    return {
+        "id": c.id, "parent_id": c.parent_id, "depth": depth, "reply_to": reply_to,
+        "deleted": False, "status": c.status, "origin": c.origin, "ap_id": c.ap_id,
+        "url": None if c.origin == "local" else safe_url(c.url) or safe_url(c.ap_id),
+        "author": authors.of(c), "published": _seconds(c.published),
+        "updated": _seconds(c.updated), "edited": c.updated is not None,
+        "summary": c.summary or None, "sensitive": c.sensitive or bool(c.summary),
+        "language": c.language, "content": c.content,
+        "attachments": _attachments(c.attachments),
+        "reactions": reactions_json(reactions, authors.owner), "replies": [],
+    }
+
+
+# --- the tree ---------------------------------------------------------------------------
+
+
+def thread_tree(entries: Sequence[ThreadEntry], reactions: Iterable[ReactionRow], *,
+                max_depth: int = 4, owner: Owner | None = None) -> list[dict[str, Any]]:
+    """Nest comments (given oldest first) under their parents, as the API's JSON objects.
+
+    Replies deeper than `max_depth` are listed flat after their parent, each marked with
+    the author it answers ("reply_to"). A deleted placeholder stays only while a visible
+    reply hangs below it; a reply whose parent is not shown (pending, private) moves to
+    the top.
+    """
+    authors = Authors(owner or Owner("Blog", "", "", None))
+    by_id = {c.id: c for c in entries}
+    children: dict[int | None, list[ThreadEntry]] = defaultdict(list)
+    for c in entries:
+        children[c.parent_id if c.parent_id in by_id else None].append(c)
+    # Pre-order walk without recursion: a reply chain may be thousands deep.
+    order: list[ThreadEntry] = []
+    stack = list(reversed(children[None]))
+    while stack:
+        c = stack.pop()
+        order.append(c)
+        stack.extend(reversed(children.get(c.id, ())))
+    keep: dict[int, bool] = {}
+    for c in reversed(order):  # every descendant is decided before its ancestor
+        keep[c.id] = c.status != "deleted" or any(keep[k.id] for k in children.get(c.id, ()))
+    grouped: dict[int | None, Reactions] = defaultdict(Reactions)
+    for row in reactions:
+        grouped[row.comment_id].add(row)
+    roots: list[dict[str, Any]] = []
+    todo: list[tuple[ThreadEntry, int, list[dict[str, Any]], dict[str, Any] | None]] = [
+        (c, 0, roots, None) for c in reversed(children[None]) if keep[c.id]]
+    while todo:
+        c, depth, container, reply_to = todo.pop()
+        node = comment_json(c, depth, reply_to, grouped.get(c.id), authors)
+        container.append(node)
+        kids = [k for k in reversed(children.get(c.id, ())) if keep[k.id]]
+        if depth < max_depth:
+            todo.extend((k, depth + 1, node["replies"], None) for k in kids)
+        else:
+            name = ("a deleted comment" if c.status == "deleted"
+                    else author_name(c, authors.owner))
+            to = {"id": c.id, "name": name}
+            todo.extend((k, depth, container, to) for k in kids)
+    return roots
+
+
+def count_visible(nodes: Iterable[dict[str, Any]]) -> int:
+    total = 0
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        total += not node["deleted"]
+        stack.extend(node["replies"])
+    return total
 
 
 def entry_of(comment: Comment) -> ThreadEntry:
@@ -251,7 +242,7 @@ def entry_of(comment: Comment) -> ThreadEntry:
 
 def single_comment_json(rt: Runtime, comment: Comment) -> dict[str, Any]:
     """One comment outside its thread (what its author sees while it is pending)."""
-    return comment_json(ThreadNode(entry_of(comment), 0), Authors(owner_of(rt)))
+    return comment_json(entry_of(comment), 0, None, None, Authors(owner_of(rt)))
 
 
 def post_json(post: ThreadPost) -> dict[str, Any]:
@@ -312,15 +303,16 @@ def render(post: ThreadPost, entries: list[ThreadEntry], reactions: list[Reactio
     for row in reactions:
         if row.comment_id is None:
             post_reactions.add(row)
-    authors = Authors(owner)
     data = {
         "post": post_json(post),
         "count": count_visible(roots),
         "reactions": reactions_json(post_reactions, owner),
-        "comments": [comment_json(n, authors) for n in roots],
+        "comments": roots,
     }
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    body = orjson.dumps(data)
+    # The stamp names the state of the thread; the checksum covers what else shapes the
+    # bytes (settings, this code's version) so that a restart never reuses a stale tag.
+    etag = f'"{post.id:x}.{post.stamp:x}.{zlib.crc32(body):08x}"'
     return ThreadView(post, data, body, etag)
 
 
