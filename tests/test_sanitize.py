@@ -198,3 +198,48 @@ def test_text_links_cannot_break_out_of_the_attribute() -> None:
 def test_text_bare_scheme_is_not_a_link() -> None:
     """"http://" alone is text."""
     assert text_to_html("http://") == "<p>http://</p>"
+
+
+def _sample_contents() -> list[str]:
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "shared" / "samples"
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("content", "summary") and isinstance(value, str):
+                    found.append(value)
+                elif key == "contentMap" and isinstance(value, dict):
+                    found.extend(v for v in value.values() if isinstance(v, str))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for path in sorted(root.glob("*/*.json")) if root.is_dir() else []:
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    return found
+
+
+FAST_PATH_CASES = [
+    '<p>Hi <a href="https://x.example/">x</a> <span class="h-card">@a</span></p>',
+    "<h2>Title</h2><p>text</p>", "<a>no href</a>", "<a name=x>anchor</a> text",
+    '<ol start="3" reversed><li>a</li></ol>', "a&nbsp;b", 'text with ="" inside',
+    "<p>" + "long " * 3000 + "</p>", '<a href="javascript:alert(1)">x</a>',
+    '<a title="a>b" href="https://x.example/">t</a>',
+]
+
+
+def test_fast_path_equals_rewriter_on_samples_and_edges() -> None:
+    """Given real and edge-case HTML, skipping the rewriter never changes the output."""
+    from fedcomments.ap.sanitize import _cleaner, _Rewriter
+
+    cases = [*FAST_PATH_CASES, *_sample_contents()]
+    for text in cases:
+        for limit in (50_000, 200):
+            expected = _Rewriter(limit).run(_cleaner().clean(text))
+            assert sanitize_html(text, max_length=limit) == expected, text
