@@ -150,8 +150,9 @@ async def test_form_errors_are_shown_next_to_fields(make_instance) -> None:  # t
 
 
 async def test_form_refusals_keep_the_page(make_instance) -> None:  # type: ignore[no-untyped-def]
-    """Given the honeypot filled, or a third comment within a minute, the page says so with
-    the right status and stores nothing more."""
+    """Given a published comment, the page shows it once, in the thread; given the honeypot
+    filled, or a third comment within a minute, the page says so with the right status and
+    stores nothing more."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
     post = await add_post(fc)
     url = f"{fc.url}/posts/{post['slug']}/comments"
@@ -164,7 +165,10 @@ async def test_form_refusals_keep_the_page(make_instance) -> None:  # type: igno
 
     status, text = await send("bot", homepage="http://spam.example")
     assert status == 400 and "this looks automated and was not saved" in text
-    assert (await send("one"))[0] == 200
+    status, text = await send("one")
+    assert status == 200 and "Thank you! Your comment is published." in text
+    assert text.count('class="fc-comment fc-origin-local"') == 1
+    assert_valid_html5(text)
     assert (await send("two"))[0] == 200
     status, text = await send("three")
     assert status == 429 and "too many comments from your network" in text

@@ -12,7 +12,7 @@ import json
 import re
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -261,6 +261,13 @@ class ThreadView:
     data: dict[str, Any]
     body: bytes
     etag: str
+    #: Other renderings of the same data (the page's HTML), made once on first use.
+    renderings: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def rendered(self, kind: str, make: Callable[[dict[str, Any]], Any]) -> Any:
+        if kind not in self.renderings:
+            self.renderings[kind] = make(self.data)
+        return self.renderings[kind]
 
 
 def owner_of(rt: Runtime) -> Owner:

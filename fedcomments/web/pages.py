@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup
 
 from fedcomments.errors import FedcommentsError, InvalidInput
 from fedcomments.model import Post
@@ -81,8 +82,12 @@ async def post_page(request: web.Request, post: Post, *, status: int = 200,
     reply = request.query.get("reply") or form.values.get("parent", "")
     if reply.isdigit() and len(reply) < 19:
         form.parent = _find(view.data["comments"], int(reply))
+    # The comments are the same for every reader until the thread changes: rendered once.
+    env = request.app[TEMPLATES]
+    comments = view.rendered("html", lambda data: Markup(
+        env.get_template("_comments.html").render(thread=data)))
     return render(request, "post.html", status=status, post=post, thread=view.data,
-                  form=form, token=guard.issue_token(rt, post.id),
+                  comments_html=comments, form=form, token=guard.issue_token(rt, post.id),
                   limits=rt.settings.comments, policy=rt.settings.moderation.policy)
 
 
