@@ -331,3 +331,36 @@ async def test_answer_to_reader_comment_goes_to_followers(make_instance: Any) ->
         assert (note["to"], note["cc"], note["tag"]) == ([PUBLIC], [fc.rt.urls.followers], [])
         assert note["inReplyTo"] == fc.rt.urls.comment(local_id)
         assert note["content"] == "<p>Welcome!</p>"
+
+
+async def test_reader_edit_and_delete_reach_the_fediverse(make_instance: Any) -> None:
+    """Given a reader's approved comment federated to the fediverse author it answers, when
+    the reader edits it and then deletes it with their secret, then that server receives an
+    Update with the new text and then a Delete of the Note."""
+    from tests.helpers.reader import post_local
+
+    fc = await start_blog(make_instance)
+    async with peers("127.0.0.2") as [one]:
+        alice = one.actor("alice")
+        post = await add_post(fc)
+        w = worker(fc)
+        parent_id, _ = await reply_from(fc, one, alice, post["ap_id"])
+        resp = await post_local(fc, post["id"], parent=str(parent_id), name="Bob",
+                                text="First words")
+        assert resp.status == 201, await resp.text()
+        posted = await resp.json()
+        assert posted["pending"] is False
+        url = f"{fc.url}/api/v1/comments/{posted['comment']['id']}"
+        secret = {"X-Comment-Secret": posted["secret"], "Origin": fc.url}
+        await w.run_until_idle()
+        fc.clock.advance(minutes=2)
+        edited = await fc.session.patch(url, json={"text": "Better words"}, headers=secret)
+        assert edited.status == 200, await edited.text()
+        assert (await fc.session.delete(url, headers=secret)).status in (200, 204)
+        await w.run_until_idle()
+        assert [a.type for a in one.arrivals] == ["Create", "Update", "Delete"]
+        assert all(a.verified for a in one.arrivals)
+        note_id = fc.rt.urls.comment(posted["comment"]["id"])
+        update = one.arrivals[1].json()["object"]
+        assert update["id"] == note_id and "Better words" in update["content"]
+        assert one.arrivals[2].json()["object"]["id"] == note_id

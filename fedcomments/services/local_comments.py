@@ -23,6 +23,7 @@ from fedcomments.ap.sanitize import text_to_html
 from fedcomments.errors import FedcommentsError, Forbidden, NotFound
 from fedcomments.model import Comment, CommentStatus, Origin, Visibility
 from fedcomments.runtime import Runtime
+from fedcomments.services import replies
 from fedcomments.services.reader_guard import (
     Client,
     FormErrors,
@@ -248,16 +249,9 @@ async def post_comment(rt: Runtime, form: CommentForm, client: Client) -> Posted
 
 
 async def federate(rt: Runtime, comment_id: int) -> None:
-    """Hand an approved local comment to the replies service, when this build has it."""
+    """Hand an approved local comment to the replies service (fediverse delivery)."""
     try:
-        from fedcomments.services import replies
-    except ImportError:
-        return
-    federate_local_comment = getattr(replies, "federate_local_comment", None)
-    if federate_local_comment is None:
-        return
-    try:
-        await federate_local_comment(rt, comment_id)
+        await replies.federate_local_comment(rt, comment_id)
     except FedcommentsError as exc:
         # The comment is stored and shown; federation is retried by approving it again.
         log.warning("could not federate local comment",
@@ -306,6 +300,11 @@ async def edit_comment(rt: Runtime, comment_id: int, secret: str, text: Any,
                                       updated_at=rt.now())
         if hold and comment.status is CommentStatus.APPROVED:
             await comment_store.set_status(tx, comment.id, CommentStatus.PENDING)
+            # Back in moderation: whoever received it must not keep the unreviewed text.
+            await replies.comment_withdrawn(rt, tx, comment)
+        elif comment.status is CommentStatus.APPROVED:
+            # Mastodon and others show the edit when an Update with a newer `updated` comes.
+            await replies.comment_edited(rt, tx, comment.id)
         updated = await comment_store.by_id(tx, comment.id)
     assert updated is not None
     return updated
@@ -316,4 +315,5 @@ async def delete_comment(rt: Runtime, comment_id: int, secret: str, client: Clie
     check_origin(rt, client)
     comment = await _own(rt, comment_id, secret, editing=True)
     async with rt.db.transaction() as tx:
+        await replies.comment_withdrawn(rt, tx, comment)
         return await comment_store.remove(tx, comment, rt.now())
