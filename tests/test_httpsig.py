@@ -1116,6 +1116,135 @@ def test_verify_needs_an_aware_clock(rsa: keys.KeyPair):
         check(cavage_signed(rsa), rsa.public_pem, now=datetime(2025, 3, 1, 12))
 
 
+# --- key-independent checks (check_request) ---------------------------------------------------
+
+
+def _hs2019_expired(pair: keys.KeyPair) -> dict[str, str]:
+    created, expires = int(NOW.timestamp()) - 60, int(NOW.timestamp()) - 1
+    headers = {"Host": "blog.example", "Digest": httpsig.body_digest_cavage(BODY)}
+    headers["Signature"] = hand_cavage(
+        pair.private_pem,
+        [("(request-target)", "post /inbox"), ("(created)", str(created)),
+         ("(expires)", str(expires)), ("host", "blog.example"), ("digest", headers["Digest"])],
+        algorithm="hs2019", extra=f"created={created},expires={expires},",
+    )
+    return headers
+
+
+def _cavage_without_host(pair: keys.KeyPair) -> dict[str, str]:
+    headers = {"Date": httpsig.http_date(NOW), "Digest": httpsig.body_digest_cavage(BODY)}
+    headers["Signature"] = hand_cavage(
+        pair.private_pem,
+        [("(request-target)", "post /inbox"), ("date", headers["Date"]),
+         ("digest", headers["Digest"])],
+    )
+    return headers
+
+
+def _rfc_without_created(pair: keys.KeyPair) -> dict[str, str]:
+    digest = httpsig.content_digest(BODY)
+    components = [("@method", "POST"), ("@target-uri", INBOX), ("content-digest", digest)]
+    return {"Content-Digest": digest,
+            **hand_rfc(pair.private_pem, components, f';keyid="{KEY_ID}"')}
+
+
+def _bad_date(pair: keys.KeyPair) -> dict[str, str]:
+    headers = cavage_signed(pair)
+    return {**headers, "Date": "yesterday"}
+
+
+#: (name, signed headers, verify arguments, expected failure) — each breaks one rule that
+#: needs no key; the signature is otherwise made with the right key.
+KEYLESS_FAILURES = [
+    ("stale-cavage", lambda p: cavage_signed(p, now=NOW - timedelta(minutes=66)), {},
+     F.DATE_OUT_OF_WINDOW),
+    ("future-rfc9421", lambda p: rfc_signed(p, now=NOW + timedelta(minutes=61)), {},
+     F.DATE_OUT_OF_WINDOW),
+    ("expired", _hs2019_expired, {}, F.EXPIRED),
+    ("tampered-body-cavage", cavage_signed, {"body": BODY + b" "}, F.DIGEST_MISMATCH),
+    ("tampered-body-rfc9421", rfc_signed, {"body": BODY + b" "}, F.DIGEST_MISMATCH),
+    ("digest-not-signed", lambda p: cavage_signed(p, body=None), {}, F.DIGEST_MISSING),
+    ("get-signature-on-post", lambda p: cavage_signed(p, method="GET", body=None), {},
+     F.DIGEST_MISSING),
+    ("host-not-covered", _cavage_without_host, {}, F.MISSING_COMPONENT),
+    ("created-missing", _rfc_without_created, {}, F.MISSING_COMPONENT),
+    ("unreadable-date", _bad_date, {}, F.MALFORMED),
+]
+
+
+def _keyless(headers: Mapping[str, str], *, body: bytes | None = BODY, method: str = "POST",
+             url: str = INBOX, now: datetime = NOW) -> None:
+    parsed = httpsig.parse_request_signature(method, url, headers)
+    httpsig.check_request(parsed, method=method, url=url, headers=headers, body=body, now=now)
+
+
+@pytest.mark.parametrize(("make", "kwargs", "expected"),
+                         [case[1:] for case in KEYLESS_FAILURES],
+                         ids=[case[0] for case in KEYLESS_FAILURES])
+def test_check_request_refuses_what_no_key_could_fix(rsa: keys.KeyPair, ed: keys.KeyPair,
+                                                     make, kwargs, expected: F):
+    """Given a request breaking a rule that needs no key, when check_request runs (no key at
+    all), then it raises the very failure verify_request raises with the right key."""
+    pair = ed if make is _hs2019_expired else rsa
+    headers = make(pair)
+    with pytest.raises(SignatureError) as keyless:
+        _keyless(headers, **kwargs)
+    with pytest.raises(SignatureError) as keyed:
+        check(headers, pair.public_pem, **kwargs)
+    assert keyless.value.failure is expected and keyed.value.failure is expected
+    assert str(keyless.value) == str(keyed.value)
+
+
+@pytest.mark.parametrize("signer", [cavage_signed, rfc_signed])
+@pytest.mark.parametrize("pair_name", ["rsa", "ed"])
+def test_check_request_passes_a_good_request_without_a_key(signer, pair_name: str,
+                                                           request: pytest.FixtureRequest):
+    """Given a well-formed, timely, correctly digested request, when check_request runs,
+    then it returns None: only the key could still refuse it."""
+    pair = request.getfixturevalue(pair_name)
+    assert _keyless(signer(pair)) is None
+
+
+def test_check_request_leaves_key_failures_to_verify_request(rsa: keys.KeyPair,
+                                                             other_rsa: keys.KeyPair):
+    """Given requests failing only because of the key (another key signed, a covered header
+    changed after signing), when check_request runs, then it passes them, and
+    verify_request refuses them as INVALID_SIGNATURE."""
+    forged = cavage_signed(other_rsa)
+    changed = {**rfc_signed(rsa), "Content-Type": "text/html"}
+    for headers in (forged, changed):
+        assert _keyless(headers) is None
+        assert failure(headers, rsa.public_pem) is F.INVALID_SIGNATURE
+
+
+def test_check_request_follows_verify_request_order(rsa: keys.KeyPair):
+    """Given a request that is both stale and carries a tampered body, when checked with and
+    without a key, then both report the time window first (the documented order)."""
+    headers = cavage_signed(rsa, now=NOW - timedelta(hours=2))
+    with pytest.raises(SignatureError) as keyless:
+        _keyless(headers, body=b"tampered")
+    assert keyless.value.failure is F.DATE_OUT_OF_WINDOW
+    assert failure(headers, rsa.public_pem, body=b"tampered") is F.DATE_OUT_OF_WINDOW
+
+
+def test_check_request_covered_header_absent_at_check_time(rsa: keys.KeyPair):
+    """Given a signature parsed from a request, when checked against headers lacking a covered
+    one, then check_request says MISSING_COMPONENT, as verify_request does."""
+    headers = cavage_signed(rsa)
+    parsed = httpsig.parse_request_signature("POST", INBOX, headers)
+    stripped = {k: v for k, v in headers.items() if k != "Content-Type"}
+    with pytest.raises(SignatureError, match="content-type") as caught:
+        httpsig.check_request(parsed, method="POST", url=INBOX, headers=stripped, body=BODY,
+                              now=NOW)
+    assert caught.value.failure is F.MISSING_COMPONENT
+
+
+def test_check_request_needs_an_aware_clock(rsa: keys.KeyPair):
+    """Given a naive `now`, when check_request runs, then ValueError (a bug, not a request)."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        _keyless(cavage_signed(rsa), now=datetime(2025, 3, 1, 12))
+
+
 # --- digests -------------------------------------------------------------------------------------
 
 

@@ -451,6 +451,51 @@ def _primitives(parsed: ParsedSignature, kind: keys.KeyKind) -> tuple[keys.Primi
     return (table[algorithm],)
 
 
+def _checked_base(
+    parsed: ParsedSignature,
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    now: datetime,
+) -> bytes:
+    """Run every key-independent check in order; return the signature base they vetted."""
+    _aware(now)
+    req = _request(method, url, headers)
+    has_body = method.upper() == "POST" or bool(body)
+    _check_coverage(parsed, req, has_body)
+    if parsed.scheme == "cavage":
+        base = _cavage_base(parsed.covered, req, parsed.params)
+    else:
+        base = _rfc9421_base(parsed.covered, req, parsed.signature_params or "")
+    _check_times(parsed, req, now)
+    if has_body:
+        _check_digest(parsed, req, body or b"")
+    return base
+
+
+def check_request(
+    parsed: ParsedSignature,
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    now: datetime,
+) -> None:
+    """Every check that needs no key; return None or raise SignatureError.
+
+    The same checks, in the same order and with the same failures, as `verify_request`
+    makes before it reaches the key: coverage (MISSING_COMPONENT, DIGEST_MISSING), every
+    covered header present (MISSING_COMPONENT), the time window (DATE_OUT_OF_WINDOW,
+    MALFORMED for an unreadable Date), `expires` (EXPIRED) and the body digest
+    (DIGEST_MISSING, DIGEST_MISMATCH, MALFORMED). A request passing it can only fail
+    verification because of its key, so a caller may run it before fetching one.
+    """
+    _checked_base(parsed, method=method, url=url, headers=headers, body=body, now=now)
+
+
 def verify_request(
     parsed: ParsedSignature,
     public_key_pem: str,
@@ -465,20 +510,11 @@ def verify_request(
 
     In order: coverage (cavage: (request-target), host, date or (created), digest when there is
     a body; RFC 9421: @method, the target, `created`, content-digest when there is a body), the
-    time window, the body digest, the key type, then the signature over the base rebuilt from
-    *these* arguments. A request "has a body" when it is a POST or `body` is non-empty.
+    time window, the body digest (all of these are `check_request`), then the key type and the
+    signature over the base rebuilt from *these* arguments. A request "has a body" when it is
+    a POST or `body` is non-empty.
     """
-    _aware(now)
-    req = _request(method, url, headers)
-    has_body = method.upper() == "POST" or bool(body)
-    _check_coverage(parsed, req, has_body)
-    if parsed.scheme == "cavage":
-        base = _cavage_base(parsed.covered, req, parsed.params)
-    else:
-        base = _rfc9421_base(parsed.covered, req, parsed.signature_params or "")
-    _check_times(parsed, req, now)
-    if has_body:
-        _check_digest(parsed, req, body or b"")
+    base = _checked_base(parsed, method=method, url=url, headers=headers, body=body, now=now)
     try:
         kind = keys.public_key_kind(public_key_pem)
     except keys.KeyFormatError as exc:
