@@ -17,6 +17,7 @@ from fedcomments.config import Settings
 from fedcomments.remote import RemoteClient, RemoteSettings
 from fedcomments.store import blocks as block_store
 from fedcomments.store import instance as instance_store
+from fedcomments.store import queue
 from fedcomments.store.db import Database
 from fedcomments.urls import Urls
 
@@ -42,6 +43,9 @@ class Runtime:
     #: JSON-LD normaliser with its caches; one per process.
     normalizer: Normalizer = field(default_factory=Normalizer)
     remote: RemoteClient = field(init=False)
+    #: Hosts with delivery failure marks, reloaded with the blocklist: the inbox clears a
+    #: host's marks when it hears from it, and must not query the database to know.
+    marked_hosts: set[str] = field(default_factory=set)
     _data_version: int = -1
 
     def __post_init__(self) -> None:
@@ -74,6 +78,7 @@ class Runtime:
         domains = await block_store.blocked_domains(self.db.read)
         actors = await block_store.blocked_actors(self.db.read)
         self.blocklist.replace(domains, actors)
+        self.marked_hosts = await queue.marked_hosts(self.db.read)
         return True
 
 

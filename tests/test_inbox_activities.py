@@ -209,18 +209,36 @@ async def test_flag_stored_as_report(blog: Blog, remote: FakeInstance) -> None:
     assert json.loads(objects) == [blog.rt.urls.actor, blog.post.ap_id]
 
 
-@pytest.mark.parametrize("kind", ["Bite", "QuoteRequest", "Move", "Accept", "Read"])
+@pytest.mark.parametrize("kind", ["Bite", "QuoteRequest", "EmojiReaction", "ChatMessage",
+                                  "Move", "Accept", "Read", "EmojiReact"])
 async def test_unknown_or_unhandled_type_acknowledged(blog: Blog, remote: FakeInstance,
                                                       kind: str) -> None:
-    """Given a signed activity of a type we do not handle, when it arrives, then 202 and
-    nothing stored (not even the sender)."""
+    """Given a signed activity of a type we do not handle (unknown to the parser, or known
+    but unhandled), when it arrives, then 202 and nothing stored, not even the sender."""
     alice = remote.actor("alice")
     before = await stored_state(blog.rt)
     r = await blog.send(alice, activity(alice, kind, blog.post.ap_id))
     assert await outcome(r) == "ignored type"
-    after = await stored_state(blog.rt)
-    assert {t: after[t] for t in after if t not in ("actors", "actor_keys")} == \
-        {t: before[t] for t in before if t not in ("actors", "actor_keys")}
+    assert await stored_state(blog.rt) == before
+    assert remote.hits == ["/users/alice"]
+
+
+async def test_mastodon_quote_request_acknowledged(blog: Blog, remote: FakeInstance) -> None:
+    """Given Mastodon's QuoteRequest for our post (FEP-044f context, the quoting note
+    embedded as instrument), when it arrives, then 202 "ignored type" naming it, with one
+    key fetch and nothing stored."""
+    alice = remote.actor("alice")
+    quote = note(alice, None, extra={"quote": blog.post.ap_id})
+    request = activity(alice, "QuoteRequest", blog.post.ap_id, instrument=quote)
+    request["@context"] = [*request["@context"], {
+        "QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest",
+        "quote": {"@id": "https://w3id.org/fep/044f#quote", "@type": "@id"}}]
+    before = await stored_state(blog.rt)
+    r = await blog.send(alice, request)
+    assert r.status == 202
+    assert await r.json() == {"id": request["id"], "outcome": "ignored type"}
+    assert await stored_state(blog.rt) == before
+    assert remote.hits == ["/users/alice"]
 
 
 async def test_unknown_type_still_needs_a_valid_signature(blog: Blog,
@@ -230,6 +248,34 @@ async def test_unknown_type_still_needs_a_valid_signature(blog: Blog,
     r = await blog.send(alice, activity(alice, "Bite", blog.post.ap_id),
                         private_pem=remote.actor("mallory").keypair.private_pem)
     assert r.status == 401
+
+
+async def test_unknown_type_signed_by_someone_else_is_refused(blog: Blog,
+                                                              remote: FakeInstance) -> None:
+    """Given a Bite claiming alice as actor but signed (validly) with bob's key, when it
+    arrives, then 401: the key's owner must be the actor whatever the type."""
+    alice, bob = remote.actor("alice"), remote.actor("bob")
+    before = await stored_state(blog.rt)
+    r = await blog.send(bob, activity(alice, "Bite", blog.post.ap_id))
+    assert r.status == 401
+    assert "not to actor" in (await r.json())["error"]
+    assert await stored_state(blog.rt) == before
+
+
+@pytest.mark.parametrize("missing", ["id", "actor"])
+async def test_unknown_type_without_id_or_actor_is_malformed(blog: Blog, remote: FakeInstance,
+                                                             missing: str) -> None:
+    """Given a signed QuoteRequest lacking its id or actor, when it arrives, then 400 before
+    any key fetch, and nothing stored."""
+    alice = remote.actor("alice")
+    doc = activity(alice, "QuoteRequest", blog.post.ap_id)
+    del doc[missing]
+    before = await stored_state(blog.rt)
+    r = await blog.send(alice, doc)
+    assert r.status == 400
+    assert f"{missing} is missing" in (await r.json())["error"]
+    assert await stored_state(blog.rt) == before
+    assert remote.hits == []
 
 
 # --- Update{Person}, Delete{actor} -------------------------------------------------------------
@@ -245,11 +291,50 @@ async def test_update_person_refetches_from_origin(blog: Blog, remote: FakeInsta
     pushed = {**alice.document(), "name": "Alice Pushed",
               "publicKey": {"id": alice.key_id, "owner": alice.id,
                             "publicKeyPem": remote.actor("mallory").keypair.public_pem}}
-    r = await blog.send(alice, activity(alice, "Update", pushed))
+    blog.instance.clock.advance(minutes=5)  # past the Update{Person} rate limit
+    r = await blog.send(alice, activity(alice, "Update", pushed), now=blog.instance.clock())
     assert await outcome(r) == "actor refreshed"
     assert remote.count("/users/alice") == 2
     assert await blog.rows("SELECT name FROM actors") == [("Alice Origin",)]
     assert await blog.rows("SELECT pem FROM actor_keys") == [(alice.keypair.public_pem.strip(),)]
+
+
+async def test_update_person_refetch_is_rate_limited(blog: Blog, remote: FakeInstance) -> None:
+    """Given alice, fetched when she followed, when she floods Update{Person}, then her
+    actor is refetched at most once per 5 minutes (counting the fetch that verified her
+    first request), per actor, and a failed refetch is not retried before 5 minutes."""
+    clock = blog.instance.clock
+    alice, bob = remote.actor("alice"), remote.actor("bob")
+
+    async def update(who: Any) -> str:
+        return await outcome(await blog.send(who, activity(who, "Update", who.document()),
+                                             now=clock()))
+
+    await outcome(await blog.send(alice, activity(alice, "Follow", blog.rt.urls.actor),
+                                  now=clock()))
+    assert await update(alice) == "actor fetched recently"
+    clock.advance(minutes=5)
+    alice.name = "Alice Renamed"
+    assert [await update(alice) for _ in range(3)] == [
+        "actor refreshed", "actor fetched recently", "actor fetched recently"]
+    assert remote.count("/users/alice") == 2
+    assert await blog.rows("SELECT name FROM actors WHERE ap_id = ?", alice.id) == \
+        [("Alice Renamed",)]
+    clock.advance(minutes=4, seconds=59)
+    assert await update(alice) == "actor fetched recently"
+    clock.advance(seconds=1)
+    assert await update(alice) == "actor refreshed"
+    assert remote.count("/users/alice") == 3
+    # Per actor: bob, first seen now, is fetched for his key; his update waits its turn.
+    assert await update(bob) == "actor fetched recently"
+    assert remote.count("/users/bob") == 1
+    # A failing origin is asked once, then left alone for the interval.
+    remote.gone.add("/users/alice")
+    clock.advance(minutes=5)
+    first = await update(alice)
+    assert first.startswith("actor not refreshed (") and "410" in first
+    assert await update(alice) == "actor fetched recently"
+    assert remote.count("/users/alice") == 4
 
 
 async def test_rotated_out_key_is_forgotten(blog: Blog, remote: FakeInstance) -> None:
@@ -262,7 +347,9 @@ async def test_rotated_out_key_is_forgotten(blog: Blog, remote: FakeInstance) ->
     alice.rotate()
     alice.key_style = "gotosocial"
     r = await blog.send(alice, activity(alice, "Update", alice.document()))
-    assert await outcome(r) == "actor refreshed"
+    # The unknown new key was fetched with her document just now: that is the refresh.
+    assert await outcome(r) == "actor fetched recently"
+    assert remote.hits == ["/users/alice", "/users/alice/main-key", "/users/alice"]
     assert await blog.rows("SELECT key_id FROM actor_keys") == [(alice.key_id,)]
     r = await blog.send(alice, activity(alice, "Like", blog.post.ap_id), key_id=old_key,
                         private_pem=old_pem)

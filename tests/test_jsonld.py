@@ -360,6 +360,68 @@ def test_deep_nesting_is_refused_on_both_paths(fast: Normalizer, slow: Normalize
             normalizer.normalize(doc)
 
 
+def _nested_arrays(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+def _create_with_attachment(attachment: str, context: str = f'"{AS2}"') -> dict[str, Any]:
+    """A Create{Note} whose note's attachment is the raw JSON `attachment`."""
+    return json.loads(
+        '{"@context":' + context + ',"id":"https://a.example/1","type":"Create",'
+        '"actor":"https://a.example/u","object":{"id":"https://a.example/n","type":"Note",'
+        '"attachment":' + attachment + "}}")
+
+
+DEEP_SHAPES: dict[str, dict[str, Any]] = {
+    # root (0) > object (1) > attachment (2) > … : the 31st nested array sits at depth 32.
+    "arrays-one-past-the-limit": _create_with_attachment(_nested_arrays(32)),
+    "arrays-500-deep": _create_with_attachment(_nested_arrays(500)),
+    "arrays-and-objects-alternating": _create_with_attachment('[{"a":' * 20 + "1" + "}]" * 20),
+    "context-of-nested-arrays": _create_with_attachment("[]", context=_nested_arrays(500)),
+    "context-of-nested-objects": _create_with_attachment(
+        "[]", context=f'["{AS2}",' + '{"x":' * 40 + '"as:tag"' + "}" * 40 + "]"),
+    "embedded-context-of-nested-arrays": _create_with_attachment(
+        '[{"@context":' + _nested_arrays(100) + ',"type":"Document","url":"https://a.example/i"}]'),
+}
+
+
+@pytest.mark.parametrize("name", DEEP_SHAPES)
+def test_deep_arrays_and_contexts_are_refused_before_pyld(fast: Normalizer, slow: Normalizer,
+                                                         name: str) -> None:
+    """Given a document whose arrays (or @context) nest past the limit, when normalised or
+    parsed on either path, then ProtocolError, never pyld's RecursionError."""
+    doc = DEEP_SHAPES[name]
+    for normalizer in (fast, slow):
+        with pytest.raises(ProtocolError, match="nests deeper than 32"):
+            normalizer.normalize(doc)
+        with pytest.raises(ProtocolError, match="nests deeper than 32"):
+            parse_activity(doc, normalizer=normalizer)
+    with pytest.raises(ProtocolError, match="nests deeper than 32"):
+        fast.normalize_fast(doc)
+    with pytest.raises(ProtocolError, match="nests deeper than 32"):
+        slow.normalize_slow(doc)
+
+
+def test_arrays_up_to_the_limit_still_parse(fast: Normalizer, slow: Normalizer) -> None:
+    """Given arrays nested so the deepest sits exactly at depth 32, when parsed on either
+    path, then the activity parses (empty arrays hold no attachment)."""
+    doc = _create_with_attachment(_nested_arrays(31))
+    for normalizer in (fast, slow):
+        parsed = parse_activity(doc, normalizer=normalizer)
+        assert (parsed.type, parsed.object_id, parsed.object.attachments if parsed.object
+                else None) == ("Create", "https://a.example/n", ())
+
+
+def test_reported_array_bomb_is_a_protocol_error() -> None:
+    """Given the reported Create whose attachment is 500 nested arrays and no @context, when
+    parsed with a fresh Normalizer, then ProtocolError (it used to crash pyld)."""
+    raw = ('{"id":"https://a.example/1","type":"Create","actor":"https://a.example/u",'
+           '"object":{"id":"https://a.example/n","type":"Note","attachment":'
+           + "[" * 500 + "]" * 500 + "}}")
+    with pytest.raises(ProtocolError, match="nests deeper than 32"):
+        parse_activity(json.loads(raw), normalizer=Normalizer())
+
+
 def test_pyld_failures_are_protocol_errors(fast: Normalizer, slow: Normalizer) -> None:
     """pyld 3.3 raises KeyError on {"@language": null}; we report a ProtocolError."""
     doc = note([AS2, {"@language": None}])

@@ -239,6 +239,74 @@ def test_parse_activity_refuses_objects(normalizer: Normalizer) -> None:
         parse_activity(note(), normalizer=normalizer)
 
 
+# -- activity types we do not handle ----------------------------------------------------------
+
+QUOTE_TERMS = {"QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest",
+               "quote": {"@id": "https://w3id.org/fep/044f#quote", "@type": "@id"}}
+UNKNOWN_ACTIVITIES: dict[str, dict[str, Any]] = {
+    # Mastodon 4.4+ when one of our posts is quoted (FEP-044f): the quote rides in instrument.
+    "QuoteRequest": {
+        "@context": [AS2, QUOTE_TERMS], "id": ALICE + "/quote_requests/1",
+        "type": "QuoteRequest", "actor": ALICE, "object": POST,
+        "instrument": {"id": ALICE + "/statuses/9", "type": "Note", "attributedTo": ALICE,
+                       "content": "<p>look</p>", "quote": POST, "to": [PUBLIC]}},
+    # An emoji reaction spelled by no vocabulary we bundle, with its emoji embedded.
+    "EmojiReaction": {
+        "@context": CONTEXT, "id": ALICE + "/reactions/1", "type": "EmojiReaction",
+        "actor": ALICE, "object": POST, "content": ":blobcat:",
+        "tag": [{"type": "Emoji", "name": ":blobcat:", "icon": {"url": 5}}]},
+    # A chat wrapper whose embedded message has an id we could never use.
+    "ChatMessage": {
+        "@context": CONTEXT, "id": ALICE + "/chats/1", "type": "ChatMessage", "actor": ALICE,
+        "object": {"id": "urn:uuid:1234", "type": "Note", "attributedTo": "acct:alice"}},
+    "Bite": {"@context": CONTEXT, "id": ALICE + "/bites/1", "type": "Bite", "actor": ALICE,
+             "target": POST, "to": ["https://blog.example/actor"]},
+}
+UNKNOWN_OBJECT_IDS = {"QuoteRequest": (POST,), "EmojiReaction": (POST,), "ChatMessage": (),
+                      "Bite": ()}
+
+
+@pytest.mark.parametrize("kind", UNKNOWN_ACTIVITIES)
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "pyld"])
+def test_unhandled_activity_types_come_back_as_given(kind: str, fast_path: bool) -> None:
+    """Given an activity of a type outside our list (with odd embedded objects), when parsed
+    on either path, then its type is the one sent, with its id, actor and usable object ids,
+    and nothing embedded is read."""
+    parsed = parse_activity(UNKNOWN_ACTIVITIES[kind], normalizer=Normalizer(fast_path=fast_path))
+    doc = UNKNOWN_ACTIVITIES[kind]
+    assert (parsed.type, parsed.id, parsed.actor) == (kind, doc["id"], ALICE)
+    assert parsed.object_ids == UNKNOWN_OBJECT_IDS[kind]
+    assert parsed.object_id == next(iter(UNKNOWN_OBJECT_IDS[kind]), None)
+    assert (parsed.object, parsed.inner, parsed.object_actor) == (None, None, None)
+
+
+def test_unhandled_activity_keeps_target_and_addressing(normalizer: Normalizer) -> None:
+    """Given a Bite aimed at our post and addressed to our actor, when parsed, then target
+    and recipients are read like any activity's."""
+    parsed = parse_activity(UNKNOWN_ACTIVITIES["Bite"], normalizer=normalizer)
+    assert (parsed.target, parsed.to, parsed.cc) == (POST, ("https://blog.example/actor",), ())
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"id": None}, "id is missing"),
+    ({"id": "urn:uuid:1"}, "id is not an absolute http"),
+    ({"actor": None}, "actor is missing"),
+    ({"actor": "acct:alice@social.example"}, "actor is not an absolute http"),
+    ({"type": None}, "type is missing"),
+    ({"type": "Tombstone"}, "'Tombstone' is not an activity type"),
+    ({"type": "Person"}, "'Person' is not an activity type"),
+    ({"type": "Question"}, "'Question' is not an activity type"),
+], ids=["no-id", "urn-id", "no-actor", "acct-actor", "no-type", "tombstone", "person",
+        "question"])
+def test_malformed_unhandled_activities_are_refused(normalizer: Normalizer,
+                                                    change: dict[str, Any], message: str) -> None:
+    """Given a QuoteRequest without a usable id, actor or type, or typed as an object or an
+    actor, when parsed, then ProtocolError naming the problem (the inbox answers 400)."""
+    doc = {**UNKNOWN_ACTIVITIES["QuoteRequest"], **change}
+    with pytest.raises(ProtocolError, match=message):
+        parse_activity({k: v for k, v in doc.items() if v is not None}, normalizer=normalizer)
+
+
 def test_parse_actor_refuses_non_actors(normalizer: Normalizer) -> None:
     """A Note is not an actor."""
     with pytest.raises(ProtocolError, match="'Note' is not an actor type"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,9 @@ EXTENSION_TERMS: dict[str, Any] = {
     "isCat": "misskey:isCat",
     "quoteUri": "fedibird:quoteUri",
     "quote": {"@id": "https://w3id.org/fep/044f#quote", "@type": "@id"},
+    # Mastodon 4.4+ asks the quoted post's server for consent; we acknowledge and ignore it,
+    # and this term keeps its type readable (and its documents on the fast path).
+    "QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest",
     "PropertyValue": "schema:PropertyValue",
     "value": "schema:value",
     # As the DID v1 context defines them, without its @protected (documents may redefine).
@@ -106,6 +109,8 @@ READ_TERMS: frozenset[str] = frozenset({
     "Like", "Move", "Reject", "Remove", "Undo", "Update", "EmojiReact", "Person", "Service",
     "Application", "Group", "Organization", "Mention", "Hashtag", "Link", "Multikey",
     "CryptographicKey", "Note", "Article", "Page", "Question", "Tombstone", "Image",
+    "Audio", "Collection", "CollectionPage", "Document", "Event", "OrderedCollection",
+    "OrderedCollectionPage", "Place", "Profile", "Relationship", "Video",
 })
 
 #: Namespaces that CANONICAL_CONTEXT names with a prefix. pyld compacts any IRI under them
@@ -268,6 +273,7 @@ class Normalizer:
         """
         if not isinstance(doc, dict):
             raise ProtocolError("document is not a JSON object")
+        _check_depth(doc)
         try:
             self._check_tree(doc)
         except _Bail:
@@ -597,23 +603,20 @@ def _expand(active: _Active, value: str, *, vocab: bool, local: dict[str, Any] |
     return value
 
 
-def _walk(doc: dict[str, Any]) -> Iterator[tuple[dict[str, Any], int]]:
-    """Every JSON object in the document with its nesting depth, without recursion."""
+def _check_depth(doc: dict[str, Any]) -> None:
+    """Refuse a document whose objects and arrays, together, nest deeper than _MAX_DEPTH.
+
+    Arrays count like objects and so does ``@context``: pyld (and json.dumps of a context)
+    recurse once per level of either, so ``[[[…]]]`` five hundred deep would exhaust
+    Python's recursion limit inside pyld. Iterative, so the check cannot recurse itself.
+    """
     stack: list[tuple[Any, int]] = [(doc, 0)]
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, dict):
-            yield value, depth
-            stack.extend((v, depth + 1) for k, v in value.items()
-                         if isinstance(v, dict | list) and k != "@context")
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
-
-
-def _check_depth(doc: dict[str, Any]) -> None:
-    for _node, depth in _walk(doc):
         if depth > _MAX_DEPTH:
             raise ProtocolError(f"document nests deeper than {_MAX_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
 
 
 def _rename_iris(value: Any) -> Any:

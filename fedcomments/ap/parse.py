@@ -27,7 +27,7 @@ from fedcomments.ap.types import (
 from fedcomments.errors import ProtocolError
 
 __all__ = [
-    "ACTIVITY_TYPES", "ACTOR_TYPES", "PUBLIC", "Attachment", "IncomingActivity",
+    "ACTIVITY_TYPES", "ACTOR_TYPES", "OBJECT_TYPES", "PUBLIC", "Attachment", "IncomingActivity",
     "IncomingActor", "IncomingObject", "Mention", "PublicKey", "Visibility", "parse_activity",
     "parse_actor", "parse_key_document", "parse_object", "visibility_of",
 ]
@@ -39,6 +39,13 @@ ACTIVITY_TYPES = frozenset({
     "View", "EmojiReact",
 })
 ACTOR_TYPES = frozenset({"Person", "Service", "Application", "Group", "Organization"})
+#: ActivityStreams object types (Question included: Mastodon's polls are objects). A document
+#: of one of these, or of an actor type, is never read as an activity.
+OBJECT_TYPES = frozenset({
+    "Article", "Audio", "Collection", "CollectionPage", "Document", "Event", "Image", "Link",
+    "Mention", "Note", "OrderedCollection", "OrderedCollectionPage", "Page", "Place", "Profile",
+    "Question", "Relationship", "Tombstone", "Video",
+})
 _KNOWN_TYPES = ACTIVITY_TYPES | ACTOR_TYPES
 # PeerTube attributes a video to [account (Person), channel (Group)]: the Person wrote it.
 _AUTHOR_TYPES = frozenset({"Person", "Service", "Application", "Organization"})
@@ -71,6 +78,11 @@ _NO_LANGUAGE = ("und", "@none")
 def parse_activity(doc: dict[str, Any], *, followers_url: str | None = None,
                    normalizer: Normalizer | None = None) -> IncomingActivity:
     """An activity; ``followers_url`` is the actor's followers collection when known.
+
+    A type outside ACTIVITY_TYPES (FEP-044f's QuoteRequest, Bite, a vendor's reaction …) is
+    returned with its type as given, its id, actor, addressing and object ids, its embedded
+    object unread, so the caller can acknowledge and ignore it. Refused (ProtocolError): no
+    usable id or actor, and documents of an object or actor type.
 
     Pass the runtime's ``normalizer``; without one a throwaway one is built (correct, slower).
     """
@@ -143,11 +155,13 @@ def _activity(node: dict[str, Any], followers_url: str | None, depth: int) -> In
     _check_depth(depth)
     activity_id = _required_iri(node, "id")
     kind = _type(node)
-    if kind not in ACTIVITY_TYPES:
+    if kind in OBJECT_TYPES or kind in ACTOR_TYPES:
         raise ProtocolError(f"type {kind!r} is not an activity type")
     actor = _pick_actor(node.get("actor"), "actor")
     if actor is None:
         raise ProtocolError("actor is missing")
+    if kind not in ACTIVITY_TYPES:
+        return _unknown_activity(node, activity_id, kind, actor)
     objects = _list(node.get("object"))[:MAX_OBJECTS]
     object_ids = tuple(_checked(i, "object") for i in map(_id_of, objects) if i is not None)
     embedded = objects[0] if len(objects) == 1 and isinstance(objects[0], dict) else None
@@ -184,6 +198,28 @@ def _activity(node: dict[str, Any], followers_url: str | None, depth: int) -> In
         content=_cap(content, MAX_SUMMARY),
         object_ids=object_ids,
         object_actor=object_actor,
+    )
+
+
+def _unknown_activity(node: dict[str, Any], activity_id: str, kind: str,
+                      actor: str) -> IncomingActivity:
+    """An activity of a type we do not handle, read leniently: nothing in it is acted upon,
+    so an odd object (an embedded quote, a custom emoji) must not turn it into a 400."""
+    object_ids = tuple(i for i in map(_id_of, _list(node.get("object"))[:MAX_OBJECTS])
+                       if i is not None and _valid_iri(i))
+    return IncomingActivity(
+        id=activity_id,
+        type=kind,
+        actor=actor,
+        object_id=object_ids[0] if object_ids else None,
+        object=None,
+        inner=None,
+        target=_optional_iri(node.get("target")),
+        to=_recipients(node, "to"),
+        cc=_recipients(node, "cc"),
+        published=_datetime(node.get("published")),
+        content=None,
+        object_ids=object_ids,
     )
 
 

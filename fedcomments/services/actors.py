@@ -28,6 +28,9 @@ log = logging.getLogger("fedcomments.actors")
 REFETCH_INTERVAL = timedelta(minutes=5)
 #: Cached actor documents older than this are refreshed on the next get_actor().
 ACTOR_TTL = timedelta(days=1)
+#: An Update{Person} refetches its actor at most this often (the body is never trusted, and
+#: a sender flooding Updates must not turn us into a fetcher of its actor).
+UPDATE_REFETCH_INTERVAL = timedelta(minutes=5)
 MAX_ACTOR_SUMMARY = 5000
 
 
@@ -119,10 +122,7 @@ async def fetch_actor_document(rt: Runtime, ap_id: str) -> parse.IncomingActor:
     """Fetch an actor from its origin (signed GET) and check it is the one asked for."""
     _check_blocked(rt, ap_id)
     resp = await rt.remote.get_json(ap_id)
-    try:
-        actor = parse.parse_actor(resp.data, normalizer=rt.normalizer)
-    except RecursionError:  # deeply nested arrays reach pyld (see services/inbox.py)
-        raise ProtocolError(f"actor document at {ap_id} nests too deeply") from None
+    actor = parse.parse_actor(resp.data, normalizer=rt.normalizer)
     # The document must be the one we asked for: an id on another origin would let one
     # server speak for another's actors.
     if actor.id != ap_id:
@@ -148,6 +148,24 @@ async def get_actor(rt: Runtime, ap_id: str, *, refresh: bool = False) -> Remote
         if cached is not None and not refresh:
             return cached
         raise
+
+
+async def refresh_on_update(rt: Runtime, actor: RemoteActor) -> bool:
+    """Refetch `actor` from its origin after its Update{Person}, at most once per
+    UPDATE_REFETCH_INTERVAL (counting any fetch, such as the one that just verified it).
+
+    The attempt is stamped before the fetch, as for keys, so an origin that fails is not
+    asked again at once. False when it is too soon; raises when the fetch fails.
+    """
+    now = rt.now()
+    since = now - UPDATE_REFETCH_INTERVAL
+    if actor.fetched_at > since:
+        return False  # the common case costs no database write
+    async with rt.db.transaction() as tx:
+        if not await actor_store.claim_actor_refetch(tx, actor.id, now, since):
+            return False
+    await fetch_actor(rt, actor.ap_id)
+    return True
 
 
 async def cached_key(rt: Runtime, key_id: str) -> ResolvedKey | None:
@@ -197,11 +215,7 @@ async def remember(rt: Runtime, key: ResolvedKey) -> RemoteActor:
 async def _fetch_key(rt: Runtime, key_id: str) -> ResolvedKey:
     url, _fragment = urldefrag(key_id)
     resp = await rt.remote.get_json(url)
-    try:
-        actor, key = parse.parse_key_document(resp.data, key_id=key_id,
-                                              normalizer=rt.normalizer)
-    except RecursionError:
-        raise ProtocolError(f"key document at {url} nests too deeply") from None
+    actor, key = parse.parse_key_document(resp.data, key_id=key_id, normalizer=rt.normalizer)
     if actor is not None and actor.id == url:
         # Mastodon: the keyId is ACTOR#main-key and the URL serves the actor itself. A few
         # servers sign with the bare actor id as keyId: then the actor's only key counts.

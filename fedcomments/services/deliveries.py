@@ -117,12 +117,20 @@ async def log_summary(rt: Runtime) -> str | None:
 
 async def host_contacted(rt: Runtime, url: str) -> bool:
     """Hook for the inbox: a verified signed request from `url`'s host clears its
-    "unavailable" mark. Cheap when there is nothing to clear; True when it cleared one."""
+    "unavailable" mark and failure days. True when it cleared something.
+
+    Free for a healthy host: the hosts with marks are known in memory (`rt.marked_hosts`,
+    reloaded with the blocklist when the database changes), so only a marked host costs
+    a transaction, once.
+    """
     host = queue.host_key(url)
-    if not host or not await queue.host_has_marks(rt.db.read, host):
+    if not host or host not in rt.marked_hosts:
         return False
+    rt.marked_hosts.discard(host)
     async with rt.db.transaction() as tx:
         state = await queue.host_state(tx, host)
+        if state.unavailable_since is None and not state.failure_days:
+            return False
         await queue.save_host(tx, policy.host_after_contact(state))
     log.info("host is back: it sent us a signed request", extra={"host": host})
     return True

@@ -8,10 +8,12 @@ request, or a Delete of an actor we never saw; nothing is stored unless the sign
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from fedcomments.ap import parse
@@ -19,6 +21,7 @@ from fedcomments.ap.httpsig import (
     ParsedSignature,
     SignatureError,
     SignatureFailure,
+    check_request,
     parse_request_signature,
     verify_request,
 )
@@ -26,10 +29,20 @@ from fedcomments.blocklist import host_of
 from fedcomments.errors import Forbidden, InvalidInput, ProtocolError, Unauthorized
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, comments, inbox_activities
+from fedcomments.services import actors, deliveries, inbox_activities
 from fedcomments.store import actors as actor_store
+from fedcomments.store import comments as comment_store
 
 log = logging.getLogger("fedcomments.inbox")
+
+#: Processed activity ids, and tombstones of objects we never stored, are forgotten after
+#: this long. A replay needs a fresh signature (valid about an hour) and Mastodon gives up
+#: retrying a delivery after about two days, so a month is a wide margin.
+RECORD_RETENTION = timedelta(days=30)
+#: How often (by the runtime's clock) the background task prunes; rows go in batches, so
+#: the writer lock is never held for long even on a first run over a large backlog.
+PRUNE_INTERVAL = timedelta(hours=1)
+PRUNE_BATCH = 5000
 
 #: Verification failures that a rotated key could explain.
 _KEY_FAILURES = frozenset({SignatureFailure.INVALID_SIGNATURE, SignatureFailure.KEY_TYPE_MISMATCH,
@@ -68,28 +81,13 @@ def _decode(body: bytes) -> dict[str, Any]:
     return doc
 
 
-def _parse(rt: Runtime, body: bytes) -> parse.IncomingActivity | parse.IncomingObject:
-    """The activity; an IncomingObject stands for an activity of a type we do not know."""
+def _parse(rt: Runtime, body: bytes) -> parse.IncomingActivity:
+    """The activity, of any type; a type we do not handle comes back as given."""
     doc = _decode(body)
     try:
         return parse.parse_activity(doc, normalizer=rt.normalizer)
     except ProtocolError as exc:
-        error = exc
-    except RecursionError:
-        # Deeply nested arrays pass the normaliser's depth check (it counts objects only)
-        # and then exhaust pyld's recursion.
-        raise InvalidInput("body nests too deeply") from None
-    # parse_activity refuses types outside its list; such an activity (FEP-044f's
-    # QuoteRequest that Mastodon sends when one of our posts is quoted, Bite …) is
-    # acknowledged and ignored, so look at it as a plain object to learn its id and type.
-    # Anything else is malformed.
-    try:
-        unknown = parse.parse_object(doc, normalizer=rt.normalizer)
-    except ProtocolError:
-        unknown = None
-    if unknown is None or unknown.type in parse.ACTOR_TYPES | comments.NOTE_TYPES:
-        raise InvalidInput(f"not a usable activity: {error}") from None
-    return unknown
+        raise InvalidInput(f"not a usable activity: {exc}") from None
 
 
 async def receive(rt: Runtime, req: InboxRequest) -> InboxResult:
@@ -102,9 +100,6 @@ async def receive(rt: Runtime, req: InboxRequest) -> InboxResult:
     if rt.urls.is_local(key_id):
         raise Unauthorized("only this server signs with its own keys")
     activity = _parse(rt, req.body)
-    if isinstance(activity, parse.IncomingObject):
-        await authenticate(rt, req, signature, None, await actors.cached_key(rt, key_id))
-        return InboxResult(activity.id, activity.type, "ignored type")
     if rt.blocklist.url_blocked(activity.actor):
         raise Forbidden(f"{host_of(activity.actor)} is blocked")
     if not actors.same_origin(activity.id, activity.actor):
@@ -116,7 +111,13 @@ async def receive(rt: Runtime, req: InboxRequest) -> InboxResult:
         # Mastodon sends Delete{actor} to every server it ever heard of; for an actor we
         # never saw there is nothing to do, and its key is usually gone already (410).
         return InboxResult(activity.id, activity.type, "unknown actor deleted")
-    actor = await authenticate(rt, req, signature, activity.actor, cached)
+    # Types we do not handle (FEP-044f's QuoteRequest that Mastodon sends when one of our
+    # posts is quoted, Bite, Read …) are verified and acknowledged; their sender is not kept.
+    handled = inbox_activities.handles(activity.type)
+    actor = await authenticate(rt, req, signature, activity.actor, cached, store=handled)
+    await deliveries.host_contacted(rt, key_id)
+    if not handled:
+        return InboxResult(activity.id, activity.type, "ignored type")
     assert actor is not None
     outcome = await inbox_activities.dispatch(rt, activity, actor)
     log.info("activity", extra={"id": activity.id, "type": activity.type,
@@ -133,29 +134,18 @@ def _verify(rt: Runtime, req: InboxRequest, signature: ParsedSignature, pem: str
                    body=req.body, now=rt.now())
 
 
-def _precheck(rt: Runtime, req: InboxRequest, signature: ParsedSignature) -> None:
-    """Refuse what no key could make valid (coverage, time window, digest) before a fetch.
-
-    verify_request checks in a documented order and reaches the key last: with no key it
-    fails INVALID_KEY exactly when every check before the key passed.
-    """
-    try:
-        _verify(rt, req, signature, "")
-    except SignatureError as exc:
-        if exc.failure is not SignatureFailure.INVALID_KEY:
-            raise
-
-
 async def authenticate(rt: Runtime, req: InboxRequest, signature: ParsedSignature,
-                       actor_id: str | None, key: actors.ResolvedKey | None
+                       actor_id: str, key: actors.ResolvedKey | None, *, store: bool = True
                        ) -> RemoteActor | None:
     """Verify the signature with its key; the key's owner must be `actor_id`.
 
     `key` is the cached key, if any. Returns the owner, stored now if it was fetched; with
-    `actor_id` None (an ignored activity) nothing is stored and None is returned.
+    `store` False (an activity we ignore) nothing is stored and None is returned.
     """
     if key is None:
-        _precheck(rt, req, signature)
+        # What no key could make valid (coverage, time window, digest) costs no fetch.
+        check_request(signature, method=req.method, url=req.url, headers=req.headers,
+                      body=req.body, now=rt.now())
         key = await actors.fetch_key(rt, signature.key_id)
         _verify(rt, req, signature, key.pem)
     else:
@@ -170,9 +160,51 @@ async def authenticate(rt: Runtime, req: InboxRequest, signature: ParsedSignatur
             await actors.note_refetch(rt, key.key_id)
             key = await actors.fetch_key(rt, signature.key_id)
             _verify(rt, req, signature, key.pem)
-    if actor_id is None:
-        return None
     if key.owner != actor_id:
         raise Unauthorized(f"key {key.key_id} belongs to {key.owner}, not to actor {actor_id}")
+    if not store:
+        return None
     return await actors.remember(rt, key)
 
+
+# --- housekeeping -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pruned:
+    activities: int
+    tombstones: int
+
+
+async def prune_records(rt: Runtime) -> Pruned:
+    """Forget processed activity ids and unknown-object tombstones older than
+    RECORD_RETENTION. Tombstones of our own comments stay: those ids must never come back."""
+    before = rt.now() - RECORD_RETENTION
+    counts = []
+    for prune in (comment_store.prune_activities, comment_store.prune_unknown_tombstones):
+        total, removed = 0, PRUNE_BATCH
+        while removed == PRUNE_BATCH:
+            async with rt.db.transaction() as tx:
+                removed = await prune(tx, before, PRUNE_BATCH)
+            total += removed
+        counts.append(total)
+    return Pruned(*counts)
+
+
+async def housekeeping(rt: Runtime, interval: float = 1.0) -> None:
+    """Prune old inbox records at start and every PRUNE_INTERVAL of the runtime's clock,
+    looking every `interval` seconds; runs until cancelled."""
+    last: datetime | None = None
+    while True:
+        now = rt.now()
+        if last is None or now - last >= PRUNE_INTERVAL:
+            last = now
+            try:
+                pruned = await prune_records(rt)
+            except Exception:  # a task boundary: log and try again next time
+                log.exception("pruning inbox records failed")
+            else:
+                if pruned.activities or pruned.tombstones:
+                    log.info("inbox records pruned", extra={
+                        "activities": pruned.activities, "tombstones": pruned.tombstones})
+        await asyncio.sleep(interval)

@@ -26,6 +26,11 @@ MAX_REPORT_CHARS = 5000
 MAX_REPORT_OBJECTS = 100
 
 
+def handles(activity_type: str) -> bool:
+    """Whether `dispatch` does anything with activities of this type."""
+    return activity_type in _HANDLERS
+
+
 async def dispatch(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
     if _references_blocked(rt, activity):
         return "references a blocked origin"
@@ -124,12 +129,13 @@ async def _on_update(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
     if activity.object_actor is not None or activity.object_id == actor.ap_id:
         if activity.object_id != actor.ap_id:
             return "update of another actor"
-        # Never trust a key or profile pushed in the body: refetch from the origin.
+        # Never trust a key or profile pushed in the body: refetch from the origin, at
+        # most once per actor every few minutes.
         try:
-            await actors.get_actor(rt, actor.ap_id, refresh=True)
+            refreshed = await actors.refresh_on_update(rt, actor)
         except FedcommentsError as exc:
             return f"actor not refreshed ({exc})"
-        return "actor refreshed"
+        return "actor refreshed" if refreshed else "actor fetched recently"
     if obj is None:
         return "update by reference ignored"
     if not comments.check_object_origin(obj, actor.ap_id):

@@ -203,6 +203,15 @@ async def touch_key(conn: Conn, key_id: str, now: datetime) -> None:
     await conn.execute("UPDATE actor_keys SET fetched_at = ? WHERE key_id = ?", (ts(now), key_id))
 
 
+async def claim_actor_refetch(conn: Conn, actor_id: int, now: datetime, since: datetime) -> bool:
+    """Stamp an actor's fetched_at with `now` unless it was fetched after `since`; True when
+    stamped (the caller may refetch). One statement, so concurrent callers cannot both win."""
+    return await conn.rowcount(
+        "UPDATE actors SET fetched_at = ? WHERE id = ? AND fetched_at <= ?",
+        (ts(now), actor_id, ts(since)),
+    ) > 0
+
+
 async def delete_keys_except(conn: Conn, actor_id: int, keep: list[str]) -> int:
     """Forget an actor's keys that its current document no longer lists (rotation)."""
     marks = ", ".join("?" for _ in keep) or "NULL"

@@ -146,8 +146,21 @@ async def remove(conn: Conn, comment: Comment, now: datetime) -> str:
 
 
 async def add_tombstone(conn: Conn, ap_id: str, now: datetime) -> None:
+    """Remember a deleted id; whether it was one of our comments is read from `comments`
+    (call it before removing the comment row), which decides if it may be pruned later."""
     await conn.execute(
-        "INSERT OR IGNORE INTO tombstones (ap_id, deleted_at) VALUES (?, ?)", (ap_id, ts(now))
+        "INSERT OR IGNORE INTO tombstones (ap_id, deleted_at, had_comment) "
+        "VALUES (?, ?, EXISTS (SELECT 1 FROM comments WHERE ap_id = ?))",
+        (ap_id, ts(now), ap_id),
+    )
+
+
+async def prune_unknown_tombstones(conn: Conn, before: datetime, limit: int) -> int:
+    """Forget up to `limit` tombstones of objects we never stored, deleted before `before`."""
+    return await conn.rowcount(
+        "DELETE FROM tombstones WHERE rowid IN (SELECT rowid FROM tombstones "
+        "WHERE had_comment = 0 AND deleted_at < ? LIMIT ?)",
+        (ts(before), limit),
     )
 
 
@@ -275,6 +288,15 @@ async def mark_activity(conn: Conn, ap_id: str, now: datetime) -> bool:
         "INSERT OR IGNORE INTO processed_activities (ap_id, received_at) VALUES (?, ?)",
         (ap_id, ts(now)),
     ) > 0
+
+
+async def prune_activities(conn: Conn, before: datetime, limit: int) -> int:
+    """Forget up to `limit` processed activity ids received before `before`."""
+    return await conn.rowcount(
+        "DELETE FROM processed_activities WHERE rowid IN (SELECT rowid FROM "
+        "processed_activities WHERE received_at < ? LIMIT ?)",
+        (ts(before), limit),
+    )
 
 
 # --- inbox look-ups ----------------------------------------------------------------------

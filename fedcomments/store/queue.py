@@ -279,14 +279,12 @@ async def save_host(conn: Conn, state: HostState) -> None:
     )
 
 
-async def host_has_marks(conn: Conn, host: str) -> bool:
-    """Cheap read for the inbox hook: is there anything a contact would clear?"""
-    row = await conn.fetchone(
-        "SELECT 1 FROM hosts WHERE host = ? AND (unavailable_since IS NOT NULL "
-        "OR failure_days != '[]')",
-        (host,),
+async def marked_hosts(conn: Conn) -> set[str]:
+    """Hosts with an "unavailable" mark or failure days: what a contact from them clears."""
+    rows = await conn.fetchall(
+        "SELECT host FROM hosts WHERE unavailable_since IS NOT NULL OR failure_days != '[]'"
     )
-    return row is not None
+    return {row[0] for row in rows}
 
 
 async def troubled_hosts(conn: Conn, now: datetime) -> list[HostState]:

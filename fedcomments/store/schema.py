@@ -199,4 +199,13 @@ MIGRATIONS: list[list[str]] = [
             UPDATE posts SET thread_version = thread_version + 1 WHERE id = NEW.id;
         END""",
     ],
+    # 4: inbox records are pruned. A tombstone remembers whether its id was a comment of
+    # ours (kept forever: a replayed Create must never bring it back) or an object we never
+    # stored (forgotten after a while); rows from before this step are kept. Processed
+    # activity ids are pruned by age.
+    [
+        "ALTER TABLE tombstones ADD COLUMN had_comment INTEGER NOT NULL DEFAULT 1",
+        "CREATE INDEX tombstones_unknown ON tombstones(deleted_at) WHERE had_comment = 0",
+        "CREATE INDEX processed_activities_received ON processed_activities(received_at)",
+    ],
 ]

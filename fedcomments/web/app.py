@@ -17,6 +17,7 @@ from fedcomments.config import Settings
 from fedcomments.errors import FedcommentsError
 from fedcomments.runtime import open_runtime, utcnow
 from fedcomments.services.blocks import watch_blocklist
+from fedcomments.services.inbox import housekeeping
 from fedcomments.web import (
     admin_api,
     api,
@@ -115,14 +116,17 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings, clock=clock) as rt:
             app[RUNTIME] = rt
-            # Blocks made by the CLI (another process) take effect here within a second.
-            watcher = asyncio.create_task(watch_blocklist(rt))
+            # Blocks made by the CLI (another process) take effect here within a second;
+            # old inbox records are pruned hourly.
+            tasks = [asyncio.create_task(watch_blocklist(rt)),
+                     asyncio.create_task(housekeeping(rt))]
             try:
                 yield
             finally:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app.cleanup_ctx.append(runtime_ctx)
 
