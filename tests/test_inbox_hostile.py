@@ -394,6 +394,29 @@ async def test_deep_nesting(blog: Blog, remote: FakeInstance, shape: str, depth:
     assert remote.hits == []
 
 
+@pytest.mark.parametrize("context", ["nested-arrays", "term-chain"])
+async def test_hostile_context(blog: Blog, remote: FakeInstance, context: str) -> None:
+    """Given a signed reply whose @context nests 500 arrays deep, or defines 600 terms each
+    through the next, when it arrives, then 400 before any key fetch (no RecursionError in
+    the JSON-LD processor), and nothing stored."""
+    alice = remote.actor("alice")
+    doc = activity(alice, "Create", note(alice, blog.post.ap_id))
+    if context == "nested-arrays":
+        raw = json.dumps(doc).replace('"@context": [', '"@context": [' + "[" * 500 + "]" * 500
+                                      + ", ", 1).encode()
+    else:
+        chain: dict[str, Any] = {f"t{i}": f"t{i + 1}:x" for i in range(599)}
+        chain["t599"] = "https://e.example/ns#"
+        raw = json.dumps({**doc, "@context": [*doc["@context"], chain]}).encode()
+    before = await stored_state(blog.rt)
+    r = await blog.send(alice, {}, body=raw)
+    assert r.status == 400
+    assert ("deeper" if context == "nested-arrays" else "more than 256 terms") in \
+        (await r.json())["error"]
+    assert await stored_state(blog.rt) == before
+    assert remote.hits == []
+
+
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"a": NaN}', b"\xff\xfe",
                                   b'{"type": "Create"}'],
                          ids=["syntax", "array", "nan", "not-utf8", "no-id-or-actor"])

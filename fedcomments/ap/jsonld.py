@@ -131,6 +131,7 @@ _FLEXIBLE_ID_TERMS = frozenset({"conversation"})
 _GEN_DELIMS = tuple(":/?#[]@")
 _CONTEXT_KEYWORDS = frozenset({"@vocab", "@language", "@version", "@protected"})
 _MAX_DEPTH = 32
+_MAX_CONTEXT_TERMS = 256
 _CACHE_SIZE = 256
 _MAX_VERDICTS = 2048
 
@@ -273,7 +274,6 @@ class Normalizer:
         """
         if not isinstance(doc, dict):
             raise ProtocolError("document is not a JSON object")
-        _check_depth(doc)
         try:
             self._check_tree(doc)
         except _Bail:
@@ -401,6 +401,9 @@ class Normalizer:
         parse.py reports them (the document, its objects, attachments); elsewhere types are
         only compared with READ_TERMS.
         """
+        # Contexts are checked before json.dumps and _process recurse into them; the walk
+        # below checks the depth of everything else it visits (lists included).
+        _check_depth(doc.get("@context"), 1, in_context=True)
         top = json.dumps(doc.get("@context"), sort_keys=True)
         stack: list[tuple[Any, int, str, _Scope, bool]] = [
             (doc, 0, top, self._context_for(top, doc.get("@context"), self._base()), True)
@@ -416,6 +419,7 @@ class Normalizer:
             if depth and "@context" in value:
                 if value["@context"] is None:
                     raise _Bail  # resetting the context: pyld decides (and may refuse)
+                _check_depth(value["@context"], depth + 1, in_context=True)
                 key += "\n" + json.dumps(value["@context"], sort_keys=True)
                 scope = self._context_for(key, value["@context"], scope[0])
             for name, item in value.items():
@@ -603,20 +607,28 @@ def _expand(active: _Active, value: str, *, vocab: bool, local: dict[str, Any] |
     return value
 
 
-def _check_depth(doc: dict[str, Any]) -> None:
-    """Refuse a document whose objects and arrays, together, nest deeper than _MAX_DEPTH.
+def _check_depth(value: Any, depth: int = 0, *, in_context: bool = False) -> None:
+    """Refuse a document whose objects and arrays, together, nest deeper than _MAX_DEPTH, or
+    one of whose contexts defines more than _MAX_CONTEXT_TERMS terms.
 
-    Arrays count like objects and so does ``@context``: pyld (and json.dumps of a context)
-    recurse once per level of either, so ``[[[…]]]`` five hundred deep would exhaust
-    Python's recursion limit inside pyld. Iterative, so the check cannot recurse itself.
+    Arrays count like objects, and contexts are walked too: pyld (and json.dumps of a
+    context) recurse once per level of either, so ``[[[…]]]`` five hundred deep exhausts
+    Python's recursion limit inside pyld. Term definitions recurse once per term they
+    depend on (``"a": "b:x", "b": "c:x", …``), on both paths, hence the bound on their
+    number; real contexts define a few dozen. Iterative, so the check cannot recurse.
     """
-    stack: list[tuple[Any, int]] = [(doc, 0)]
+    stack: list[tuple[Any, int, bool]] = [(value, depth, in_context)]
     while stack:
-        value, depth = stack.pop()
-        if depth > _MAX_DEPTH:
+        item, level, context = stack.pop()
+        if level > _MAX_DEPTH:
             raise ProtocolError(f"document nests deeper than {_MAX_DEPTH} levels")
-        children = value.values() if isinstance(value, dict) else value
-        stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
+        if isinstance(item, dict):
+            if context and len(item) > _MAX_CONTEXT_TERMS:
+                raise ProtocolError(f"a @context defines more than {_MAX_CONTEXT_TERMS} terms")
+            stack.extend((v, level + 1, context or k == "@context") for k, v in item.items()
+                         if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, level + 1, context) for v in item if isinstance(v, dict | list))
 
 
 def _rename_iris(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""The inbox: authenticate a signed POST, then dispatch the activity by type.
+"""The inbox: authenticate a signed POST, then dispatch the activity by type; and the
+background pruning of its idempotency records.
 
 Authentication is a default-deny gate: every failure raises a typed error whose
 `http_status` the web layer returns (401 signature/key, 403 blocked, 400 malformed).
