@@ -27,6 +27,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def bound_socket() -> socket.socket:
+    """A socket already bound to a free port, for a server that must know its port before
+    it starts: holding the port from the moment it is chosen leaves no window in which
+    another process (or an outgoing connection) can take it, as free_port() does."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
 def make_settings(tmp_path: Path, port: int, **sections: dict[str, Any]) -> Settings:
     data: dict[str, Any] = {
         "server": {"base_url": f"http://127.0.0.1:{port}", "host": "127.0.0.1", "port": port},
@@ -82,12 +92,18 @@ async def make_instance(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Insta
     started: list[Instance] = []
 
     async def start(**sections: dict[str, Any]) -> Instance:
-        port = free_port()
+        sock = bound_socket()
+        port = int(sock.getsockname()[1])
         base = tmp_path / f"i{len(started)}"
         base.mkdir()
-        settings = make_settings(base, port, **sections)
-        server = TestServer(create_app(settings, clock=clock), host="127.0.0.1", port=port)
-        await server.start_server()
+        try:
+            settings = make_settings(base, port, **sections)
+            server = TestServer(create_app(settings, clock=clock), host="127.0.0.1",
+                                port=port, socket_factory=lambda *_: sock)
+            await server.start_server()
+        except BaseException:
+            sock.close()
+            raise
         session = aiohttp.ClientSession()
         inst = Instance(settings=settings, server=server, session=session, clock=clock)
         started.append(inst)

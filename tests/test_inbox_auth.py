@@ -45,6 +45,15 @@ async def blog(make_instance: InstanceFactory) -> Blog:
     return await start_blog(make_instance)
 
 
+@pytest.fixture
+async def quiet_blog(make_instance: InstanceFactory) -> Blog:
+    """A blog without its background delivery worker, for tests that jump the clock and count
+    the requests reaching the peer: the worker shares that clock, that database and that
+    peer (it delivers the Accept of a Follow when it next wakes, which a slow run reaches
+    mid-test), and nothing but the inbox may act on either while the test counts."""
+    return await start_blog(make_instance, federation={"delivery_worker": False})
+
+
 def independent_rfc9421(algorithm: Any, *, expires_in: timedelta | None = None) -> Signer:
     """An RFC 9421 signer by http-message-signatures with any algorithm and `expires`."""
 
@@ -226,11 +235,12 @@ async def test_unsigned_fetch_would_be_refused(blog: Blog, remote: FakeInstance)
     assert await followers(blog) == []
 
 
-async def test_key_rotation_refetches_once_per_five_minutes(blog: Blog,
+async def test_key_rotation_refetches_once_per_five_minutes(quiet_blog: Blog,
                                                             remote: FakeInstance) -> None:
     """Given a cached key, when the actor rotates its key, then a failing signature refetches
     the key at most once per 5 minutes: refused without fetch at first, accepted with exactly
     one fetch after 5 minutes, and a forged signature right after costs no fetch."""
+    blog = quiet_blog
     clock = blog.instance.clock
     alice = remote.actor("alice")
     assert (await blog.send(alice, activity(alice, "Follow", blog.rt.urls.actor),
@@ -252,9 +262,10 @@ async def test_key_rotation_refetches_once_per_five_minutes(blog: Blog,
     assert await blog.rows("SELECT type FROM reactions") == [("like",)]
 
 
-async def test_failed_refetch_is_not_repeated(blog: Blog, remote: FakeInstance) -> None:
+async def test_failed_refetch_is_not_repeated(quiet_blog: Blog, remote: FakeInstance) -> None:
     """Given a cached key whose origin then fails (410), when forged requests keep coming,
     then the origin is asked once per 5 minutes, not once per request."""
+    blog = quiet_blog
     clock = blog.instance.clock
     alice = remote.actor("alice")
     assert (await blog.send(alice, activity(alice, "Follow", blog.rt.urls.actor),
