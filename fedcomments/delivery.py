@@ -162,15 +162,15 @@ class DeliveryWorker:
 
     async def _wait_for_slots(self, patience: float | None,
                               stop_wait: asyncio.Future[bool] | None = None) -> None:
-        """Wait until a batch of requests finished (a quarter of the slots, or all that
-        run), the timeout passes or a stop is asked.
+        """Wait until a request finished, the timeout passes or a stop is asked.
 
-        Each pass costs a few database round trips whatever its size, so under load one
-        pass records and refills several slots at once.
+        Slots are refilled as soon as one frees: waiting for a batch of them left slots
+        idle while the slowest of the batch ran (a pass costs a few database round trips
+        whatever its size, and requests finishing meanwhile are recorded together).
         """
         loop = asyncio.get_running_loop()
         deadline = None if patience is None else loop.time() + patience
-        need = min(max(1, self.concurrency // 4), len(self._tasks))
+        need = min(1, len(self._tasks))
         while True:
             running = [t for t in self._tasks if not t.done()]
             if len(self._tasks) - len(running) >= max(need, 1) or (
@@ -336,11 +336,10 @@ class DeliveryWorker:
         states = {h: before.get(h, policy.HostState(host=h)) for h in hosts}
         outcomes = [await self._outcome(tx, a, now, states) for a in attempts]
         await queue.record(tx, outcomes, now)
-        for host, state in states.items():
+        changed = {h: s for h, s in states.items() if s is not before.get(h)}
+        await queue.save_hosts(tx, changed.values())
+        for host, state in changed.items():
             old = before.get(host)
-            if state is old:
-                continue
-            await queue.save_host(tx, state)
             paused = state.paused_until
             if paused is not None and paused > now and (old is None or old.paused_until != paused):
                 await queue.defer_host(tx, host, paused)

@@ -266,16 +266,24 @@ async def host_state(conn: Conn, host: str) -> HostState:
 
 
 async def save_host(conn: Conn, state: HostState) -> None:
-    await conn.execute(
+    await save_hosts(conn, [state])
+
+
+async def save_hosts(conn: Conn, states: Iterable[HostState]) -> None:
+    """Write host states in one trip (a fan-out touches one host per finished job)."""
+    rows = [(state.host, state.consecutive_failures, ts(state.paused_until),
+             dumps(list(state.failure_days)), ts(state.unavailable_since),
+             ts(state.last_success_at)) for state in states]
+    if not rows:
+        return
+    await conn.executemany(
         "INSERT INTO hosts (host, consecutive_failures, paused_until, failure_days, "
         "unavailable_since, last_success_at) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (host) DO UPDATE SET consecutive_failures = excluded.consecutive_failures, "
         "paused_until = excluded.paused_until, failure_days = excluded.failure_days, "
         "unavailable_since = excluded.unavailable_since, "
         "last_success_at = excluded.last_success_at",
-        (state.host, state.consecutive_failures, ts(state.paused_until),
-         dumps(list(state.failure_days)), ts(state.unavailable_since),
-         ts(state.last_success_at)),
+        rows,
     )
 
 
