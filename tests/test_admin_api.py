@@ -5,7 +5,7 @@ from __future__ import annotations
 from fedcomments.store import comments as comment_store
 from fedcomments.web import admin_api
 from tests.conftest import Instance
-from tests.test_admin_support import add_post, reply, start_peer
+from tests.helpers.admin import add_post, reply, start_peer
 
 CSV = ("#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\n"
        "localhost,suspend,false,false,Harassment,false\n"

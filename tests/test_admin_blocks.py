@@ -19,8 +19,7 @@ from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store.rows import ts
 from tests.conftest import Instance, make_settings
-from tests.helpers.fediverse import FakeInstance
-from tests.test_admin_support import (
+from tests.helpers.admin import (
     add_post,
     count,
     remember_actor,
@@ -32,6 +31,7 @@ from tests.test_admin_support import (
     wait_until,
     write_config,
 )
+from tests.helpers.fediverse import FakeInstance
 
 
 async def _future_delivery(fc: Instance, inbox: str) -> int:

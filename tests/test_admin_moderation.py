@@ -10,8 +10,7 @@ from fedcomments.model import CommentStatus
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from tests.conftest import Instance
-from tests.helpers.fediverse import FakeInstance, activity, deliver, note
-from tests.test_admin_support import (
+from tests.helpers.admin import (
     add_post,
     reply,
     run_cli,
@@ -20,6 +19,7 @@ from tests.test_admin_support import (
     wait_until,
     write_config,
 )
+from tests.helpers.fediverse import FakeInstance, activity, deliver, note
 
 
 async def _id_of(fc: Instance, ap_id: str) -> int:
