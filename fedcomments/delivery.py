@@ -31,6 +31,9 @@ log = logging.getLogger("fedcomments.delivery")
 
 #: How often an idle worker looks for due jobs (seconds of real time).
 POLL_INTERVAL = 0.5
+#: How often a worker with free slots checks whether anything was committed (seconds): jobs
+#: enqueued by this process or another one start then, not at the next poll.
+WATCH_INTERVAL = 0.05
 #: How often scheduled posts are checked for having become due (seconds).
 DUE_POSTS_INTERVAL = 15.0
 #: Deadline of one attempt, double knock included (seconds).
@@ -148,21 +151,27 @@ class DeliveryWorker:
         stop_wait = asyncio.ensure_future(self._stop.wait())
         try:
             while not self._stop.is_set():
+                version: int | None = None
                 try:
+                    # Read before the pass: whatever is committed from here on (by another
+                    # task, another process, or this pass itself) ends the wait below early.
+                    version = await self.rt.db.data_version()
                     await self._chores()
                     await self.run_once()
                 except Exception:
                     # Task boundary: a failed pass (database busy, disk full) is logged and
                     # tried again; leases keep the claimed jobs safe meanwhile.
                     log.exception("delivery pass failed")
-                await self._wait_for_slots(self.poll_interval, stop_wait)
+                await self._wait_for_slots(self.poll_interval, stop_wait, version)
         finally:
             stop_wait.cancel()
             await self.drain()
 
     async def _wait_for_slots(self, patience: float | None,
-                              stop_wait: asyncio.Future[bool] | None = None) -> None:
-        """Wait until a request finished, the timeout passes or a stop is asked.
+                              stop_wait: asyncio.Future[bool] | None = None,
+                              version: int | None = None) -> None:
+        """Wait until a request finished, something was committed to the database (new
+        jobs, from this process or another), the timeout passes or a stop is asked.
 
         Slots are refilled as soon as one frees: waiting for a batch of them left slots
         idle while the slowest of the batch ran (a pass costs a few database round trips
@@ -170,19 +179,29 @@ class DeliveryWorker:
         """
         loop = asyncio.get_running_loop()
         deadline = None if patience is None else loop.time() + patience
-        need = min(1, len(self._tasks))
         while True:
             running = [t for t in self._tasks if not t.done()]
-            if len(self._tasks) - len(running) >= max(need, 1) or (
-                    stop_wait is not None and stop_wait.done()):
+            if len(self._tasks) > len(running) or (stop_wait is not None and stop_wait.done()):
                 return
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 return
+            watch = version is not None and len(self._tasks) < self.concurrency
+            if watch:
+                left = WATCH_INTERVAL if left is None else min(left, WATCH_INTERVAL)
             waiting: list[asyncio.Future[Any]] = [*running]
             if stop_wait is not None:
                 waiting.append(stop_wait)
-            await asyncio.wait(waiting, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(waiting, timeout=left,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if watch and not done and await self._committed_since(version):
+                return
+
+    async def _committed_since(self, version: int | None) -> bool:
+        try:
+            return await self.rt.db.data_version() != version
+        except Exception:  # the pass that follows logs what is wrong with the database
+            return True
 
     def stop(self) -> None:
         """Ask `run()` to finish: no new claims, in-flight work gets the grace period."""
