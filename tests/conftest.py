@@ -17,6 +17,7 @@ from fedcomments.runtime import Runtime
 from fedcomments.web.app import create_app
 from fedcomments.web.keys import RUNTIME
 from tests.helpers.clock import FakeClock
+from tests.helpers.fediverse import FakeInstance
 
 ADMIN_TOKEN = "test-admin-token"
 
@@ -118,3 +119,11 @@ async def make_instance(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Insta
 @pytest.fixture
 async def instance(make_instance: InstanceFactory) -> Instance:
     return await make_instance()
+
+
+@pytest.fixture
+async def remote() -> AsyncIterator[FakeInstance]:
+    """One fake remote instance (a real aiohttp server on 127.0.0.1) for the test."""
+    inst = await FakeInstance().start()
+    yield inst
+    await inst.close()

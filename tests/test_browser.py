@@ -123,13 +123,6 @@ async def blog() -> AsyncIterator[Blog]:
     await b.server.close()
 
 
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeInstance]:
-    inst = await FakeInstance().start()
-    yield inst
-    await inst.close()
-
-
 @contextlib.asynccontextmanager
 async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as p:

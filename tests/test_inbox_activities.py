@@ -4,7 +4,6 @@ deletes, unknown types (issue 3, points 10, 13-16)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,25 +13,13 @@ from fedcomments.store import comments as comment_store
 from fedcomments.store.comments import NewComment
 from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
+    SIGNERS,
     FakeInstance,
     Signer,
     activity,
     note,
-    our_cavage,
-    our_rfc9421,
-    running,
 )
 from tests.helpers.inbox import Blog, start_blog, stored_state
-from tests.helpers.independent import cavage_sign, rfc9421_sign
-
-SIGNERS = {"ours-cavage": our_cavage, "pyhttpsig-cavage": cavage_sign,
-           "ours-rfc9421": our_rfc9421, "independent-rfc9421": rfc9421_sign}
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeInstance]:
-    async with running() as (inst,):
-        yield inst
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -19,25 +18,16 @@ from httpsig import HeaderSigner
 
 from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
+    SIGNERS,
     FakeInstance,
     Signer,
     activity,
     note,
     our_cavage,
     our_rfc9421,
-    running,
 )
 from tests.helpers.inbox import Blog, start_blog, stored_state
 from tests.helpers.independent import Message, cavage_sign, rfc9421_sign
-
-SIGNERS = {"ours-cavage": our_cavage, "pyhttpsig-cavage": cavage_sign,
-           "ours-rfc9421": our_rfc9421, "independent-rfc9421": rfc9421_sign}
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeInstance]:
-    async with running() as (inst,):
-        yield inst
 
 
 @pytest.fixture

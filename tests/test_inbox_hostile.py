@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
     PUBLIC,
+    SIGNERS,
     FakeInstance,
     Signer,
     activity,
@@ -22,10 +23,8 @@ from tests.helpers.fediverse import (
     running,
 )
 from tests.helpers.inbox import Blog, block_domain, start_blog, stored_state
-from tests.helpers.independent import cavage_sign, rfc9421_sign
+from tests.helpers.independent import rfc9421_sign
 
-SIGNERS = {"ours-cavage": our_cavage, "pyhttpsig-cavage": cavage_sign,
-           "ours-rfc9421": our_rfc9421, "independent-rfc9421": rfc9421_sign}
 #: Tables that must stay untouched even when the sender authenticated (its actor is cached).
 CONTENT_TABLES = ("comments", "tombstones", "reactions", "followers", "processed_activities",
                   "deliveries", "reports")

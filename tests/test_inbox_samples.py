@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +25,6 @@ from tests.helpers.fediverse import (
     Signer,
     our_cavage,
     our_rfc9421,
-    running,
 )
 from tests.helpers.inbox import Blog, start_blog
 from tests.helpers.independent import cavage_sign, rfc9421_sign
@@ -51,12 +50,6 @@ def _load() -> list[tuple[str, dict[str, Any]]]:
 
 ALL = _load()
 pytestmark = pytest.mark.skipif(not ALL, reason=f"no samples in {SAMPLES}")
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeInstance]:
-    async with running() as (inst,):
-        yield inst
 
 
 @pytest.fixture

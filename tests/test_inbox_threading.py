@@ -12,20 +12,15 @@ import pytest
 from fedcomments.services import posts as posts_service
 from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
+    SIGNERS,
     FakeActor,
     FakeInstance,
     Signer,
     activity,
     note,
-    our_cavage,
-    our_rfc9421,
     running,
 )
 from tests.helpers.inbox import Blog, block_domain, start_blog, stored_state
-from tests.helpers.independent import cavage_sign, rfc9421_sign
-
-SIGNERS = {"ours-cavage": our_cavage, "pyhttpsig-cavage": cavage_sign,
-           "ours-rfc9421": our_rfc9421, "independent-rfc9421": rfc9421_sign}
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,16 +13,10 @@ from fedcomments import delivery_policy
 from fedcomments.services import inbox as inbox_service
 from fedcomments.store import queue
 from tests.conftest import InstanceFactory
-from tests.helpers.fediverse import FakeInstance, activity, note, running
+from tests.helpers.fediverse import FakeInstance, activity, note
 from tests.helpers.inbox import Blog, start_blog
 
 HOST = "127.0.0.1"  # where the fake instance's actors live (the port is not part of it)
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeInstance]:
-    async with running() as (inst,):
-        yield inst
 
 
 @pytest.fixture

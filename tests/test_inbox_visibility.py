@@ -3,7 +3,6 @@ kept for the owner only, never widened later (issue 3, point 12)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,15 +14,8 @@ from tests.helpers.fediverse import (
     FakeInstance,
     activity,
     note,
-    running,
 )
 from tests.helpers.inbox import Blog, start_blog
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeInstance]:
-    async with running() as (inst,):
-        yield inst
 
 
 @pytest.fixture

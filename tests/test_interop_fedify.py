@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +84,6 @@ async def add_post(fc: Instance, **fields: Any) -> dict[str, Any]:
     assert resp.status in (200, 201), await resp.text()
     post: dict[str, Any] = await resp.json()
     return post
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeInstance]:
-    inst = await FakeInstance().start()
-    yield inst
-    await inst.close()
 
 
 # --- 1. Fedify reads what we publish -------------------------------------------------------

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from fedcomments.cli import main
 from tests.conftest import Instance
-from tests.helpers.fediverse import FakeInstance, activity, note
+from tests.helpers.fediverse import activity, note
 from tests.helpers.inbox import start_blog
-
-
-@pytest.fixture
-async def remote_instance() -> AsyncIterator[FakeInstance]:
-    inst = await FakeInstance().start()
-    yield inst
-    await inst.close()
 
 
 def cli(instance: Instance, tmp_path: Path, *argv: str) -> list[str]:
@@ -163,11 +155,11 @@ async def test_future_post_hidden_until_published(instance: Instance) -> None:
 
 
 async def test_listing_counts_comments_and_reactions(
-    make_instance, remote_instance, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # type: ignore[no-untyped-def]
+    make_instance, remote, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # type: ignore[no-untyped-def]
 ) -> None:
     """Given a public reply, a followers-only reply and a like, listings count each kind."""
     blog = await start_blog(make_instance)
-    alice = remote_instance.actor("alice")
+    alice = remote.actor("alice")
     for visibility in ("public", "followers"):
         reply = note(alice, blog.post.ap_id, visibility=visibility)
         assert (await blog.send(alice, activity(alice, "Create", reply))).status == 202

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import html5lib
-import pytest
 
 from fedcomments.services import moderation, replies
 from tests.conftest import Instance
@@ -14,13 +12,6 @@ from tests.helpers.fediverse import FakeInstance, activity, deliver, note
 from tests.helpers.reader import add_post, form_token, remote_reply
 
 HTML = "text/html"
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeInstance]:
-    inst = await FakeInstance().start()
-    yield inst
-    await inst.close()
 
 
 def assert_valid_html5(text: str) -> None:

@@ -3,13 +3,12 @@ becomes markup: checked structurally on the HTML page and in the JSON the widget
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import Element
 
 import html5lib
-import pytest
 
 from fedcomments.ap.sanitize import plain_text
 from tests.conftest import Instance
@@ -36,13 +35,6 @@ class HostileActor(FakeActor):
         doc.update(name=HOSTILE_NAME, url="javascript:window.__xss=1",
                    icon={"type": "Image", "url": "javascript:window.__xss=1"})
         return doc
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeInstance]:
-    inst = await FakeInstance().start()
-    yield inst
-    await inst.close()
 
 
 async def seed_hostile_thread(fc: Instance, remote: FakeInstance) -> dict[str, Any]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from fedcomments.services import moderation, replies
 from tests.conftest import Instance
@@ -13,13 +10,6 @@ from tests.helpers.fediverse import FakeInstance, activity, deliver
 from tests.helpers.reader import add_post, flatten, post_local, remote_reply, thread
 
 BLOG = "https://blog.example"
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeInstance]:
-    inst = await FakeInstance().start()
-    yield inst
-    await inst.close()
 
 
 async def test_thread_nests_fediverse_owner_and_reader_comments(

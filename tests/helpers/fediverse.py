@@ -19,6 +19,7 @@ from httpsig import HeaderVerifier
 from yarl import URL
 
 from fedcomments.ap import httpsig, keys
+from tests.helpers.independent import cavage_sign, rfc9421_sign
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 # Mastodon's real @context for activities (trimmed of terms we never read is NOT done:
@@ -447,3 +448,10 @@ async def deliver(
                               headers={**base, **signed})
     await resp.read()
     return resp
+
+
+#: Every way a test peer can sign: our code and the independent libraries, both schemes.
+SIGNERS: dict[str, Signer] = {
+    "ours-cavage": our_cavage, "pyhttpsig-cavage": cavage_sign,
+    "ours-rfc9421": our_rfc9421, "independent-rfc9421": rfc9421_sign,
+}
