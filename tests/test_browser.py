@@ -334,6 +334,8 @@ async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-unty
         w = await Watched.open(browser)
         page = w.page
         await page.goto(f"{fc.url}/posts/{ids['post']['slug']}")
+        # The widget replaces the server-rendered thread and form; act only once it has.
+        await expect(page.locator("#fedcomments[data-fc-ready]")).to_have_count(1)
         await expect(page.locator(f"#comment-{ids['answer']} > ol.fc-replies > "
                                   f"#comment-{ids['bob']}")).to_have_count(1)
         await expect(page.locator("#fc-count")).to_have_text("5 comments")
@@ -368,6 +370,7 @@ async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-unty
         assert blog.authorized == [ids["post"]["ap_id"]]
         assert w.unexpected() == []
         await page.goto(f"{fc.url}/posts/{ids['post']['slug']}")
+        await expect(page.locator("#fedcomments[data-fc-ready]")).to_have_count(1)
         first = page.locator("details.fc-interact input[name=acct]").first
         await expect(first).to_have_value(handle)
         # Both themes stay readable.

@@ -408,6 +408,9 @@
     root.textContent = "";
     root.appendChild(section);
     state.pending.forEach(function (c) { insertPending(list, c); });
+    // The widget has replaced the server-rendered thread and its form: a hook for pages
+    // (and tests) that must not act on the no-JavaScript markup it replaces.
+    root.setAttribute("data-fc-ready", "");
   }
 
   root.classList.add("fc-widget");
