@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fedcomments.ap.sanitize import plain_text
@@ -84,24 +85,24 @@ async def approve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def reject(args: argparse.Namespace) -> int:
+async def _remove(args: argparse.Namespace, verb: str, done: str,
+                  service: Callable[..., Awaitable[Any]]) -> int:
+    """reject and delete: confirm when several comments are named, then one service call."""
     ids = admin.parse_ids(args.ids)
-    if len(ids) > 1 and (code := confirmed(f"reject {len(ids)} comments", args.yes)):
+    if len(ids) > 1 and (code := confirmed(f"{verb} {len(ids)} comments", args.yes)):
         return code
     async with common.runtime(args) as rt:
-        outcomes = await admin.reject_comments(rt, ids)
-    _print_outcomes(args, outcomes, "rejected")
+        outcomes = await service(rt, ids)
+    _print_outcomes(args, outcomes, done)
     return 0
+
+
+async def reject(args: argparse.Namespace) -> int:
+    return await _remove(args, "reject", "rejected", admin.reject_comments)
 
 
 async def delete(args: argparse.Namespace) -> int:
-    ids = admin.parse_ids(args.ids)
-    if len(ids) > 1 and (code := confirmed(f"delete {len(ids)} comments", args.yes)):
-        return code
-    async with common.runtime(args) as rt:
-        outcomes = await admin.delete_comments(rt, ids)
-    _print_outcomes(args, outcomes, "deleted")
-    return 0
+    return await _remove(args, "delete", "deleted", admin.delete_comments)
 
 
 async def reply(args: argparse.Namespace) -> int:
