@@ -204,7 +204,8 @@ def _thread_cpu(threads: list[threading.Thread]) -> float:
 
 
 async def profile_stages(directory: Path, remote: FakeInstance, gen: LoadGenerator,
-                         pool: ProcessPoolExecutor, sizes: Sizes, report: Report) -> None:
+                         pool: ProcessPoolExecutor, sizes: Sizes, report: Report,
+                         pstats_path: str | None = None) -> None:
     """Run the real app in this process under cProfile and split the cost per stage."""
     from fedcomments.web.app import create_app
 
@@ -239,6 +240,8 @@ async def profile_stages(directory: Path, remote: FakeInstance, gen: LoadGenerat
         profile.enable()
         result = await gen.run(HOST, port, requests, concurrency=16)
         profile.disable()
+        if pstats_path:
+            profile.dump_stats(pstats_path)
         sql_cpu = _thread_cpu(threads) - sql0
     finally:
         await server.stop()
@@ -398,6 +401,14 @@ async def run(args: Any) -> Report:
     pool = signing_pool()
     with common.workdir(args.keep) as tmp:
         remote = await FakeInstance(keys).start()
+        if args.profile_only:
+            await gen.warm()
+            await profile_stages(tmp / "profile", remote, gen, pool, sizes, report, args.pstats)
+            isolated_stages(remote, report)
+            await remote.close()
+            gen.close()
+            pool.shutdown()
+            return report
         ours = Server.prepare(tmp / "ours")
         floor_port = common.free_port()
         keys_file = tmp / "floor-keys.json"
@@ -457,7 +468,7 @@ async def run(args: Any) -> Report:
                     f"reply; {remote.fetches} actor documents served by the fake instance")
         report.note("ratio: throughput as ours ÷ floor; latency and CPU as ours ÷ floor (× slower)")
         common.progress("profiling an in-process run")
-        await profile_stages(tmp / "profile", remote, gen, pool, sizes, report)
+        await profile_stages(tmp / "profile", remote, gen, pool, sizes, report, args.pstats)
         isolated_stages(remote, report)
         await remote.close()
     gen.close()
@@ -467,6 +478,9 @@ async def run(args: Any) -> Report:
 
 def main() -> int:
     p = common.parser(__doc__.splitlines()[0])
+    p.add_argument("--profile-only", action="store_true",
+                   help="only the in-process profile and the stage timings (fast iteration)")
+    p.add_argument("--pstats", metavar="FILE", help="also save the cProfile data to FILE")
     p.add_argument("--floor-server", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--db", help=argparse.SUPPRESS)

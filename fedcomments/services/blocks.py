@@ -109,7 +109,7 @@ def _refuse_self(rt: Runtime, domain: str) -> None:
 
 
 async def _remove_actor(rt: Runtime, tx: Conn, actor_id: int) -> Removed:
-    comments = await comment_service.remove_actor_content(rt, tx, actor_id)
+    comments = await comment_service.remove_actor_content(tx, actor_id, rt.now())
     reactions = await actor_store.delete_reactions(tx, actor_id)
     followers = int(await actor_store.remove_follower(tx, actor_id))
     return Removed(comments=comments, reactions=reactions, followers=followers)

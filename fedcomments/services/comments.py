@@ -117,16 +117,17 @@ def _summary(obj: parse.IncomingObject) -> str | None:
     return (plain_text(obj.summary)[:MAX_SUMMARY] or None) if obj.summary else None
 
 
-def _new_comment(obj: parse.IncomingObject, author: RemoteActor, target: Target,
-                 parent_id: int | None, status: CommentStatus, now: datetime) -> NewComment:
+def _new_comment(reply: _Prepared, target: Target, parent_id: int | None,
+                 status: CommentStatus) -> NewComment:
+    obj, author = reply.obj, reply.author
     return NewComment(
         post_id=target.post_id,
         parent_id=parent_id,
         origin=Origin.REMOTE,
         visibility=_visibility(obj, author.followers_url),
         status=status,
-        content=sanitize_html(obj.content or ""),
-        published_at=obj.published or now,
+        content=reply.content,
+        published_at=obj.published or reply.now,
         ap_id=obj.id,
         actor_id=author.id,
         summary=_summary(obj),
@@ -216,11 +217,22 @@ async def import_remote_reply(
     budget: Budget | None = None,
 ) -> ImportResult:
     """Turn a remote note into a comment when it answers our post or its thread."""
-    target = await find_target(rt, rt.db.read, obj.in_reply_to)
-    chain = _Chain()
-    if target is None:
-        if not obj.in_reply_to:
-            return ImportResult(None, "not a reply")
+    if not obj.in_reply_to:
+        return ImportResult(None, "not a reply")
+    comment = _prepare(obj, actor, rt.now())
+
+    async def known_parent(tx: Conn) -> ImportResult | None:
+        # The common case, a reply to our post or to a comment we hold, is one unit of
+        # work: the parent is looked up in the same transaction that stores the reply.
+        target = await find_target(rt, tx, obj.in_reply_to)
+        if target is None:
+            return None
+        return await _insert_thread(rt, tx, comment, activity_id, target, _Chain())
+
+    try:
+        result = await rt.db.unit(known_parent)
+        if result is not None:
+            return result
         # Before any fetch: a replayed activity or a known object must cost nothing.
         if activity_id and await comment_store.activity_seen(rt.db.read, activity_id):
             return ImportResult(None, "duplicate activity")
@@ -231,21 +243,34 @@ async def import_remote_reply(
         if found is None:
             return ImportResult(None, "not in any of our threads")
         target, chain = found
-    try:
-        async with rt.db.transaction() as tx:
-            return await _insert_thread(rt, tx, obj, actor, activity_id, target, chain)
+        return await rt.db.unit(
+            lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain))
     except _Abort as abort:
         return ImportResult(None, abort.reason)
 
 
-async def _insert_thread(rt: Runtime, tx: Conn, obj: parse.IncomingObject, actor: RemoteActor,
-                         activity_id: str | None, target: Target, chain: _Chain
-                         ) -> ImportResult:
-    now = rt.now()
+@dataclass(frozen=True)
+class _Prepared:
+    """A remote note made ready to store, before we know where it attaches."""
+
+    obj: parse.IncomingObject
+    author: RemoteActor
+    content: str
+    now: datetime
+
+
+def _prepare(obj: parse.IncomingObject, author: RemoteActor, now: datetime) -> _Prepared:
+    # Sanitising is the costly part: done on the event loop, before the transaction.
+    return _Prepared(obj, author, sanitize_html(obj.content or ""), now)
+
+
+async def _insert_thread(rt: Runtime, tx: Conn, reply: _Prepared, activity_id: str | None,
+                         target: Target, chain: _Chain) -> ImportResult:
+    now = reply.now
     if activity_id and not await comment_store.mark_activity(tx, activity_id, now):
         raise _Abort("duplicate activity")
     # Checked inside the transaction: a Delete that landed while we fetched wins.
-    tombstoned, known = await comment_store.object_state(tx, obj.id)
+    tombstoned, known = await comment_store.object_state(tx, reply.obj.id)
     if tombstoned:
         return ImportResult(None, "deleted before")
     if known is not None:
@@ -263,11 +288,12 @@ async def _insert_thread(rt: Runtime, tx: Conn, obj: parse.IncomingObject, actor
                 author = stored[author.id]
             status = await moderation_status(rt, tx, author.id)
             a_known = await comment_store.insert(
-                tx, _new_comment(ancestor, author, target, parent_id, status, now), now)
+                tx, _new_comment(_prepare(ancestor, author, now), target, parent_id, status),
+                now)
         parent_id = a_known
-    status = await moderation_status(rt, tx, actor.id)
+    status = await moderation_status(rt, tx, reply.author.id)
     new_id = await comment_store.insert(
-        tx, _new_comment(obj, actor, target, parent_id, status, now), now)
+        tx, _new_comment(reply, target, parent_id, status), now)
     return ImportResult(new_id, "created")
 
 
@@ -280,16 +306,17 @@ _VISIBILITY_RANK = {
 async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: RemoteActor,
                             activity_id: str) -> str:
     """Edit a remote comment in place; never widens its visibility, ignores stale updates."""
-    now = rt.now()
-    async with rt.db.transaction() as tx:
-        if not await comment_store.mark_activity(tx, activity_id, now):
+    edit = _prepare(obj, actor, rt.now())
+
+    async def work(tx: Conn) -> str:
+        if not await comment_store.mark_activity(tx, activity_id, edit.now):
             return "duplicate activity"
         comment = await comment_store.by_ap_id(tx, obj.id)
         if comment is None or comment.actor is None or comment.actor.id != actor.id:
             return "unknown or not theirs"
         if comment.status is CommentStatus.DELETED:
             return "deleted"
-        updated = obj.updated or now
+        updated = obj.updated or edit.now
         # Updates may arrive out of order (retries): only a newer version replaces ours.
         if updated <= (comment.updated_at or comment.published_at):
             return "stale update"
@@ -297,18 +324,21 @@ async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: Remot
         if _VISIBILITY_RANK[visibility] < _VISIBILITY_RANK[comment.visibility]:
             await comment_store.set_visibility(tx, comment.id, visibility)
         await comment_store.update_content(
-            tx, comment.id, content=sanitize_html(obj.content or ""), summary=_summary(obj),
+            tx, comment.id, content=edit.content, summary=_summary(obj),
             sensitive=obj.sensitive, language=obj.language, attachments=_attachments(obj),
             mentions=tuple(m.href for m in obj.mentions[:MAX_MENTIONS]), updated_at=updated,
         )
-    return "edited"
+        return "edited"
+
+    return await rt.db.unit(work)
 
 
 async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activity_id: str
                         ) -> str:
     """Delete of a note by its author: tombstone (kept if it has replies) or removal."""
     now = rt.now()
-    async with rt.db.transaction() as tx:
+
+    async def work(tx: Conn) -> str:
         if not await comment_store.mark_activity(tx, activity_id, now):
             return "duplicate activity"
         comment = await comment_store.by_ap_id(tx, object_id)
@@ -322,14 +352,16 @@ async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activit
             return "not theirs"
         return await comment_store.remove(tx, comment, now)
 
+    return await rt.db.unit(work)
 
-async def remove_actor_content(rt: Runtime, conn: Conn, actor_id: int) -> int:
+
+async def remove_actor_content(conn: Conn, actor_id: int, now: datetime) -> int:
     """Remove every comment of an actor (tombstones where replies hang below)."""
     count = 0
     for comment in await comment_store.by_actor(conn, actor_id):
         # Re-read: removing a reply may already have removed its deleted parent.
         fresh = await comment_store.by_id(conn, comment.id)
         if fresh is not None and fresh.status is not CommentStatus.DELETED:
-            await comment_store.remove(conn, fresh, rt.now())
+            await comment_store.remove(conn, fresh, now)
             count += 1
     return count

@@ -19,6 +19,7 @@ from fedcomments.services import actors, comments
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import queue
+from fedcomments.store.db import Conn
 
 Handler = Callable[[Runtime, parse.IncomingActivity, RemoteActor], Awaitable[str]]
 
@@ -60,14 +61,18 @@ async def _on_follow(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
     now = rt.now()
     accept_id = rt.urls.activity("accept", secrets.token_urlsafe(12))
     body = build.serialize(build.accept_follow(rt.urls, accept_id, activity.id, actor.ap_id))
-    async with rt.db.transaction() as tx:
+    inbox = actor.inbox
+
+    async def work(tx: Conn) -> str:
         if not await comment_store.mark_activity(tx, activity.id, now):
             return "duplicate activity"
         await actor_store.add_follower(tx, actor.id, activity.id, now)
         # The Accept goes to the follower's own inbox, not the shared one: some servers
         # only route Accepts delivered there. The delivery worker sends it.
-        await queue.enqueue(tx, activity_id=accept_id, inbox=actor.inbox, body=body, now=now)
-    return "follower added"
+        await queue.enqueue(tx, activity_id=accept_id, inbox=inbox, body=body, now=now)
+        return "follower added"
+
+    return await rt.db.unit(work)
 
 
 async def _on_undo(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -80,7 +85,8 @@ async def _on_undo(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteA
     if not target_id:
         raise InvalidInput("Undo without object")
     now = rt.now()
-    async with rt.db.transaction() as tx:
+
+    async def work(tx: Conn) -> str:
         if not await comment_store.mark_activity(tx, activity.id, now):
             return "duplicate activity"
         # Undo carries the undone activity embedded (Mastodon) or only its id (Mastodon's
@@ -95,7 +101,9 @@ async def _on_undo(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteA
             tx, actor_id=actor.id, ap_id=target_id, type_=reaction_type,
             target_ap_id=inner.object_id if inner is not None else None,
         )
-    return "reaction removed" if removed_reactions else "nothing to undo"
+        return "reaction removed" if removed_reactions else "nothing to undo"
+
+    return await rt.db.unit(work)
 
 
 async def _on_create(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -152,14 +160,17 @@ async def _on_delete(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
     if object_id != actor.ap_id:
         return await comments.remove_remote(rt, object_id, actor, activity.id)
     now = rt.now()
-    async with rt.db.transaction() as tx:
+
+    async def work(tx: Conn) -> str:
         if not await comment_store.mark_activity(tx, activity.id, now):
             return "duplicate activity"
-        removed = await comments.remove_actor_content(rt, tx, actor.id)
+        removed = await comments.remove_actor_content(tx, actor.id, now)
         await actor_store.delete_reactions(tx, actor.id)
         await actor_store.remove_follower(tx, actor.id)
         await actor_store.delete_keys(tx, actor.id)
-    return f"actor deleted ({removed} comments removed)"
+        return f"actor deleted ({removed} comments removed)"
+
+    return await rt.db.unit(work)
 
 
 async def _on_reaction(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -168,34 +179,40 @@ async def _on_reaction(rt: Runtime, activity: parse.IncomingActivity, actor: Rem
     # (even one shown in our thread) is that server's business, and cannot be checked here.
     if not target_id or not rt.urls.is_local(target_id):
         return "not ours"
-    target = await comments.find_target(rt, rt.db.read, target_id)
-    if target is None:
-        return "not ours"
-    if not target.public:
-        return "target not public"
     now = rt.now()
-    async with rt.db.transaction() as tx:
+    type_ = "like" if activity.type == "Like" else "announce"
+
+    async def work(tx: Conn) -> str:
+        target = await comments.find_target(rt, tx, target_id)
+        if target is None:
+            return "not ours"
+        if not target.public:
+            return "target not public"
         if not await comment_store.mark_activity(tx, activity.id, now):
             return "duplicate activity"
         added = await comment_store.add_reaction(
-            tx, ap_id=activity.id, type_="like" if activity.type == "Like" else "announce",
-            actor_id=actor.id, post_id=target.post_id, comment_id=target.parent_id,
-            target_ap_id=target_id, now=now,
+            tx, ap_id=activity.id, type_=type_, actor_id=actor.id, post_id=target.post_id,
+            comment_id=target.parent_id, target_ap_id=target_id, now=now,
         )
-    return "reaction added" if added else "reaction already counted"
+        return "reaction added" if added else "reaction already counted"
+
+    return await rt.db.unit(work)
 
 
 async def _on_flag(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
     now = rt.now()
-    async with rt.db.transaction() as tx:
+    content = plain_text(activity.content or "")[:MAX_REPORT_CHARS]
+
+    async def work(tx: Conn) -> str:
         if not await comment_store.mark_activity(tx, activity.id, now):
             return "duplicate activity"
         await actor_store.add_report(
-            tx, ap_id=activity.id, actor_id=actor.id,
-            content=plain_text(activity.content or "")[:MAX_REPORT_CHARS],
+            tx, ap_id=activity.id, actor_id=actor.id, content=content,
             object_ids=list(activity.object_ids)[:MAX_REPORT_OBJECTS], now=now,
         )
-    return "report stored"
+        return "report stored"
+
+    return await rt.db.unit(work)
 
 
 _HANDLERS: dict[str, Handler] = {

@@ -6,74 +6,26 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from fedcomments.errors import FedcommentsError
+from fedcomments.store.conn import Conn
 from fedcomments.store.schema import MIGRATIONS
+from fedcomments.store.units import Unit, run_batch
 
 BUSY_TIMEOUT_MS = 5000
+#: Units sharing one transaction at most: bounds how long the writer is held.
+MAX_BATCH = 256
 
-Params = Sequence[Any] | dict[str, Any]
+T = TypeVar("T")
 
 
 class StoreError(FedcommentsError):
     """The database is unusable (newer schema, corrupt file, unwritable path)."""
-
-
-def _one(db: sqlite3.Connection, sql: str, params: Params) -> sqlite3.Row | None:
-    return db.execute(sql, params).fetchone()
-
-
-def _all(db: sqlite3.Connection, sql: str, params: Params) -> list[sqlite3.Row]:
-    return db.execute(sql, params).fetchall()
-
-
-def _write(db: sqlite3.Connection, sql: str, params: Params) -> tuple[int | None, int]:
-    cur = db.execute(sql, params)
-    return cur.lastrowid, cur.rowcount
-
-
-def _many(db: sqlite3.Connection, sql: str, rows: list[Sequence[Any]]) -> None:
-    db.executemany(sql, rows)
-
-
-class Conn:
-    """A connection handle for repo functions: a read connection or an open transaction.
-
-    Each statement is one trip to the connection's SQLite thread. aiosqlite's cursor API
-    takes three (execute, fetch, close), and the inbox runs enough statements per
-    activity for those trips to dominate its cost, so statements run as one call there.
-    """
-
-    def __init__(self, raw: aiosqlite.Connection) -> None:
-        self._raw = raw
-
-    async def _call(self, fn: Any, sql: str, params: Any) -> Any:
-        # aiosqlite's own execute_fetchall/execute_insert are built the same way.
-        return await self._raw._execute(fn, self._raw._conn, sql, params)
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        return await self._call(_all, sql, params)
-
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        return await self._call(_one, sql, params)
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement; returns lastrowid for INSERTs, else rowcount."""
-        lastrowid, rowcount = await self._call(_write, sql, params)
-        if sql.lstrip()[:6].upper() == "INSERT":
-            return lastrowid or 0
-        return rowcount
-
-    async def rowcount(self, sql: str, params: Params = ()) -> int:
-        return (await self._call(_write, sql, params))[1]
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self._call(_many, sql, list(rows))
 
 
 class Database:
@@ -89,6 +41,11 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._units: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        #: Transactions that carried units, and the units they carried (for benchmarks).
+        self.unit_batches = 0
+        self.units_done = 0
 
     async def open(self) -> None:
         if self.path != ":memory:":
@@ -102,6 +59,9 @@ class Database:
             raise
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            with contextlib.suppress(BaseException):
+                await self._flusher
         for conn in (self._reader, self._writer):
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -128,6 +88,47 @@ class Database:
                 raise
             else:
                 await self._writer.execute("COMMIT")
+
+    async def unit(self, unit: Unit[T]) -> T:
+        """Run `unit` as one write transaction of its own, group-committed with the units
+        that wait beside it (see store/units.py); returns once it is committed."""
+        if self._writer is None:
+            raise StoreError("database is not open")
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._units.append((unit, done))
+        if self._flusher is None or self._flusher.done():
+            # Its own task, so a caller that goes away never strands the others' units.
+            self._flusher = asyncio.ensure_future(self._flush())
+        return await asyncio.shield(done)
+
+    async def _flush(self) -> None:
+        while self._units:
+            async with self._lock:
+                batch, self._units = self._units[:MAX_BATCH], self._units[MAX_BATCH:]
+                try:
+                    assert self._writer is not None
+                    outcomes = await self._writer._execute(
+                        run_batch, self._writer._conn, [unit for unit, _ in batch])
+                    self.unit_batches += 1
+                    self.units_done += len(batch)
+                except BaseException as exc:
+                    for _, done in batch:
+                        if done.done():
+                            continue
+                        if isinstance(exc, Exception):
+                            done.set_exception(exc)
+                        else:
+                            done.cancel()
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+            for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
+                if done.done():
+                    continue
+                if ok:
+                    done.set_result(value)
+                else:
+                    done.set_exception(value)
 
     async def data_version(self) -> int:
         """Changes when another process commits (used to notice CLI changes quickly)."""

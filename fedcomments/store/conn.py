@@ -1,0 +1,63 @@
+"""The connection handle repo functions take: each statement is one call on its thread."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+Params = Sequence[Any] | dict[str, Any]
+
+
+def _one(db: sqlite3.Connection, sql: str, params: Params) -> sqlite3.Row | None:
+    return db.execute(sql, params).fetchone()
+
+
+def _all(db: sqlite3.Connection, sql: str, params: Params) -> list[sqlite3.Row]:
+    return db.execute(sql, params).fetchall()
+
+
+def _write(db: sqlite3.Connection, sql: str, params: Params) -> tuple[int | None, int]:
+    cur = db.execute(sql, params)
+    return cur.lastrowid, cur.rowcount
+
+
+def _many(db: sqlite3.Connection, sql: str, rows: list[Sequence[Any]]) -> None:
+    db.executemany(sql, rows)
+
+
+class Conn:
+    """A connection handle for repo functions: a read connection or an open transaction.
+
+    Each statement is one trip to the connection's SQLite thread. aiosqlite's cursor API
+    takes three (execute, fetch, close), and the inbox runs enough statements per
+    activity for those trips to dominate its cost, so statements run as one call there.
+    """
+
+    def __init__(self, raw: aiosqlite.Connection) -> None:
+        self._raw = raw
+
+    async def _call(self, fn: Any, sql: str, params: Any) -> Any:
+        # aiosqlite's own execute_fetchall/execute_insert are built the same way.
+        return await self._raw._execute(fn, self._raw._conn, sql, params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return await self._call(_all, sql, params)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        return await self._call(_one, sql, params)
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns lastrowid for INSERTs, else rowcount."""
+        lastrowid, rowcount = await self._call(_write, sql, params)
+        if sql.lstrip()[:6].upper() == "INSERT":
+            return lastrowid or 0
+        return rowcount
+
+    async def rowcount(self, sql: str, params: Params = ()) -> int:
+        return (await self._call(_write, sql, params))[1]
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._call(_many, sql, list(rows))
