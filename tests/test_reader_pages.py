@@ -9,7 +9,7 @@ import html5lib
 from fedcomments.services import moderation, replies
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeInstance, activity, deliver, note
-from tests.helpers.reader import add_post, form_token, remote_reply
+from tests.helpers.reader import add_post, form_token, post_local, remote_reply
 
 HTML = "text/html"
 
@@ -210,3 +210,44 @@ async def test_page_policy_allows_http_images_only_in_local_development(
     post = await add_post(dev)
     resp = await dev.get(f"/posts/{post['slug']}", accept=HTML)
     assert "img-src 'self' https: http: data:;" in resp.headers["Content-Security-Policy"]
+
+
+async def test_page_etag_answers_304_until_the_thread_or_the_form_token_needs_a_new_page(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given the post page read once, its weak ETag answers 304 with no body; ?reply= has
+    its own; a new comment, or half the form's lifetime passing (the page's token must
+    stay fresh), gives a new page; the answer to a submitted form carries no ETag."""
+    fc: Instance = await make_instance(moderation={"policy": "none"},
+                                       comments={"form_max_age_hours": 2})
+    post = await add_post(fc)
+    cid = await remote_reply(fc, remote.actor("gina"), post["ap_id"])
+    # Tokens live 2 hours, so a page keeps its ETag for the hour it was issued in.
+    fc.clock.advance(seconds=3600 - int(fc.clock().timestamp()) % 3600 + 1)
+    url = f"/posts/{post['slug']}"
+    first = await fc.get(url, accept=HTML)
+    etag = first.headers["ETag"]
+    assert first.status == 200 and etag.startswith('W/"') and etag.endswith('"')
+    assert first.headers["Cache-Control"] == "no-cache"
+    again = await fc.get(url, accept=HTML, headers={"If-None-Match": etag})
+    assert again.status == 304 and await again.read() == b"" and again.headers["ETag"] == etag
+    reply = await fc.get(f"{url}?reply={cid}", accept=HTML)
+    assert reply.headers["ETag"] != etag
+    assert (await fc.get(f"{url}?reply={cid}", accept=HTML,
+                         headers={"If-None-Match": etag})).status == 200
+    fc.clock.advance(minutes=59)
+    assert (await fc.get(url, accept=HTML, headers={"If-None-Match": etag})).status == 304
+    fc.clock.advance(minutes=2)
+    later = await fc.get(url, accept=HTML, headers={"If-None-Match": etag})
+    assert later.status == 200 and later.headers["ETag"] != etag
+    token = re.search(r'name="token" value="([^"]+)"', await later.text())
+    assert token is not None and int(token.group(1).split(".")[0]) == int(fc.clock().timestamp())
+    etag = later.headers["ETag"]
+    assert (await post_local(fc, post["id"], text="Some news")).status == 201
+    changed = await fc.get(url, accept=HTML, headers={"If-None-Match": etag})
+    assert changed.status == 200 and changed.headers["ETag"] != etag
+    assert "Some news" in await changed.text()
+    form = {"token": await form_token(fc, post["id"]), "name": "Ivy", "text": "Hi there"}
+    fc.clock.advance(seconds=30)
+    answer = await fc.session.post(f"{fc.url}{url}/comments", data=form,
+                                   headers={"Origin": fc.url, "If-None-Match": etag})
+    assert answer.status == 200 and "ETag" not in answer.headers

@@ -1,17 +1,31 @@
-"""The pure thread builder: nesting, depth capping, placeholders, reactions, JSON shape."""
+"""The pure thread builder: nesting, depth capping, placeholders, reactions, JSON shape, and
+the assembly from per-comment fragments that must give the same JSON."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from fedcomments.model import Attachment, Comment, CommentStatus, Origin, RemoteActor, Visibility
 from fedcomments.services.thread import Owner, count_visible, entry_of, safe_url, thread_tree
+from fedcomments.services.thread_json import (
+    Authors,
+    Reactions,
+    assemble,
+    fragment,
+    group_reactions,
+    thread_json,
+)
 from fedcomments.store.comments import ReactionRow
-from fedcomments.store.threads import ThreadEntry
+from fedcomments.store.threads import ThreadEntry, ThreadPost
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 OWNER = Owner("The Blog", "@blog@example.org", "https://example.org/users/blog", None)
+POST = ThreadPost(1, "https://blog.example/a/", "https://example.org/posts/a", "A \"quoted\" title",
+                  "", "2024-05-01T11:00:00.000000Z", False, 3)
 
 
 def actor(name: str = "Alice", **extra: object) -> RemoteActor:
@@ -170,3 +184,65 @@ def test_images_are_https_unless_local_development() -> None:
     assert prod.image("http://a.example/x.png") is None
     assert dev.image("http://a.example/x.png") == "http://a.example/x.png"
     assert dev.image("javascript:alert(1)") is None and dev.image(None) is None
+
+
+def assembled(entries: list[ThreadEntry], reactions: list[ReactionRow], max_depth: int,
+              owner: Owner = OWNER) -> dict[str, Any]:
+    """The thread as the API assembles it: each comment's fragment rendered on its own
+    (as stored), then joined as bytes."""
+    authors = Authors(owner)
+    grouped = group_reactions(reactions)
+    rows = [(e.id, e.parent_id, int(e.status == "deleted"), fragment(e, grouped.get(e.id), authors))
+            for e in entries]
+    post_level = Reactions()
+    for r in reactions:
+        if r.comment_id is None:
+            post_level.add(r)
+    return orjson.loads(assemble(POST, rows, post_level, owner, max_depth))
+
+
+def random_thread(seed: int, n: int) -> tuple[list[ThreadEntry], list[ReactionRow]]:
+    """Nested comments of every kind: deleted ones (some above replies, some not), replies
+    to comments that are not shown, owner answers, fediverse authors, long chains."""
+    rnd = random.Random(seed)
+    entries: list[ThreadEntry] = []
+    for i in range(1, n + 1):
+        parent = None
+        if i > 1 and rnd.random() < 0.7:
+            parent = rnd.randrange(1, i) if rnd.random() < 0.5 else i - 1
+        if rnd.random() < 0.05:
+            parent = n + 100  # a parent that is not public (pending, private)
+        status = CommentStatus.DELETED if rnd.random() < 0.2 else CommentStatus.APPROVED
+        kind = rnd.choice([Origin.LOCAL, Origin.REMOTE, Origin.OWNER])
+        extra: dict[str, object] = {}
+        if kind is Origin.REMOTE:
+            extra = {"actor": actor(f"A{i % 4}", id=i % 4 + 1),
+                     "ap_id": f"https://social.example/n/{i}", "summary": rnd.choice([None, "cw"])}
+        entries.append(comment(i, parent, status=status, origin=kind, **extra))
+    entries.sort(key=lambda e: (rnd.random() < 0.1, e.id))  # a few out of time order
+    reactions = [ReactionRow(rnd.choice([None, *range(1, n + 1)]), rnd.choice(["like", "announce"]),
+                             f"https://s.example/u/{rnd.randrange(12)}", rnd.choice(["U", None]),
+                             "https://s.example/a.png", None) for _ in range(n)]
+    return entries, reactions
+
+
+def test_assembled_fragments_equal_the_reference_tree() -> None:
+    """Given many random threads (nesting past max_depth, deleted placeholders with and
+    without visible replies, orphans, reactions), the thread assembled from per-comment
+    fragments parses to exactly the JSON the reference builder gives."""
+    for seed in range(60):
+        entries, reactions = random_thread(seed, 1 + seed * 3)
+        for max_depth in (0, 1, 4):
+            expected = thread_json(POST, entries, reactions, OWNER, max_depth)
+            assert assembled(entries, reactions, max_depth) == expected, (seed, max_depth)
+
+
+def test_assembly_handles_a_long_chain_and_an_empty_thread() -> None:
+    """Given a 5,000-deep reply chain and a thread with no comments, assembly equals the
+    reference (no recursion limit) and counts the comments shown."""
+    chain = [comment(1)] + [comment(i, i - 1) for i in range(2, 5001)]
+    data = assembled(chain, [], 4)
+    assert data == thread_json(POST, chain, [], OWNER, 4) and data["count"] == 5000
+    assert assembled([], [], 4) == {"post": thread_json(POST, [], [], OWNER, 4)["post"],
+                                    "count": 0, "reactions": {"likes": 0, "boosts": 0,
+                                                              "people": []}, "comments": []}

@@ -142,7 +142,11 @@ async def test_cors_only_for_blog_origins(make_instance) -> None:  # type: ignor
 async def test_thread_is_read_with_a_fixed_number_of_queries(
         make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
     """Given 30 comments with reactions, a cold read runs the same few queries as a thread
-    of one (never one per comment), and a warm read runs only the change check."""
+    of one (never one per comment), a read once their fragments are stored reads no comment
+    columns, and a warm read runs only the change check."""
+    from fedcomments.services.thread import get_thread
+    from fedcomments.web.public_api import THREAD_CACHE
+
     fc: Instance = await make_instance(moderation={"policy": "none"})
     post = await add_post(fc)
     alice = remote.actor("alice")
@@ -158,16 +162,26 @@ async def test_thread_is_read_with_a_fixed_number_of_queries(
     try:
         data = await thread(fc, id=str(post["id"]))
         cold = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "PRAGMA"))]
+        await fc.server.app[THREAD_CACHE].fragments.flush()
+        statements.clear()
+        uncached = await get_thread(fc.rt, str(post["id"]))  # no cache: a full read
+        stored = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
         statements.clear()
         await thread(fc, id=str(post["id"]))
         warm = list(statements)
     finally:
         await raw.set_trace_callback(None)
-    assert data["count"] == 30
-    # data_version, the post with its stamp, the comments, the reactions.
-    assert len(cold) == 4, cold
-    assert sum("FROM comments" in s for s in cold) == 1
-    # Warm: the change check, and the post's stamp if deliveries committed meanwhile.
+    assert data["count"] == 30 and uncached.data == data
+    # data_version, the post (a first-seen spelling), then in one snapshot: the post, the
+    # thread's rows, the comments whose fragment is missing, their reactions, the post's.
+    assert len(cold) == 7, cold
+    assert sum("SELECT c.id, c.parent_id, c.status = 'deleted', f.body" in s for s in cold) == 1
+    assert sum("f.comment_id IS NULL" in s for s in cold) == 1
+    # With every fragment stored: the post, the rows with their fragments, the post's
+    # reactions; no comment columns beyond the thread's shape.
+    assert len(stored) == 3, stored
+    assert not any("c.content" in s or "f.comment_id IS NULL" in s for s in stored), stored
+    # Warm: the change check, and the post's stamp since fragments were committed meanwhile.
     assert 1 <= len(warm) <= 2 and "data_version" in warm[0], warm
     assert not any("FROM comments" in s or "FROM reactions" in s for s in warm), warm
 
@@ -287,4 +301,5 @@ async def test_concurrent_reads_after_a_change_render_once(make_instance) -> Non
     finally:
         await raw.set_trace_callback(None)
     assert {v.data["count"] for v in views} == {1} and len({v.etag for v in views}) == 1
-    assert sum("FROM comments" in s for s in statements) == 1
+    assert len({id(v) for v in views}) == 1
+    assert sum("FROM comments c LEFT JOIN comment_fragments" in s for s in statements) == 1

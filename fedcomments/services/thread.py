@@ -1,273 +1,92 @@
-"""The public thread of a post: a pure tree builder, its JSON shape, and a cached reader.
+"""Reading a post's public thread: assembled from each comment's stored fragment, with the
+missing fragments rendered and stored back, and kept in memory while the post's stamp holds.
 
-`thread_tree` is pure. `get_thread` reads one post, one query of comments and one of
-reactions, and keeps the serialised result until the database changes (SQLite's
-data_version moves on every commit by another connection: our writer, or the CLI).
+A read is one trip to SQLite: the post with its stamp, the thread's rows with their
+fragments and, for comments whose fragment is missing, what rendering them needs. The
+ETag depends on the stamp and the render key only, so a matching If-None-Match is
+answered before anything is rendered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
+import logging
 import zlib
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
+from functools import cached_property
+from pathlib import Path
+from typing import Any, overload
 
 import orjson
 
+from fedcomments import __version__
 from fedcomments.errors import Gone, NotFound
 from fedcomments.model import Comment
 from fedcomments.runtime import Runtime
-from fedcomments.services.thread_cache import Entry, ThreadCache
-from fedcomments.store import comments as comment_store
+from fedcomments.services import thread_cache
+from fedcomments.services import thread_json as shape
+from fedcomments.services.thread_cache import Entry
+from fedcomments.services.thread_json import (
+    Authors,
+    Owner,
+    Reactions,
+    comment_json,
+    count_visible,
+    entry_of,
+    safe_url,
+    thread_tree,
+)
 from fedcomments.store import threads as thread_store
-from fedcomments.store.comments import ReactionRow
-from fedcomments.store.rows import dumps, ts
-from fedcomments.store.threads import ThreadActor, ThreadEntry, ThreadPost
+from fedcomments.store.rows import ts
+from fedcomments.store.threads import PostRef, ThreadPost, ThreadRead, ThreadRow
 
-#: People shown in a reaction facepile.
-FACEPILE = 8
-#: Threads with this many comments are rendered in a worker thread.
+__all__ = ["Owner", "ThreadCache", "ThreadView", "count_visible", "entry_of", "find_thread_post",
+           "get_thread", "owner_of", "safe_url", "single_comment_json", "thread_tree"]
+
+log = logging.getLogger("fedcomments.thread")
+
+#: Threads with this many comments are assembled in a worker thread.
 BIG_THREAD = 1000
-# An absolute http(s) URL with a host, no credentials, and none of the characters a URL may
-# not contain (spaces, controls, quotes, angle brackets …).
-_HTTP_URL = re.compile(r'https?://[^\s/?#@\\"<>^`{|}\x00-\x1f\x7f]+'
-                       r'(?:[/?#][^\s"<>\\^`{|}\x00-\x1f\x7f]*)?', re.IGNORECASE)
-
-
-def safe_url(url: str | None) -> str | None:
-    """Only http(s) URLs reach an href or src: never javascript:, data: or relative ones."""
-    if not url or len(url) > 2048 or _HTTP_URL.fullmatch(url) is None:
-        return None
-    return url
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    avatar: str | None
-    url: str | None
-
-
-@dataclass
-class Reactions:
-    likes: int = 0
-    boosts: int = 0
-    people: list[Person] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set, repr=False)
-
-    def add(self, row: ReactionRow) -> None:
-        if row.type == "like":
-            self.likes += 1
-        else:
-            self.boosts += 1
-        if row.actor_ap_id not in self._seen and len(self.people) < FACEPILE:
-            self._seen.add(row.actor_ap_id)
-            name = row.actor_name or urlsplit(row.actor_ap_id).hostname or row.actor_ap_id
-            self.people.append(Person(name, safe_url(row.actor_icon),
-                                      safe_url(row.actor_url) or safe_url(row.actor_ap_id)))
-
-
-@dataclass(frozen=True)
-class Owner:
-    """How the blog actor's own answers are shown, and which images the pages may load."""
-
-    name: str
-    handle: str
-    url: str
-    avatar: str | None
-    #: Pages allow https images only; local development (private addresses allowed) meets
-    #: http:// avatars on loopback instances, and its page policy allows them too.
-    http_images: bool = False
-
-    def image(self, url: str | None) -> str | None:
-        url = safe_url(url)
-        if url is None or (not self.http_images and url[:8].lower() != "https://"):
-            return None
-        return url
-
-
-def author_name(entry: ThreadEntry, owner: Owner) -> str:
-    if entry.origin == "owner":
-        return owner.name
-    if entry.actor is not None:
-        return entry.actor.display_name
-    return entry.author_name or "Anonymous"
-
-
-# --- JSON shape -------------------------------------------------------------------------
-
-_NO_REACTIONS: dict[str, Any] = {"likes": 0, "boosts": 0, "people": []}
-
-
-def reactions_json(r: Reactions | None, owner: Owner) -> dict[str, Any]:
-    if r is None:
-        return _NO_REACTIONS
-    return {"likes": r.likes, "boosts": r.boosts,
-            "people": [{"name": p.name, "avatar": owner.image(p.avatar), "url": p.url}
-                       for p in r.people]}
-
-
-def _fediverse_author(a: ThreadActor, owner: Owner) -> dict[str, Any]:
-    return {"kind": "fediverse", "name": a.display_name, "handle": a.handle,
-            "url": safe_url(a.url) or safe_url(a.ap_id), "avatar": owner.image(a.icon),
-            "website": None}
-
-
-class Authors:
-    """Author objects of one rendering: each fediverse actor's is built once."""
-
-    def __init__(self, owner: Owner) -> None:
-        self.owner = owner
-        self._actors: dict[int, dict[str, Any]] = {}
-        self._blog = {"kind": "owner", "name": owner.name, "handle": owner.handle,
-                      "url": owner.url, "avatar": owner.image(owner.avatar), "website": None}
-
-    def of(self, c: ThreadEntry) -> dict[str, Any]:
-        if c.origin == "owner":
-            return self._blog
-        if c.actor is not None:
-            found = self._actors.get(c.actor.id)
-            if found is None:
-                found = self._actors[c.actor.id] = _fediverse_author(c.actor, self.owner)
-            return found
-        return {"kind": "reader", "name": c.author_name or "Anonymous", "handle": None,
-                "url": None, "avatar": None, "website": safe_url(c.author_website)}
-
-
-def _seconds(stamp: str | None) -> str | None:
-    """A stored timestamp (microseconds) to the second, as HTML's <time> accepts."""
-    return stamp[:19] + "Z" if stamp else None
-
-
-def _attachments(raw: str) -> list[dict[str, Any]]:
-    if raw in ("", "[]"):
-        return []
-    return [{"url": u, "media_type": a.get("media_type"), "name": a.get("name")}
-            for a in json.loads(raw) if (u := safe_url(a.get("url")))]
-
-
-def comment_json(c: ThreadEntry, depth: int, reply_to: dict[str, Any] | None,
-                 reactions: Reactions | None, authors: Authors) -> dict[str, Any]:
-    """One comment as the API and the page show it; its replies go into "replies"."""
-    if c.status == "deleted":
-        return {"id": c.id, "parent_id": c.parent_id, "depth": depth, "reply_to": reply_to,
-                "deleted": True, "status": "deleted", "replies": []}
-    return {
-        "id": c.id, "parent_id": c.parent_id, "depth": depth, "reply_to": reply_to,
-        "deleted": False, "status": c.status, "origin": c.origin, "ap_id": c.ap_id,
-        "url": None if c.origin == "local" else safe_url(c.url) or safe_url(c.ap_id),
-        "author": authors.of(c), "published": _seconds(c.published),
-        "updated": _seconds(c.updated), "edited": c.updated is not None,
-        "summary": c.summary or None, "sensitive": c.sensitive or bool(c.summary),
-        "language": c.language, "content": c.content,
-        "attachments": _attachments(c.attachments),
-        "reactions": reactions_json(reactions, authors.owner), "replies": [],
-    }
-
-
-# --- the tree ---------------------------------------------------------------------------
-
-
-def thread_tree(entries: Sequence[ThreadEntry], reactions: Iterable[ReactionRow], *,
-                max_depth: int = 4, owner: Owner | None = None) -> list[dict[str, Any]]:
-    """Nest comments (given oldest first) under their parents, as the API's JSON objects.
-
-    Replies deeper than `max_depth` are listed flat after their parent, each marked with
-    the author it answers ("reply_to"). A deleted placeholder stays only while a visible
-    reply hangs below it; a reply whose parent is not shown (pending, private) moves to
-    the top.
-    """
-    authors = Authors(owner or Owner("Blog", "", "", None))
-    by_id = {c.id: c for c in entries}
-    children: dict[int | None, list[ThreadEntry]] = defaultdict(list)
-    for c in entries:
-        children[c.parent_id if c.parent_id in by_id else None].append(c)
-    # Pre-order walk without recursion: a reply chain may be thousands deep.
-    order: list[ThreadEntry] = []
-    stack = list(reversed(children[None]))
-    while stack:
-        c = stack.pop()
-        order.append(c)
-        stack.extend(reversed(children.get(c.id, ())))
-    keep: dict[int, bool] = {}
-    for c in reversed(order):  # every descendant is decided before its ancestor
-        keep[c.id] = c.status != "deleted" or any(keep[k.id] for k in children.get(c.id, ()))
-    grouped: dict[int | None, Reactions] = defaultdict(Reactions)
-    for row in reactions:
-        grouped[row.comment_id].add(row)
-    roots: list[dict[str, Any]] = []
-    todo: list[tuple[ThreadEntry, int, list[dict[str, Any]], dict[str, Any] | None]] = [
-        (c, 0, roots, None) for c in reversed(children[None]) if keep[c.id]]
-    while todo:
-        c, depth, container, reply_to = todo.pop()
-        node = comment_json(c, depth, reply_to, grouped.get(c.id), authors)
-        container.append(node)
-        kids = [k for k in reversed(children.get(c.id, ())) if keep[k.id]]
-        if depth < max_depth:
-            todo.extend((k, depth + 1, node["replies"], None) for k in kids)
-        else:
-            name = ("a deleted comment" if c.status == "deleted"
-                    else author_name(c, authors.owner))
-            to = {"id": c.id, "name": name}
-            todo.extend((k, depth, container, to) for k in kids)
-    return roots
-
-
-def count_visible(nodes: Iterable[dict[str, Any]]) -> int:
-    total = 0
-    stack = list(nodes)
-    while stack:
-        node = stack.pop()
-        total += not node["deleted"]
-        stack.extend(node["replies"])
-    return total
-
-
-def entry_of(comment: Comment) -> ThreadEntry:
-    """A stored comment as a thread entry (for one comment shown outside its thread)."""
-    a = comment.actor
-    actor = ThreadActor(a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon) if a else None
-    return ThreadEntry(
-        comment.id, comment.parent_id, comment.origin.value, comment.status.value,
-        comment.content, ts(comment.published_at) or "", ts(comment.updated_at),
-        comment.summary, comment.sensitive, comment.language, comment.url, comment.ap_id,
-        dumps([x.__dict__ for x in comment.attachments]), comment.author_name,
-        comment.author_website, actor)
-
-
-def single_comment_json(rt: Runtime, comment: Comment) -> dict[str, Any]:
-    """One comment outside its thread (what its author sees while it is pending)."""
-    return comment_json(entry_of(comment), 0, None, None, Authors(owner_of(rt)))
-
-
-def post_json(post: ThreadPost) -> dict[str, Any]:
-    return {"id": post.id, "url": post.permalink, "ap_id": post.ap_id, "title": post.title,
-            "summary": post.summary, "published": _seconds(post.published)}
-
-
-# --- reading ----------------------------------------------------------------------------
+#: Fragments stored per write transaction (the writer is shared with the inbox).
+SAVE_BATCH = 500
 
 
 @dataclass(frozen=True)
 class ThreadView:
-    """A thread ready to send: its JSON data, the exact bytes and their ETag."""
+    """A thread ready to send: the exact bytes and their ETag."""
 
     post: ThreadPost
-    data: dict[str, Any]
     body: bytes
     etag: str
-    #: Other renderings of the same data (the page's HTML), made once on first use.
+    #: Other renderings of the same thread (the page's HTML), made once on first use.
     renderings: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        """The JSON as objects, parsed on first use (only the HTML page needs them)."""
+        return orjson.loads(self.body)  # type: ignore[no-any-return]
 
     def rendered(self, kind: str, make: Callable[[dict[str, Any]], Any]) -> Any:
         if kind not in self.renderings:
             self.renderings[kind] = make(self.data)
         return self.renderings[kind]
+
+
+@dataclass(frozen=True)
+class NotModified:
+    """The client's copy (named by If-None-Match) is the current thread."""
+
+    post: ThreadPost
+    etag: str
+
+
+def etag_in(header: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names `etag` (weak comparison, or *)."""
+    if not header:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 def owner_of(rt: Runtime) -> Owner:
@@ -276,25 +95,92 @@ def owner_of(rt: Runtime) -> Owner:
                  http_images=rt.settings.federation.allow_private_addresses)
 
 
+def code_checksum() -> int:
+    """A checksum of the code that shapes a fragment, so an upgrade never serves fragments
+    (or ETags) rendered by older code."""
+    try:
+        return zlib.crc32(Path(shape.__file__).read_bytes())
+    except OSError:
+        return zlib.crc32(__version__.encode())
+
+
+def render_key(rt: Runtime, code: int) -> int:
+    """Names everything besides the database that shapes the bytes: code and settings."""
+    return zlib.crc32(repr((owner_of(rt), rt.settings.comments.max_depth)).encode(), code)
+
+
+def etag_of(post: ThreadPost, key: int) -> str:
+    return f'"{post.id:x}.{post.stamp:x}.{key:08x}"'
+
+
+class FragmentWriter:
+    """Stores rendered fragments in the background, in batches, each only if its thread is
+    still in the state it was rendered from (a reader never waits for the writer)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, tuple[int, int, list[tuple[int, bytes]]]] = {}
+        self._task: asyncio.Future[None] | None = None
+
+    def save(self, rt: Runtime, post_id: int, stamp: int, key: int,
+             fragments: list[tuple[int, bytes]]) -> None:
+        if not fragments:
+            return
+        self._pending[post_id] = (stamp, key, fragments)  # a newer state replaces an older
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run(rt))
+
+    async def _run(self, rt: Runtime) -> None:
+        while self._pending:
+            post_id, (stamp, key, fragments) = self._pending.popitem()
+            try:
+                for start in range(0, len(fragments), SAVE_BATCH):
+                    async with rt.db.transaction() as tx:
+                        if not await thread_store.save_fragments(
+                                tx, post_id, stamp, key, fragments[start:start + SAVE_BATCH]):
+                            break
+            except Exception:  # a task boundary: fragments are rendered again when missing
+                log.exception("could not store the rendered comments of post %s", post_id)
+
+    async def flush(self) -> None:
+        """Wait until everything handed over so far is stored."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+
+class ThreadCache(thread_cache.ThreadCache[ThreadView]):
+    """Rendered threads of one app, the writer of their fragments and the render key."""
+
+    def __init__(self, size: int = 512, keys: int = 8192, max_bytes: int = 64 << 20) -> None:
+        super().__init__(size, keys, max_bytes)
+        self.fragments = FragmentWriter()
+        self._code: int | None = None
+
+    def key(self, rt: Runtime) -> int:
+        if self._code is None:
+            self._code = code_checksum()
+        return render_key(rt, self._code)
+
+
 def _permalinks(ref: str) -> tuple[str, str]:
     """The permalink as given (without a fragment), and with/without its trailing slash."""
     bare = ref.split("#", 1)[0]
     return bare, bare[:-1] if bare.endswith("/") else bare + "/"
 
 
-async def find_thread_post(rt: Runtime, ref: str) -> ThreadPost:
-    """A public post by id, permalink (trailing slash or not) or ActivityPub id, in one
-    query in the common case."""
+def post_ref(rt: Runtime, ref: str) -> PostRef | None:
+    """How `ref` names a post: an id, a permalink (trailing slash or not, any #fragment),
+    or the ActivityPub id of one of our posts."""
     ref = ref.strip()
-    conn = rt.db.read
-    post: ThreadPost | None = None
     if ref.isdigit() and len(ref) < 19:
-        post = await thread_store.thread_post(conn, post_id=int(ref))
-    elif ref.startswith(("http://", "https://")):
+        return PostRef(post_id=int(ref))
+    if ref.startswith(("http://", "https://")):
         spellings = _permalinks(ref)
-        post = await thread_store.thread_post(conn, permalinks=spellings)
-        if post is None and rt.urls.is_local(spellings[0]):
-            post = await thread_store.thread_post(conn, ap_id=spellings[0])
+        return PostRef(permalinks=spellings,
+                       ap_id=spellings[0] if rt.urls.is_local(spellings[0]) else None)
+    return None
+
+
+def _visible(rt: Runtime, post: ThreadPost | None) -> ThreadPost:
     if post is None or post.published > (ts(rt.now()) or ""):
         raise NotFound("no such post")
     if post.deleted:
@@ -302,61 +188,116 @@ async def find_thread_post(rt: Runtime, ref: str) -> ThreadPost:
     return post
 
 
-def render(post: ThreadPost, entries: list[ThreadEntry], reactions: list[ReactionRow],
-           owner: Owner, max_depth: int) -> ThreadView:
-    """The pure part of a rendering: tree, JSON, bytes and ETag."""
-    roots = thread_tree(entries, reactions, max_depth=max_depth, owner=owner)
-    post_reactions = Reactions()
-    for row in reactions:
-        if row.comment_id is None:
-            post_reactions.add(row)
-    data = {
-        "post": post_json(post),
-        "count": count_visible(roots),
-        "reactions": reactions_json(post_reactions, owner),
-        "comments": roots,
-    }
-    body = orjson.dumps(data)
-    # The stamp names the state of the thread; the checksum covers what else shapes the
-    # bytes (settings, this code's version) so that a restart never reuses a stale tag.
-    etag = f'"{post.id:x}.{post.stamp:x}.{zlib.crc32(body):08x}"'
-    return ThreadView(post, data, body, etag)
+async def find_thread_post(rt: Runtime, ref: str) -> ThreadPost:
+    """A public post by id, permalink (trailing slash or not) or ActivityPub id, in one
+    query in the common case."""
+    found = post_ref(rt, ref)
+    conn = rt.db.read
+    post: ThreadPost | None = None
+    if found is not None and found.post_id is not None:
+        post = await thread_store.thread_post(conn, post_id=found.post_id)
+    elif found is not None:
+        post = await thread_store.thread_post(conn, permalinks=found.permalinks)
+        if post is None and found.ap_id is not None:
+            post = await thread_store.thread_post(conn, ap_id=found.ap_id)
+    return _visible(rt, post)
 
 
-async def build_view(rt: Runtime, post: ThreadPost) -> ThreadView:
-    """One query for the comments, one for the reactions, then pure code: in a worker
-    thread for big threads, so the event loop keeps serving meanwhile."""
-    entries = await thread_store.public_thread(rt.db.read, post.id)
-    reactions = await comment_store.reactions_for_post(rt.db.read, post.id)
-    args = (post, entries, reactions, owner_of(rt), rt.settings.comments.max_depth)
-    if len(entries) < BIG_THREAD:
-        return render(*args)
-    return await asyncio.to_thread(render, *args)
+async def _read(rt: Runtime, ref: PostRef | None, key: int, rows: bool = True) -> ThreadRead:
+    read = None if ref is None else await thread_store.read_thread(rt.db.read, ref, key, rows)
+    _visible(rt, read.post if read is not None else None)
+    assert read is not None
+    return read
 
 
-async def get_thread(rt: Runtime, ref: str, cache: ThreadCache[ThreadView] | None = None
-                     ) -> ThreadView:
-    """The public thread of a post found by `ref`; served from `cache` while nothing it
-    shows changed."""
+# --- rendering --------------------------------------------------------------------------
+
+
+def _render(read: ThreadRead, owner: Owner, max_depth: int
+            ) -> tuple[bytes, list[tuple[int, bytes]]]:
+    """The thread's bytes, and the fragments that had to be rendered for it."""
+    rows: list[ThreadRow] = read.rows
+    made: list[tuple[int, bytes]] = []
+    if read.missing:
+        authors = Authors(owner)
+        grouped = shape.group_reactions(read.missing_reactions)
+        made = [(e.id, shape.fragment(e, grouped.get(e.id), authors)) for e in read.missing]
+        filled = dict(made)
+        rows = [r if r[3] is not None else (r[0], r[1], r[2], filled[r[0]]) for r in rows]
+    reactions = Reactions(likes=read.likes, boosts=read.boosts)
+    for person in read.people:
+        reactions.add_person(person)
+    return shape.assemble(read.post, rows, reactions, owner, max_depth), made
+
+
+async def build_view(rt: Runtime, read: ThreadRead, key: int,
+                     writer: FragmentWriter | None = None) -> ThreadView:
+    """Assemble the thread (in a worker thread for big ones, so the event loop keeps
+    serving) and hand the fragments it had to render to `writer`."""
+    args = (read, owner_of(rt), rt.settings.comments.max_depth)
+    if len(read.rows) < BIG_THREAD:
+        body, made = _render(*args)
+    else:
+        body, made = await asyncio.to_thread(_render, *args)
+    if writer is not None:
+        writer.save(rt, read.post.id, read.post.stamp, key, made)
+    return ThreadView(read.post, body, etag_of(read.post, key))
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+@overload
+async def get_thread(rt: Runtime, ref: str, cache: ThreadCache | None = None) -> ThreadView: ...
+
+
+@overload
+async def get_thread(rt: Runtime, ref: str, cache: ThreadCache | None,
+                     unless: Callable[[str], bool] | None) -> ThreadView | NotModified: ...
+
+
+async def get_thread(rt: Runtime, ref: str, cache: ThreadCache | None = None,
+                     unless: Callable[[str], bool] | None = None) -> ThreadView | NotModified:
+    """The public thread of a post found by `ref`, served from `cache` while nothing it
+    shows changed; NotModified if `unless(etag)` says the client has the current state
+    (then nothing is rendered)."""
     if cache is None:
-        return await build_view(rt, await find_thread_post(rt, ref))
+        code = code_checksum()
+        read = await _read(rt, post_ref(rt, ref), render_key(rt, code))
+        return await build_view(rt, read, render_key(rt, code))
+    key = cache.key(rt)
     version = await cache.version.read(rt.db)
-    post_id = cache.post_of(ref)
-    entry = cache.get(post_id) if post_id is not None else None
+    guess = cache.post_of(ref)
+    entry = cache.get(guess) if guess is not None else None
     if entry is not None and entry.version == version:
         return entry.value  # nothing at all was committed since it was rendered
-    # Something changed somewhere: look the post up again (its stamp comes in the same row)
-    # and keep the rendering if its thread did not change.
-    post = await find_thread_post(rt, ref)
+    # A thread rendered before, a new spelling of a post (it may be rendered), or a client
+    # that has a copy: the post and its stamp first, the thread may not have changed.
+    # Otherwise (a thread fallen out of the cache) the whole thread in the same trip.
+    read = await _read(rt, post_ref(rt, ref), key,
+                       rows=guess is not None and entry is None and unless is None)
+    post = read.post
     cache.remember(ref, post.id)
     entry = cache.get(post.id)
     if entry is not None and entry.stamp == post.stamp:
         entry.version = version
         return entry.value
-    # The comments are read after the stamp: what is filed is never older than its stamp.
+    if unless is not None and unless(etag_of(post, key)):
+        return NotModified(post, etag_of(post, key))
+
+    async def build() -> ThreadView:
+        full = read if read.complete else await _read(
+            rt, PostRef(post_id=post.id), key)
+        return await build_view(rt, full, key, cache.fragments)
+
     stale = entry.value if entry is not None else None
-    view = await cache.build_once(post.id, post.stamp, lambda: build_view(rt, post), stale)
+    view = await cache.build_once(post.id, post.stamp, build, stale)
     if view is not stale:
-        # The body, and roughly what the data behind it weighs.
-        cache.put(post.id, Entry(version, post.stamp, view, size=4 * len(view.body)))
+        # The body, and roughly what its parsed data weighs if the page asks for it.
+        cache.put(post.id, Entry(version, view.post.stamp, view, size=4 * len(view.body)))
     return view
+
+
+def single_comment_json(rt: Runtime, comment: Comment) -> dict[str, Any]:
+    """One comment outside its thread (what its author sees while it is pending)."""
+    return comment_json(entry_of(comment), 0, None, None, Authors(owner_of(rt)))

@@ -208,4 +208,64 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX tombstones_unknown ON tombstones(deleted_at) WHERE had_comment = 0",
         "CREATE INDEX processed_activities_received ON processed_activities(received_at)",
     ],
+    # 5: each comment's part of the thread JSON, rendered once and kept ("cooked"), so a
+    # thread is assembled from stored bytes. Triggers delete a fragment whenever what it
+    # shows may change (the comment, its reactions, its author or a reacting actor), so no
+    # write path has to know about them; readers render missing ones again. `key` names
+    # the code and settings that rendered it. The covering index lets a thread's shape be
+    # read without touching the (wide) comment rows; it starts with comments_post's columns.
+    # Step 3's actor trigger moved the stamp on every refetch of an actor: now only when
+    # what a thread shows of them changed.
+    [
+        """CREATE TABLE comment_fragments (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            key INTEGER NOT NULL,
+            body BLOB NOT NULL
+        )""",
+        "CREATE INDEX comments_thread ON comments(post_id, published_at, id, parent_id, status, "
+        "visibility)",
+        "DROP INDEX comments_post",
+        # The post's own likes and boosts are counted on every rendering of its thread.
+        "CREATE INDEX reactions_post_level ON reactions(post_id, type) WHERE comment_id IS NULL",
+        """CREATE TRIGGER fragment_comment_update AFTER UPDATE ON comments BEGIN
+            DELETE FROM comment_fragments WHERE comment_id IN (OLD.id, NEW.id);
+        END""",
+        # Deletes cascade; these two also hold where foreign keys are off (a plain sqlite3
+        # shell) and a new comment reuses a deleted one's id.
+        """CREATE TRIGGER fragment_comment_delete AFTER DELETE ON comments BEGIN
+            DELETE FROM comment_fragments WHERE comment_id = OLD.id;
+        END""",
+        """CREATE TRIGGER fragment_comment_insert AFTER INSERT ON comments BEGIN
+            DELETE FROM comment_fragments WHERE comment_id = NEW.id;
+        END""",
+        """CREATE TRIGGER fragment_reaction_insert AFTER INSERT ON reactions
+            WHEN NEW.comment_id IS NOT NULL BEGIN
+            DELETE FROM comment_fragments WHERE comment_id = NEW.comment_id;
+        END""",
+        """CREATE TRIGGER fragment_reaction_update AFTER UPDATE ON reactions BEGIN
+            DELETE FROM comment_fragments WHERE comment_id IN (OLD.comment_id, NEW.comment_id);
+        END""",
+        """CREATE TRIGGER fragment_reaction_delete AFTER DELETE ON reactions
+            WHEN OLD.comment_id IS NOT NULL BEGIN
+            DELETE FROM comment_fragments WHERE comment_id = OLD.comment_id;
+        END""",
+        # An actor is upserted on every refetch: only a change of what a thread shows counts.
+        """CREATE TRIGGER fragment_actor_update AFTER UPDATE ON actors
+            WHEN OLD.ap_id IS NOT NEW.ap_id OR OLD.username IS NOT NEW.username
+              OR OLD.domain IS NOT NEW.domain OR OLD.name IS NOT NEW.name
+              OR OLD.url IS NOT NEW.url OR OLD.icon IS NOT NEW.icon BEGIN
+            DELETE FROM comment_fragments WHERE comment_id IN (
+                SELECT id FROM comments WHERE actor_id = NEW.id
+                UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id);
+        END""",
+        "DROP TRIGGER thread_version_actor_update",
+        """CREATE TRIGGER thread_version_actor_update AFTER UPDATE ON actors
+            WHEN OLD.ap_id IS NOT NEW.ap_id OR OLD.username IS NOT NEW.username
+              OR OLD.domain IS NOT NEW.domain OR OLD.name IS NOT NEW.name
+              OR OLD.url IS NOT NEW.url OR OLD.icon IS NOT NEW.icon BEGIN
+            UPDATE posts SET thread_version = thread_version + 1 WHERE id IN (
+                SELECT post_id FROM comments WHERE actor_id = NEW.id
+                UNION SELECT post_id FROM reactions WHERE actor_id = NEW.id);
+        END""",
+    ],
 ]

@@ -1,10 +1,14 @@
-"""The public thread of a post in one query, as light rows (a busy thread is read often)."""
+"""The public thread of a post as light rows, read in one trip as one snapshot (a busy
+thread is read often), and the stored per-comment fragments it is assembled from."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from fedcomments.store.comments import ReactionRow
 from fedcomments.store.db import Conn
 
 
@@ -43,6 +47,10 @@ async def thread_post(conn: Conn, *, post_id: int | None = None,
         row = await conn.fetchone(_POST_SQL + "WHERE ap_id = ?", (ap_id,))
     else:
         return None
+    return _post(row)
+
+
+def _post(row: Any) -> ThreadPost | None:
     if row is None:
         return None
     return ThreadPost(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
@@ -92,21 +100,25 @@ class ThreadEntry:
     actor: ThreadActor | None
 
 
-_THREAD_SQL = (
+_ENTRY_COLUMNS = (
     "SELECT c.id, c.parent_id, c.origin, c.status, c.content, c.published_at, c.updated_at, "
     "c.summary, c.sensitive, c.language, c.url, c.ap_id, c.attachments, c.author_name, "
     "c.author_website, a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon "
     "FROM comments c LEFT JOIN actors a ON a.id = c.actor_id "
-    "WHERE c.post_id = ? AND c.visibility IN ('public', 'unlisted') "
-    "AND c.status IN ('approved', 'deleted') ORDER BY c.published_at, c.id"
 )
+_PUBLIC = ("c.post_id = ? AND c.visibility IN ('public', 'unlisted') "
+           "AND c.status IN ('approved', 'deleted') ORDER BY c.published_at, c.id")
+_THREAD_SQL = f"{_ENTRY_COLUMNS}WHERE {_PUBLIC}"
 
 
 async def public_thread(conn: Conn, post_id: int) -> list[ThreadEntry]:
     """Approved public and unlisted comments of a post, and deleted placeholders among them
     (which keep replies threaded), oldest first. Private comments never: not even as a
     placeholder."""
-    rows = await conn.fetchall(_THREAD_SQL, (post_id,))
+    return _entries(await conn.fetchall(_THREAD_SQL, (post_id,)))
+
+
+def _entries(rows: Sequence[Any]) -> list[ThreadEntry]:
     actors: dict[int, ThreadActor] = {}
     out: list[ThreadEntry] = []
     for r in rows:
@@ -120,3 +132,154 @@ async def public_thread(conn: Conn, post_id: int) -> list[ThreadEntry]:
                                r[10], r[11], r[12], r[13], r[14], actor))
     return out
 
+
+
+async def reactions_for_post(conn: Conn, post_id: int) -> list[ReactionRow]:
+    """Every reaction of a post and its comments, oldest first (facepiles keep that order)."""
+    return [ReactionRow(*r) for r in await conn.fetchall(_REACTIONS_SQL + "ORDER BY r.id",
+                                                         (post_id,))]
+
+
+# --- the thread as fragments ----------------------------------------------------------------
+
+#: One comment's place in its thread and its stored fragment: (id, parent_id, 1 if it is
+#: a deleted placeholder else 0, fragment bytes or None if missing). Few columns, no
+#: strings: the rows are many and each column costs a Python object.
+ThreadRow = tuple[int, "int | None", int, "bytes | None"]
+
+_ROWS_SQL = (
+    "SELECT c.id, c.parent_id, c.status = 'deleted', f.body FROM comments c "
+    "LEFT JOIN comment_fragments f ON f.comment_id = c.id AND f.key = ? "
+    f"WHERE {_PUBLIC}"
+)
+_MISSING_SQL = (
+    f"{_ENTRY_COLUMNS}LEFT JOIN comment_fragments f ON f.comment_id = c.id AND f.key = ? "
+    f"WHERE f.comment_id IS NULL AND {_PUBLIC}"
+)
+_REACTIONS_SQL = (
+    "SELECT r.comment_id, r.type, a.ap_id, a.name, a.icon, a.url FROM reactions r "
+    "JOIN actors a ON a.id = r.actor_id WHERE r.post_id = ? "
+)
+#: Above this many missing fragments, their reactions are read for the whole post.
+_FEW = 500
+FACEPILE = 8
+
+
+@dataclass(slots=True)
+class ThreadRead:
+    """A post and what its thread shows, read in one snapshot."""
+
+    post: ThreadPost
+    #: False when only the post was asked for (or it is deleted): nothing else was read.
+    complete: bool = True
+    rows: list[ThreadRow] = field(default_factory=list)
+    #: Comments whose fragment is missing (or rendered under another key), in full,
+    #: with their reactions.
+    missing: list[ThreadEntry] = field(default_factory=list)
+    missing_reactions: list[ReactionRow] = field(default_factory=list)
+    #: The post's own reactions: counts and the first few people (oldest first).
+    likes: int = 0
+    boosts: int = 0
+    people: list[ReactionRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PostRef:
+    """How a request names a post: by id, by one of some permalink spellings, by AP id."""
+
+    post_id: int | None = None
+    permalinks: tuple[str, ...] = ()
+    ap_id: str | None = None
+
+
+def _find_post(db: sqlite3.Connection, ref: PostRef) -> ThreadPost | None:
+    if ref.post_id is not None:
+        return _post(db.execute(_POST_SQL + "WHERE id = ?", (ref.post_id,)).fetchone())
+    post = None
+    if ref.permalinks:
+        marks = ", ".join("?" * len(ref.permalinks))
+        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(ref.permalinks)))
+        post = _post(db.execute(
+            f"{_POST_SQL}WHERE permalink IN ({marks}) ORDER BY CASE permalink {order} END "
+            "LIMIT 1", (*ref.permalinks, *ref.permalinks)).fetchone())
+    if post is None and ref.ap_id is not None:
+        post = _post(db.execute(_POST_SQL + "WHERE ap_id = ?", (ref.ap_id,)).fetchone())
+    return post
+
+
+def _read(db: sqlite3.Connection, ref: PostRef, args: tuple[int, bool]
+          ) -> ThreadRead | None:
+    key, rows_too = args
+    if not rows_too:
+        post = _find_post(db, ref)
+        return None if post is None else ThreadRead(post, complete=False)
+    # One read transaction: the post's stamp and everything else come from one snapshot,
+    # so the stamp names exactly the state that is rendered.
+    db.execute("BEGIN")
+    try:
+        post = _find_post(db, ref)
+        if post is None:
+            return None
+        if post.deleted:
+            return ThreadRead(post, complete=False)
+        cur = db.cursor()
+        cur.row_factory = None  # plain tuples: the rows are many and go straight to bytes
+        rows: list[ThreadRow] = cur.execute(_ROWS_SQL, (key, post.id)).fetchall()
+        out = ThreadRead(post, rows=rows)
+        missing = sum(1 for r in rows if r[3] is None)
+        if missing:
+            out.missing = _entries(db.execute(_MISSING_SQL, (key, post.id)).fetchall())
+            if missing <= _FEW:
+                ids = [e.id for e in out.missing]
+                sql = (f"{_REACTIONS_SQL}AND r.comment_id IN ({', '.join('?' * len(ids))}) "
+                       "ORDER BY r.id")
+                found = db.execute(sql, (post.id, *ids)).fetchall()
+            else:
+                found = db.execute(f"{_REACTIONS_SQL}AND r.comment_id IS NOT NULL ORDER BY r.id",
+                                   (post.id,)).fetchall()
+            out.missing_reactions = [ReactionRow(*r) for r in found]
+        for kind, n in db.execute(
+                "SELECT type, count(*) FROM reactions WHERE post_id = ? AND comment_id IS NULL "
+                "GROUP BY type", (post.id,)):
+            if kind == "like":
+                out.likes = n
+            else:
+                out.boosts = n
+        if out.likes or out.boosts:
+            seen: set[str] = set()
+            # Oldest first, stopping at the facepile's size: a viral post has thousands.
+            for r in db.execute(f"{_REACTIONS_SQL}AND r.comment_id IS NULL ORDER BY r.id",
+                                (post.id,)):
+                if r[2] not in seen:
+                    seen.add(r[2])
+                    out.people.append(ReactionRow(*r))
+                    if len(seen) == FACEPILE:
+                        break
+        return out
+    finally:
+        db.execute("COMMIT")  # ends the read transaction
+
+
+async def read_thread(conn: Conn, ref: PostRef, key: int, rows: bool = True
+                      ) -> ThreadRead | None:
+    """The post `ref` names and (if `rows`) its public thread, each comment with its
+    fragment stored under `key` if there is one.
+
+    Approved public and unlisted comments and deleted placeholders, oldest first; private
+    ones never, not even as placeholders. One trip to the SQLite thread.
+    """
+    # Conn runs one callable per trip; this one runs several statements in one snapshot.
+    return await conn._call(_read, ref, (key, rows))  # type: ignore[arg-type]
+
+
+async def save_fragments(conn: Conn, post_id: int, stamp: int, key: int,
+                         fragments: Sequence[tuple[int, bytes]]) -> bool:
+    """Store rendered fragments (comment id, bytes) if the post's thread is still in the
+    state `stamp` they were rendered from; False (nothing stored) if it moved on."""
+    row = await conn.fetchone("SELECT thread_version FROM posts WHERE id = ?", (post_id,))
+    if row is None or row[0] != stamp:
+        return False
+    await conn.executemany(
+        "INSERT OR REPLACE INTO comment_fragments (comment_id, key, body) VALUES (?, ?, ?)",
+        [(cid, key, body) for cid, body in fragments])
+    return True

@@ -3,6 +3,7 @@ the form's answer page, and "reply from your fediverse account"."""
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +19,11 @@ from fedcomments.services import local_comments as local
 from fedcomments.services import posts as post_service
 from fedcomments.services import reader_guard as guard
 from fedcomments.services import thread as thread_service
-from fedcomments.web.keys import RUNTIME, TEMPLATES
+from fedcomments.web.keys import RUNTIME, SETTINGS, TEMPLATES
 from fedcomments.web.public_api import THREAD_CACHE, client_of
 
 STATIC_DIR = Path(__file__).parent / "static"
+PAGE_KEY = web.AppKey("page_key", int)
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
@@ -74,21 +76,52 @@ def _find(nodes: list[dict[str, Any]], comment_id: int) -> dict[str, Any] | None
     return None
 
 
+def page_etag(request: web.Request, thread_etag: str, reply: str) -> str:
+    """The post page's validator: the thread's state, the templates and settings
+    (PAGE_KEY), the ?reply= asked for, and the period its form token was issued in.
+
+    Weak: pages of one state differ only in the token's second. A page revalidated
+    within its period keeps a token younger than the period, half the form's lifetime,
+    so a reader never gets back a page whose form has expired.
+    """
+    rt = request.app[RUNTIME]
+    period = max(60, rt.settings.comments.form_max_age_hours * 1800)
+    epoch = int(rt.now().timestamp()) // period
+    page = zlib.crc32(f"{epoch}|{reply}".encode(), request.app[PAGE_KEY])
+    return f'W/"{thread_etag.strip(chr(34))}.{page:08x}"'
+
+
 async def post_page(request: web.Request, post: Post, *, status: int = 200,
                     form: FormState | None = None) -> web.Response:
     rt = request.app[RUNTIME]
-    view = await thread_service.get_thread(rt, str(post.id), request.app[THREAD_CACHE])
     form = form or FormState()
     reply = request.query.get("reply") or form.values.get("parent", "")
+    # A plain GET of the page carries an ETag; an answer to the form never does.
+    cacheable = status == 200 and request.method in ("GET", "HEAD") and not form.values \
+        and form.posted is None and not form.notice
+    known = request.headers.get("If-None-Match") if cacheable else None
+    view = await thread_service.get_thread(
+        rt, str(post.id), request.app[THREAD_CACHE],
+        (lambda etag: thread_service.etag_in(known, page_etag(request, etag, reply)))
+        if known else None)
+    headers = {}
+    if cacheable:
+        headers = {"ETag": page_etag(request, view.etag, reply), "Cache-Control": "no-cache"}
+        if isinstance(view, thread_service.NotModified) or thread_service.etag_in(
+                known, headers["ETag"]):
+            return web.Response(status=304, headers={**headers, "Vary": "Accept"})
+    assert isinstance(view, thread_service.ThreadView)
     if reply.isdigit() and len(reply) < 19:
         form.parent = _find(view.data["comments"], int(reply))
     # The comments are the same for every reader until the thread changes: rendered once.
     env = request.app[TEMPLATES]
     comments = view.rendered("html", lambda data: Markup(
         env.get_template("_comments.html").render(thread=data)))
-    return render(request, "post.html", status=status, post=post, thread=view.data,
+    resp = render(request, "post.html", status=status, post=post, thread=view.data,
                   comments_html=comments, form=form, token=guard.issue_token(rt, post.id),
                   limits=rt.settings.comments, policy=rt.settings.moderation.policy)
+    resp.headers.update(headers)
+    return resp
 
 
 async def submit_comment(request: web.Request) -> web.Response:
@@ -140,8 +173,20 @@ async def interact_submit(request: web.Request) -> web.StreamResponse:
                   problem=found.problem or "")
 
 
+def page_key(app: web.Application) -> int:
+    """What shapes every post page besides its thread: the templates and the settings they
+    show (never secrets: a checksum of them would leak in the ETag)."""
+    s = app[SETTINGS]
+    key = zlib.crc32(repr((s.actor, s.comments, s.moderation.policy, s.server.base_url,
+                           s.federation.allow_private_addresses)).encode())
+    for path in sorted((Path(__file__).parent / "templates").iterdir()):
+        key = zlib.crc32(path.read_bytes(), key)
+    return key
+
+
 def setup(app: web.Application) -> None:
     app[TEMPLATES].filters["when"] = human_time
+    app[PAGE_KEY] = page_key(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
     app.router.add_post("/posts/{slug}/comments", submit_comment)
     app.router.add_get("/interact", interact_page)

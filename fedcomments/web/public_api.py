@@ -84,13 +84,6 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag in tags
-
-
 def comment_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if not raw.isdigit() or len(raw) > 18:
@@ -105,10 +98,13 @@ async def get_thread(request: web.Request) -> web.Response:
     if not ref:
         raise InvalidInput("url: give the post's permalink (url=…) or its id (id=…)",
                            field="url")
-    view = await thread_service.get_thread(rt, ref, request.app[THREAD_CACHE])
+    known = request.headers.get("If-None-Match")
+    view = await thread_service.get_thread(
+        rt, ref, request.app[THREAD_CACHE],
+        (lambda etag: thread_service.etag_in(known, etag)) if known else None)
     headers = {**cors_headers(request), "ETag": view.etag,
                "Cache-Control": f"public, max-age={rt.settings.comments.cache_max_age}"}
-    if etag_matches(request.headers.get("If-None-Match"), view.etag):
+    if isinstance(view, thread_service.NotModified) or thread_service.etag_in(known, view.etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=view.body, content_type="application/json", charset="utf-8",
                         headers=headers)
@@ -198,8 +194,14 @@ async def embed_js(request: web.Request) -> web.FileResponse:
     })
 
 
+async def _store_fragments(app: web.Application) -> None:
+    await app[THREAD_CACHE].fragments.flush()
+
+
 def setup(app: web.Application) -> None:
     app[THREAD_CACHE] = thread_service.ThreadCache()
+    # On shutdown, before the database closes (cleanup), the last fragments are stored.
+    app.on_shutdown.append(_store_fragments)
     r = app.router
     r.add_get("/embed.js", embed_js)
     r.add_get("/api/v1/thread", get_thread)
