@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from fedcomments import __version__
 from fedcomments.ap import keys as apkeys
@@ -14,6 +15,7 @@ from fedcomments.ap.httpsig import sign_request_cavage, sign_request_rfc9421
 from fedcomments.ap.jsonld import Normalizer
 from fedcomments.blocklist import Blocklist
 from fedcomments.config import Settings
+from fedcomments.keycache import KeyCache
 from fedcomments.remote import RemoteClient, RemoteSettings
 from fedcomments.store import blocks as block_store
 from fedcomments.store import instance as instance_store
@@ -46,6 +48,8 @@ class Runtime:
     #: Hosts with delivery failure marks, reloaded with the blocklist: the inbox clears a
     #: host's marks when it hears from it, and must not query the database to know.
     marked_hosts: set[str] = field(default_factory=set)
+    #: Senders' keys with their owners (services.actors.ResolvedKey), by key id.
+    key_cache: KeyCache[Any] = field(default_factory=KeyCache)
     _data_version: int = -1
 
     def __post_init__(self) -> None:

@@ -367,3 +367,19 @@ async def test_delete_actor_removes_everything_of_theirs(blog: Blog,
     assert await reactions(blog) == []
     assert await blog.rows("SELECT count(*) FROM actor_keys a JOIN actors b ON b.id = a.actor_id"
                            " WHERE b.ap_id = ?", alice.id) == [(0,)]
+
+
+async def test_deleted_actor_key_is_not_served_from_memory(blog: Blog,
+                                                          remote: FakeInstance) -> None:
+    """Given alice's key was used (and so held in memory), when her Delete{actor} arrives
+    and her account is gone at its origin, then a later request signed with that key is
+    refused 401, not verified from the in-memory copy."""
+    alice = remote.actor("alice")
+    await outcome(await blog.send(alice, activity(alice, "Like", blog.post.ap_id)))
+    assert blog.rt.key_cache.get(alice.key_id, blog.rt.now()) is not None
+    await outcome(await blog.send(alice, activity(alice, "Delete", alice.id,
+                                                  id=f"{alice.id}#delete")))
+    remote.gone.add("/users/alice")
+    r = await blog.send(alice, activity(alice, "Announce", blog.post.ap_id))
+    assert r.status == 401, await r.text()
+    assert await reactions(blog) == []

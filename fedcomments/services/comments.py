@@ -243,8 +243,12 @@ async def import_remote_reply(
         if found is None:
             return ImportResult(None, "not in any of our threads")
         target, chain = found
-        return await rt.db.unit(
-            lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain))
+        try:
+            return await rt.db.unit(
+                lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain))
+        finally:
+            if chain.items:  # ancestors' authors may have been stored
+                actors.actors_changed(rt)
     except _Abort as abort:
         return ImportResult(None, abort.reason)
 
