@@ -1,8 +1,17 @@
 """The delivery worker: claim due jobs with a lease → sign afresh → POST → classify → record.
 
-A global and a per-host limit keep one slow server from holding up the others; a per-host
-breaker pauses servers that keep failing; on shutdown in-flight requests get a grace period
-and whatever is still running goes back to the queue untouched.
+A global and a per-host limit keep one slow server from holding up the others; a request
+that stays unanswered far longer than usual gives its slot back (it keeps waiting, up to
+a bound); a per-host breaker pauses servers that keep failing; on shutdown in-flight
+requests get a grace period and whatever is still running goes back to the queue
+untouched.
+
+The queue is worked in passes, each one trip to the SQLite writer thread (a unit of
+work): record the outcomes that came in, renew leases, claim the next jobs. A request
+holds its slot until its outcome is written, so after a crash at most
+`delivery_concurrency` deliveries (and the slow ones) are sent again. Passes follow each
+other as long as requests finish: every pass writes all the outcomes that came in while
+the previous one ran, and claims jobs ahead, which wait in memory for a slot.
 """
 
 from __future__ import annotations
@@ -12,11 +21,11 @@ import contextlib
 import functools
 import logging
 import random
-from collections import Counter
+import statistics
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from fedcomments import delivery_policy as policy
 from fedcomments.model import DeliveryJob, DeliveryStatus
@@ -34,6 +43,9 @@ POLL_INTERVAL = 0.5
 #: How often a worker with free slots checks whether anything was committed (seconds): jobs
 #: enqueued by this process or another one start then, not at the next poll.
 WATCH_INTERVAL = 0.05
+#: Blocks added by another process are picked up at most this late (seconds); the admin
+#: commands cancel the pending jobs themselves, and every attempt checks the blocklist.
+BLOCKLIST_REFRESH = 1.0
 #: How often scheduled posts are checked for having become due (seconds).
 DUE_POSTS_INTERVAL = 15.0
 #: Deadline of one attempt, double knock included (seconds).
@@ -42,6 +54,14 @@ REQUEST_TIMEOUT = 30.0
 SHUTDOWN_GRACE = 10.0
 #: How often jobs to hosts marked unavailable are failed in bulk.
 UNAVAILABLE_CHECK = timedelta(seconds=10)
+#: A request is slow once it has run SLOW_FACTOR times the median of recent answers, and
+#: at least SLOW_MIN seconds: it then stops counting against the concurrency (a hung
+#: server must not hold up the healthy ones for the whole request timeout). Slow
+#: requests keep waiting for their answer, up to SLOW_PER_SLOT per slot at once.
+SLOW_FACTOR = 8
+SLOW_MIN = 0.25
+SLOW_PER_SLOT = 3
+_DURATIONS = 256
 _ERROR_EXCERPT = 200
 
 
@@ -57,6 +77,28 @@ class Attempt:
     blocked: bool = False
     #: The address guard refused the URL: retrying cannot help.
     refused: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a pass is to do, fixed on the event loop before it runs on the writer thread."""
+
+    now: datetime
+    attempts: list[Attempt]
+    released: list[int]
+    renew: list[int]
+    want: int
+    load: Counter[str]
+    limits: dict[str, int]
+    fail_unavailable: bool
+
+
+@dataclass
+class _Done:
+    """What a pass hands back: claimed jobs and the hosts' slots as they now stand."""
+
+    jobs: list[DeliveryJob] = field(default_factory=list)
+    limits: dict[str, int] = field(default_factory=dict)
 
 
 class DeliveryWorker:
@@ -87,15 +129,26 @@ class DeliveryWorker:
         self.poll_interval = poll_interval
         self.grace = grace
         self._rng = rng or random.Random()
+        #: Claimed (leased) jobs waiting for a slot, oldest first.
+        self._ready: deque[DeliveryJob] = deque()
         self._tasks: dict[asyncio.Task[Attempt], DeliveryJob] = {}
+        self._began: dict[asyncio.Task[Attempt], float] = {}
+        self._timers: dict[asyncio.Task[Attempt], asyncio.TimerHandle] = {}
+        self._slow: set[asyncio.Task[Attempt]] = set()
+        self._durations: deque[float] = deque(maxlen=_DURATIONS)
+        self._slow_after = SLOW_MIN
+        #: Jobs claimed or running, per host; slots of those hosts (1 while half-open).
         self._load: Counter[str] = Counter()
-        #: Slots of hosts with jobs in flight (1 while the breaker is half-open).
         self._limits: dict[str, int] = {}
+        self._finished: list[Attempt] = []
+        self._released: list[int] = []
         self._unrecorded: list[Attempt] = []
+        self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._stopping = False
         self._last_renew: datetime | None = None
         self._last_due_check: float | None = None
+        self._last_refresh: float | None = None
         self._last_summary: datetime | None = None
         self._last_unavailable_check: datetime | None = None
 
@@ -106,95 +159,103 @@ class DeliveryWorker:
     # --- driving ---------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Record finished attempts, then claim and start what is due; returns jobs started."""
-        await self.rt.refresh_blocklist()
-        finished, released = self._collect()
-        attempts = [*self._unrecorded, *finished]
-        self._unrecorded = []
+        """Record finished attempts, then claim what is due and start what fits; returns
+        the number of jobs started."""
+        self._wake.clear()
+        attempts = [*self._unrecorded, *self._finished]
+        released = self._released
+        self._unrecorded, self._finished, self._released = [], [], []
         now = self.rt.now()
         renew = self._renew_due(now)
-        free = 0 if self._stopping else self.concurrency - len(self._tasks)
+        want = self._room()
         if not attempts and not released and not renew and (
-                free <= 0 or not await queue.any_due(self.rt.db.read, now)):
-            return 0
+                want <= 0 or not await queue.any_due(self.rt.db.read, now)):
+            return self._fill()
+        check = self._last_unavailable_check is None or (
+            now - self._last_unavailable_check >= UNAVAILABLE_CHECK)
+        plan = _Plan(now=now, attempts=attempts, released=released,
+                     renew=[j.id for j in (*self._tasks.values(), *self._ready)] if renew else [],
+                     want=want, load=Counter(self._load), limits=dict(self._limits),
+                     fail_unavailable=check)
         try:
-            async with self.rt.db.transaction() as tx:
-                await self._record(tx, attempts, now)
-                await queue.release(tx, released)
-                if renew:
-                    await queue.renew(tx, [j.id for j in self._tasks.values()], now + self.lease)
-                jobs = await self._claim(tx, now, free) if free > 0 else []
+            done = await self.rt.db.unit(functools.partial(self._pass, plan=plan))
         except BaseException:
             # Nothing was written: keep the outcomes for the next pass (the leases cover
             # the jobs meanwhile).
             self._unrecorded = attempts
+            self._released += released
             raise
-        for job in jobs:
-            self._start(job)
-        if jobs and self._last_renew is None:
+        if check:
+            self._last_unavailable_check = now
+        for host, slots in done.limits.items():
+            if host in self._load or any(j.host == host for j in done.jobs):
+                self._limits[host] = slots
+        self._hold_back({h for h, slots in done.limits.items() if slots == 0})
+        for job in done.jobs:
+            self._load[job.host] += 1
+        self._ready.extend(done.jobs)
+        if done.jobs and self._last_renew is None:
             self._last_renew = now
-        return len(jobs)
+        return self._fill()
 
     async def run_until_idle(self) -> None:
         """Deliver until nothing is due and nothing is in flight (tests, one-shot runs)."""
         await publish.federate_due_posts(self.rt)
         while True:
+            await self.rt.refresh_blocklist()
             started = await self.run_once()
-            if not self._tasks:
-                if started == 0 and not self._unrecorded:
+            if not self._tasks and not self._ready:
+                if started == 0 and not (self._finished or self._unrecorded or self._released):
                     return
                 continue
-            await self._wait_for_slots(None)
+            await self._wait(None)
 
     async def run(self) -> None:
         """The worker loop, until `stop()`; then drain (see `SHUTDOWN_GRACE`)."""
-        stop_wait = asyncio.ensure_future(self._stop.wait())
+        loop = asyncio.get_running_loop()
         try:
             while not self._stop.is_set():
                 version: int | None = None
                 try:
-                    # Read before the pass: whatever is committed from here on (by another
-                    # task, another process, or this pass itself) ends the wait below early.
-                    version = await self.rt.db.data_version()
+                    if self._watching():
+                        # Read before the pass: whatever is committed from here on (by
+                        # another task, another process, or this pass itself) ends the
+                        # wait below early.
+                        version = await self.rt.db.data_version()
+                    if self._last_refresh is None or (
+                            loop.time() - self._last_refresh >= BLOCKLIST_REFRESH):
+                        self._last_refresh = loop.time()
+                        await self.rt.refresh_blocklist()
                     await self._chores()
                     await self.run_once()
                 except Exception:
                     # Task boundary: a failed pass (database busy, disk full) is logged and
                     # tried again; leases keep the claimed jobs safe meanwhile.
                     log.exception("delivery pass failed")
-                await self._wait_for_slots(self.poll_interval, stop_wait, version)
+                await self._wait(self.poll_interval, version)
         finally:
-            stop_wait.cancel()
             await self.drain()
 
-    async def _wait_for_slots(self, patience: float | None,
-                              stop_wait: asyncio.Future[bool] | None = None,
-                              version: int | None = None) -> None:
-        """Wait until a request finished, something was committed to the database (new
-        jobs, from this process or another), the timeout passes or a stop is asked.
-
-        Slots are refilled as soon as one frees: waiting for a batch of them left slots
-        idle while the slowest of the batch ran (a pass costs a few database round trips
-        whatever its size, and requests finishing meanwhile are recorded together).
+    async def _wait(self, patience: float | None, version: int | None = None) -> None:
+        """Wait until a pass is worth making: a request finished, a slow one left its
+        slot free, something was committed to the database (new jobs, from this process
+        or another) while there is room, `patience` ran out, or a stop was asked.
         """
         loop = asyncio.get_running_loop()
         deadline = None if patience is None else loop.time() + patience
-        while True:
-            running = [t for t in self._tasks if not t.done()]
-            if len(self._tasks) > len(running) or (stop_wait is not None and stop_wait.done()):
+        while not self._wake.is_set() and not self._stop.is_set():
+            if patience is None and not self._tasks:
                 return
-            left = None if deadline is None else deadline - loop.time()
-            if left is not None and left <= 0:
-                return
-            watch = version is not None and len(self._tasks) < self.concurrency
+            now = loop.time()
+            left = None if deadline is None else deadline - now
+            watch = version is not None and self._watching()
             if watch:
                 left = WATCH_INTERVAL if left is None else min(left, WATCH_INTERVAL)
-            waiting: list[asyncio.Future[Any]] = [*running]
-            if stop_wait is not None:
-                waiting.append(stop_wait)
-            done, _ = await asyncio.wait(waiting, timeout=left,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if watch and not done and await self._committed_since(version):
+            if left is not None and left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
+            if watch and not self._wake.is_set() and await self._committed_since(version):
                 return
 
     async def _committed_since(self, version: int | None) -> bool:
@@ -206,6 +267,7 @@ class DeliveryWorker:
     def stop(self) -> None:
         """Ask `run()` to finish: no new claims, in-flight work gets the grace period."""
         self._stop.set()
+        self._wake.set()
 
     async def drain(self) -> None:
         """Let in-flight requests finish (up to the grace period), give the rest back."""
@@ -215,15 +277,21 @@ class DeliveryWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        finished, released = self._collect()
-        attempts = [*self._unrecorded, *finished]
-        self._unrecorded = []
+        for task in [t for t in self._tasks if t.done()]:
+            self._finish(task)
+        while self._ready:
+            job = self._ready.popleft()
+            self._released.append(job.id)
+            self._unload(job.host)
+        attempts = [*self._unrecorded, *self._finished]
+        released = self._released
+        self._unrecorded, self._finished, self._released = [], [], []
         if not attempts and not released:
             return
+        plan = _Plan(now=self.rt.now(), attempts=attempts, released=released, renew=[],
+                     want=0, load=Counter(), limits={}, fail_unavailable=False)
         try:
-            async with self.rt.db.transaction() as tx:
-                await self._record(tx, attempts, self.rt.now())
-                await queue.release(tx, released)
+            await self.rt.db.unit(functools.partial(self._pass, plan=plan))
         except Exception:
             log.exception("could not record the last deliveries; their leases will expire")
         if released:
@@ -240,8 +308,8 @@ class DeliveryWorker:
             await deliveries.log_summary(self.rt)
 
     def _renew_due(self, now: datetime) -> bool:
-        """Leases of in-flight jobs are pushed forward every third of the lease."""
-        if not self._tasks:
+        """Leases of claimed jobs are pushed forward every third of the lease."""
+        if not self._tasks and not self._ready:
             self._last_renew = None
             return False
         if self._last_renew is None:
@@ -251,25 +319,121 @@ class DeliveryWorker:
         self._last_renew = now
         return True
 
-    # --- claiming --------------------------------------------------------------------
+    # --- slots -----------------------------------------------------------------------
 
-    async def _claim(self, tx: Conn, now: datetime, free: int) -> list[DeliveryJob]:
-        if self._last_unavailable_check is None or (
-                now - self._last_unavailable_check >= UNAVAILABLE_CHECK):
-            self._last_unavailable_check = now
-            await queue.fail_unavailable(tx, now)
-        load = Counter(self._load)
-        limits = dict(self._limits)
-        jobs: list[DeliveryJob] = []
+    def _busy(self) -> int:
+        """Slots taken: requests running (slow ones aside) and outcomes not yet written."""
+        return len(self._tasks) - len(self._slow) + len(self._finished)
+
+    def _room(self) -> int:
+        """How many more jobs to claim: enough to refill every slot once more."""
+        if self._stopping:
+            return 0
+        room = 2 * self.concurrency - self._busy() - len(self._ready)
+        bound = self.concurrency * (1 + SLOW_PER_SLOT) - len(self._tasks) - len(self._ready)
+        return max(0, min(room, bound))
+
+    def _watching(self) -> bool:
+        """Nothing claimed is waiting and a slot is free: new jobs would start at once."""
+        return not self._ready and self._room() > 0
+
+    def _fill(self) -> int:
+        """Start claimed jobs while slots are free; returns how many started."""
+        started = 0
+        cap = self.concurrency * (1 + SLOW_PER_SLOT)
+        while (self._ready and not self._stopping and len(self._tasks) < cap
+               and self._busy() < self.concurrency):
+            self._start(self._ready.popleft())
+            started += 1
+        return started
+
+    def _start(self, job: DeliveryJob) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(self._attempt(job), name=f"delivery-{job.id}")
+        self._tasks[task] = job
+        self._began[task] = loop.time()
+        self._timers[task] = loop.call_later(self._slow_after, self._mark_slow, task)
+        task.add_done_callback(self._finish)
+
+    def _mark_slow(self, task: asyncio.Task[Attempt]) -> None:
+        if task in self._tasks and not task.done():
+            self._slow.add(task)
+            self._fill()
+            if not self._ready:
+                self._wake.set()
+
+    def _finish(self, task: asyncio.Task[Attempt]) -> None:
+        """A request ended: its slot is free once the next pass has written the outcome."""
+        job = self._tasks.pop(task, None)
+        if job is None:
+            return
+        self._timers.pop(task).cancel()
+        began = self._began.pop(task)
+        slow = task in self._slow
+        self._slow.discard(task)
+        self._unload(job.host)
+        if task.cancelled():
+            self._released.append(job.id)
+        else:
+            self._finished.append(task.result())
+            if not slow:
+                self._note_duration(asyncio.get_running_loop().time() - began)
+        self._fill()
+        self._wake.set()
+
+    def _hold_back(self, paused: set[str]) -> None:
+        """Claimed jobs of hosts that were just paused go back to the queue unsent."""
+        if not paused or not self._ready:
+            return
+        keep: deque[DeliveryJob] = deque()
+        for job in self._ready:
+            if job.host in paused:
+                self._released.append(job.id)
+                self._unload(job.host)
+            else:
+                keep.append(job)
+        self._ready = keep
+
+    def _unload(self, host: str) -> None:
+        self._load[host] -= 1
+        if self._load[host] <= 0:
+            del self._load[host]
+            self._limits.pop(host, None)
+
+    def _note_duration(self, seconds: float) -> None:
+        self._durations.append(seconds)
+        if len(self._durations) % 32 == 0:
+            self._slow_after = max(SLOW_MIN, SLOW_FACTOR * statistics.median(self._durations))
+
+    # --- one pass, on the writer thread ----------------------------------------------
+
+    async def _pass(self, tx: Conn, plan: _Plan) -> _Done:
+        """Record, release, renew, claim. Runs as a unit of work on the SQLite writer
+        thread: it reads only `plan` and returns what the loop is to change."""
+        done = _Done()
+        done.limits = await self._record(tx, plan.attempts, plan.now)
+        await queue.release(tx, plan.released)
+        if plan.renew:
+            await queue.renew(tx, plan.renew, plan.now + self.lease)
+        if plan.want > 0:
+            if plan.fail_unavailable:
+                await queue.fail_unavailable(tx, plan.now)
+            limits = {**plan.limits, **done.limits}
+            await self._claim(tx, plan, limits, done)
+        return done
+
+    async def _claim(self, tx: Conn, plan: _Plan, limits: dict[str, int], done: _Done) -> None:
+        load = Counter(plan.load)
+        free = plan.want
         scan = free * 2 + 8
         # A few rounds: a round's candidates may crowd on hosts that are already full.
         for _round in range(4):
             exclude = {h for h, n in load.items() if n >= limits.get(h, self.per_host)}
-            candidates = await queue.due(tx, now, exclude_hosts=exclude, limit=scan)
+            candidates = await queue.due(tx, plan.now, exclude_hosts=exclude, limit=scan)
             picked: list[int] = []
             blocked: list[int] = []
             for c in candidates:
-                if len(jobs) + len(picked) >= free:
+                if len(done.jobs) + len(picked) >= free:
                     break
                 if self.rt.blocklist.url_blocked(c.inbox):
                     blocked.append(c.id)
@@ -282,34 +446,12 @@ class DeliveryWorker:
                     continue
                 load[c.host] += 1
                 picked.append(c.id)
-            await queue.cancel(tx, blocked, now, "blocked")
-            jobs += await queue.lease(tx, picked, now + self.lease)
-            if len(candidates) < scan or len(jobs) >= free:
+            await queue.cancel(tx, blocked, plan.now, "blocked")
+            done.jobs += await queue.lease(tx, picked, plan.now + self.lease)
+            if len(candidates) < scan or len(done.jobs) >= free:
                 break
-        for job in jobs:
-            self._limits[job.host] = limits.get(job.host, self.per_host)
-        return jobs
-
-    def _start(self, job: DeliveryJob) -> None:
-        self._load[job.host] += 1
-        task = asyncio.create_task(self._attempt(job), name=f"delivery-{job.id}")
-        self._tasks[task] = job
-
-    def _collect(self) -> tuple[list[Attempt], list[int]]:
-        """Finished attempts, and the ids of jobs whose attempt was cancelled."""
-        attempts: list[Attempt] = []
-        released: list[int] = []
-        for task in [t for t in self._tasks if t.done()]:
-            job = self._tasks.pop(task)
-            self._load[job.host] -= 1
-            if self._load[job.host] <= 0:
-                del self._load[job.host]
-                self._limits.pop(job.host, None)
-            if task.cancelled():
-                released.append(job.id)
-            else:
-                attempts.append(task.result())
-        return attempts, released
+        for job in done.jobs:
+            done.limits[job.host] = limits.get(job.host, self.per_host)
 
     # --- one attempt -----------------------------------------------------------------
 
@@ -346,10 +488,12 @@ class DeliveryWorker:
 
     # --- recording -------------------------------------------------------------------
 
-    async def _record(self, tx: Conn, attempts: Iterable[Attempt], now: datetime) -> None:
+    async def _record(self, tx: Conn, attempts: Iterable[Attempt], now: datetime
+                      ) -> dict[str, int]:
+        """Write outcomes and host states; returns the slots of the hosts that changed."""
         attempts = list(attempts)
         if not attempts:
-            return
+            return {}
         hosts = {a.job.host for a in attempts if not (a.blocked or a.refused)}
         before = await queue.host_states(tx, hosts)
         states = {h: before.get(h, policy.HostState(host=h)) for h in hosts}
@@ -357,6 +501,7 @@ class DeliveryWorker:
         await queue.record(tx, outcomes, now)
         changed = {h: s for h, s in states.items() if s is not before.get(h)}
         await queue.save_hosts(tx, changed.values())
+        slots: dict[str, int] = {}
         for host, state in changed.items():
             old = before.get(host)
             paused = state.paused_until
@@ -366,8 +511,8 @@ class DeliveryWorker:
                                                          old.unavailable_since is None):
                 log.warning("host marked unavailable after failures on several days",
                             extra={"host": host, "days": list(state.failure_days)})
-            if host in self._load:
-                self._limits[host] = policy.host_slots(state, now, self.per_host)
+            slots[host] = policy.host_slots(state, now, self.per_host)
+        return slots
 
     async def _outcome(self, tx: Conn, attempt: Attempt, now: datetime,
                        states: dict[str, policy.HostState]) -> queue.Outcome:

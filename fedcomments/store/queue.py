@@ -69,6 +69,15 @@ async def enqueue_many(conn: Conn, *, activity_id: str, inboxes: Iterable[str], 
     return await _count(conn, activity_id) - before
 
 
+async def follower_targets(conn: Conn) -> list[tuple[str, str]]:
+    """(follower actor id, where to deliver to it) in follow order: its server's shared
+    inbox when it has one, else its own (Mastodon's `preferred_inbox_url`)."""
+    rows = await conn.fetchall(
+        "SELECT a.ap_id, a.shared_inbox, a.inbox FROM followers f "
+        "JOIN actors a ON a.id = f.actor_id ORDER BY f.created_at, a.id")
+    return [(r[0], target) for r in rows if (target := r[1] or r[2])]
+
+
 async def inboxes_of(conn: Conn, activity_id: str) -> list[str]:
     """Every inbox an activity was queued for (a Delete or Update follows its Create)."""
     rows = await conn.fetchall(
