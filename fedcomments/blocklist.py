@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+
+from fedcomments.ap.iri import hostname
 
 
 def host_of(url: str) -> str:
     """Lower-case host of a URL without port ('' when there is none)."""
     try:
-        return (urlsplit(url).hostname or "").rstrip(".").lower()
+        return (hostname(url) or "").rstrip(".").lower()
     except ValueError:
         return ""
 

@@ -43,6 +43,12 @@ def configure(level: str = "info", *, as_json: bool = False) -> None:
         JsonFormatter() if as_json
         else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    # Neither format shows the caller, thread or process: the logging HOWTO's
+    # "Optimization" switches keep each record from collecting them (a stack walk per line).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

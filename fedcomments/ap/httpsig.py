@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from types import MappingProxyType
@@ -38,6 +38,7 @@ _DERIVED = {"@method", "@target-uri", "@authority", "@scheme", "@request-target"
 _PSEUDO = {"(request-target)", "(created)", "(expires)"}
 _HASHES = {"sha-256": "sha256", "sha-512": "sha512"}  # digest label -> hashlib name
 _OBS_FOLD = re.compile(r"\r\n[ \t]+")
+_UNESCAPE = re.compile(r"\\(.)")
 _CAVAGE_PARAM = re.compile(
     r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^",\s]*))\s*(?:,|$)'
 )
@@ -89,6 +90,10 @@ class ParsedSignature:
     params: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     #: RFC 9421 only: the canonical `@signature-params` value (the last line of the base).
     signature_params: str | None = None
+    #: The request view it was parsed from, with the (method, url, headers) it was built
+    #: of: checks on the very same request reuse it instead of normalising it again.
+    source: tuple[str, str, Mapping[str, str], _Request] | None = field(
+        default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,9 @@ class _Request:
         uri = f"{scheme}://{parts.netloc.rpartition('@')[2]}{path}" + (f"?{query}" if query else "")
         fields: dict[str, list[str]] = {}
         for name, value in headers.items():  # multidicts yield every field line
-            fields.setdefault(name.lower(), []).append(_OBS_FOLD.sub(" ", value).strip(" \t"))
+            if "\n" in value:
+                value = _OBS_FOLD.sub(" ", value)
+            fields.setdefault(name.lower(), []).append(value.strip(" \t"))
         joined = {name: ", ".join(values) for name, values in fields.items()}
         return cls(method, scheme, authority, path, query, uri, joined)
 
@@ -227,7 +234,10 @@ def _cavage_params(value: str) -> dict[str, str]:
         if name in params:
             raise _fail(SignatureFailure.MALFORMED, f"duplicate signature parameter {name!r}")
         quoted = match.group(2)
-        params[name] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else match.group(3)
+        if quoted is None:
+            params[name] = match.group(3)
+        else:
+            params[name] = _UNESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
         pos = match.end()
     return params
 
@@ -347,13 +357,16 @@ def parse_request_signature(method: str, url: str, headers: Mapping[str, str]) -
     """
     req = _request(method, url, headers)
     if "signature-input" in req.fields:
-        return _parse_rfc9421(req)
-    if "signature" in req.fields:
-        return _parse_cavage(req.fields["signature"], req)
-    scheme, _, rest = req.fields.get("authorization", "").partition(" ")
-    if scheme.lower() == "signature":
-        return _parse_cavage(rest, req)
-    raise _fail(SignatureFailure.MISSING, "no Signature-Input, Signature or Authorization header")
+        parsed = _parse_rfc9421(req)
+    elif "signature" in req.fields:
+        parsed = _parse_cavage(req.fields["signature"], req)
+    else:
+        scheme, _, rest = req.fields.get("authorization", "").partition(" ")
+        if scheme.lower() != "signature":
+            raise _fail(SignatureFailure.MISSING,
+                        "no Signature-Input, Signature or Authorization header")
+        parsed = _parse_cavage(rest, req)
+    return replace(parsed, source=(method, url, headers, req))
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -462,7 +475,11 @@ def _checked_base(
 ) -> bytes:
     """Run every key-independent check in order; return the signature base they vetted."""
     _aware(now)
-    req = _request(method, url, headers)
+    source = parsed.source
+    if source is not None and source[2] is headers and source[0] == method and source[1] == url:
+        req = source[3]
+    else:
+        req = _request(method, url, headers)
     has_body = method.upper() == "POST" or bool(body)
     _check_coverage(parsed, req, has_body)
     if parsed.scheme == "cavage":

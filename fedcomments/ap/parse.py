@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from fedcomments.ap.iri import hostname, http_scheme
 from fedcomments.ap.jsonld import VOCABULARY_NAMESPACES, Normalizer
 from fedcomments.ap.sanitize import plain_text, text_to_html
 from fedcomments.ap.types import (
@@ -530,10 +530,9 @@ def _valid_iri(value: str) -> bool:
             or value.startswith(VOCABULARY_NAMESPACES):
         return False
     try:
-        parts = urlsplit(value)
+        return http_scheme(value) is not None and bool(hostname(value))
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _checked(value: str, field: str) -> str:
