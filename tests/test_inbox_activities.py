@@ -4,6 +4,7 @@ deletes, unknown types (issue 3, points 10, 13-16)."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -383,3 +384,17 @@ async def test_deleted_actor_key_is_not_served_from_memory(blog: Blog,
     r = await blog.send(alice, activity(alice, "Announce", blog.post.ap_id))
     assert r.status == 401, await r.text()
     assert await reactions(blog) == []
+
+
+async def test_inbox_request_logs_one_line_with_its_activity(
+        blog: Blog, remote: FakeInstance, caplog: pytest.LogCaptureFixture) -> None:
+    """Given a reply, when it is delivered, then the request's single log line names the
+    activity, its type, actor and outcome beside the status."""
+    alice = remote.actor("alice")
+    create = activity(alice, "Create", note(alice, blog.post.ap_id))
+    with caplog.at_level(logging.INFO, logger="fedcomments"):
+        await outcome(await blog.send(alice, create))
+    lines = [r for r in caplog.records if r.name.startswith("fedcomments")
+             and getattr(r, "path", None) == "/inbox"]
+    assert [(r.getMessage(), r.status, r.activity, r.type, r.actor, r.outcome)  # type: ignore[attr-defined]
+            for r in lines] == [("request", 202, create["id"], "Create", alice.id, "created")]

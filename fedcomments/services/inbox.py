@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from fedcomments.ap import parse
 from fedcomments.ap.httpsig import (
     ParsedSignature,
@@ -64,6 +66,7 @@ class InboxResult:
     activity_id: str
     type: str
     outcome: str
+    actor: str
 
 
 def _reject_constant(name: str) -> Any:
@@ -72,11 +75,17 @@ def _reject_constant(name: str) -> Any:
 
 def _decode(body: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(body, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):  # JSONDecodeError is a ValueError
-        raise InvalidInput("body is not valid JSON") from None
-    except RecursionError:
-        raise InvalidInput("body nests too deeply") from None
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # The standard parser decides what orjson refuses (NaN, a byte-order mark, lone
+        # surrogates, nesting past orjson's limit), so those keep their old verdicts.
+        # orjson reads integers past 64 bits as floats; no field we read is a number.
+        try:
+            doc = json.loads(body, parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError):  # JSONDecodeError is a ValueError
+            raise InvalidInput("body is not valid JSON") from None
+        except RecursionError:
+            raise InvalidInput("body nests too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidInput("body is not a JSON object")
     return doc
@@ -111,19 +120,17 @@ async def receive(rt: Runtime, req: InboxRequest) -> InboxResult:
     ):
         # Mastodon sends Delete{actor} to every server it ever heard of; for an actor we
         # never saw there is nothing to do, and its key is usually gone already (410).
-        return InboxResult(activity.id, activity.type, "unknown actor deleted")
+        return InboxResult(activity.id, activity.type, "unknown actor deleted", activity.actor)
     # Types we do not handle (FEP-044f's QuoteRequest that Mastodon sends when one of our
     # posts is quoted, Bite, Read …) are verified and acknowledged; their sender is not kept.
     handled = inbox_activities.handles(activity.type)
     actor = await authenticate(rt, req, signature, activity.actor, cached, store=handled)
     await deliveries.host_contacted(rt, key_id)
     if not handled:
-        return InboxResult(activity.id, activity.type, "ignored type")
+        return InboxResult(activity.id, activity.type, "ignored type", activity.actor)
     assert actor is not None
     outcome = await inbox_activities.dispatch(rt, activity, actor)
-    log.info("activity", extra={"id": activity.id, "type": activity.type,
-                                "actor": activity.actor, "outcome": outcome})
-    return InboxResult(activity.id, activity.type, outcome)
+    return InboxResult(activity.id, activity.type, outcome, activity.actor)
 
 
 def _deletes_itself(activity: parse.IncomingActivity) -> bool:

@@ -28,7 +28,7 @@ from fedcomments.web import (
     pages,
     public_api,
 )
-from fedcomments.web.keys import CLOCK, RUNTIME, SETTINGS, TEMPLATES
+from fedcomments.web.keys import CLOCK, LOG_FIELDS, RUNTIME, SETTINGS, TEMPLATES
 from fedcomments.web.negotiate import json_response
 
 log = logging.getLogger("fedcomments.http")
@@ -57,16 +57,15 @@ async def access_log(request: web.Request, handler: Handler) -> web.StreamRespon
         status = exc.status
         raise
     finally:
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": status,
-                "ms": round((time.perf_counter() - start) * 1000, 1),
-                "remote": request.remote,
-            },
-        )
+        extra = {
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "ms": round((time.perf_counter() - start) * 1000, 1),
+            "remote": request.remote,
+        }
+        extra.update(request.get(LOG_FIELDS, ()))
+        log.info("request", extra=extra)
 
 
 @web.middleware

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from fedcomments.errors import NotFound
 from fedcomments.services import inbox
-from fedcomments.web.keys import RUNTIME
+from fedcomments.web.keys import LOG_FIELDS, RUNTIME
 from fedcomments.web.negotiate import json_response
 
 AS2_TYPES = frozenset({"application/activity+json", "application/ld+json"})
@@ -30,6 +30,9 @@ async def post_inbox(request: web.Request) -> web.Response:
         method=request.method, url=rt.settings.server.base_url + request.raw_path,
         headers=request.headers, body=body,
     ))
+    # The request's one log line carries what became of the activity.
+    request[LOG_FIELDS] = {"activity": result.activity_id, "type": result.type,
+                           "actor": result.actor, "outcome": result.outcome}
     return json_response({"id": result.activity_id, "outcome": result.outcome}, status=202)
 
 

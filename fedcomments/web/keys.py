@@ -15,3 +15,6 @@ SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
 CLOCK = web.AppKey("clock", Callable[[], datetime])
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+
+#: Request key: fields a handler adds to the request's one access-log line.
+LOG_FIELDS = web.RequestKey("log_fields", dict[str, str])
