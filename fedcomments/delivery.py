@@ -137,6 +137,7 @@ class DeliveryWorker:
         self._slow: set[asyncio.Task[Attempt]] = set()
         self._durations: deque[float] = deque(maxlen=_DURATIONS)
         self._slow_after = SLOW_MIN
+        self._answered = 0
         #: Jobs claimed or running, per host; slots of those hosts (1 while half-open).
         self._load: Counter[str] = Counter()
         self._limits: dict[str, int] = {}
@@ -402,7 +403,8 @@ class DeliveryWorker:
 
     def _note_duration(self, seconds: float) -> None:
         self._durations.append(seconds)
-        if len(self._durations) % 32 == 0:
+        self._answered += 1
+        if self._answered % 32 == 0:
             self._slow_after = max(SLOW_MIN, SLOW_FACTOR * statistics.median(self._durations))
 
     # --- one pass, on the writer thread ----------------------------------------------

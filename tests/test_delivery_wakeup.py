@@ -1,11 +1,15 @@
 """How soon the worker acts: jobs committed while it waits start at once (not at the next
-poll), and a freed slot is refilled at once (not after a batch of requests finished)."""
+poll), a freed slot is refilled at once (not after a batch of requests finished), and a
+request left hanging by its server gives its slot back once it is slow."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
+
+from fedcomments import delivery
 from fedcomments.store import queue
 from tests.helpers.blogkit import deliveries, start_blog, worker
 from tests.helpers.peers import Peer, peers, until, until_true
@@ -61,3 +65,52 @@ async def test_freed_slot_is_refilled_while_a_request_hangs(make_instance: Any) 
         assert max(a.loop_time for a in ok.arrivals) < min(hang.released)
         statuses = {(j["host"], j["status"]) for j in await deliveries(fc)}
         assert statuses == {("127.0.0.2", "pending"), ("127.0.0.3", "done")}
+
+
+async def test_hung_request_leaves_its_slot_to_healthy_servers(make_instance: Any) -> None:
+    """Given one slot, a server that never answers queued first and a healthy one with 3
+    jobs, when the worker runs with a 30 s request timeout, then the healthy jobs are all
+    delivered while the hung request still waits: a slow request gives its slot back."""
+    fc = await start_blog(make_instance, federation={"delivery_concurrency": 1,
+                                                     "delivery_per_host": 1})
+    async with peers("127.0.0.2", "127.0.0.3") as [hang, ok]:
+        hang.hold = asyncio.Event()
+        await enqueue(fc, hang, 1, "h")
+        await enqueue(fc, ok, 3, "a")
+        w = worker(fc, request_timeout=30.0, grace=0.05)
+        task = asyncio.create_task(w.run())
+        try:
+            await until(lambda: len(ok.arrivals) == 3)
+            assert hang.waiting == 1 and hang.released == []
+        finally:
+            w.stop()
+            await asyncio.wait_for(task, 5)
+        assert [a.answered for a in ok.arrivals] == [202] * 3
+        statuses = [(j["host"], j["status"], j["attempts"]) for j in await deliveries(fc)]
+        assert statuses == [("127.0.0.2", "pending", 0)] + [("127.0.0.3", "done", 1)] * 3
+
+
+async def test_slow_requests_wait_beside_the_slots_up_to_a_bound(make_instance: Any) -> None:
+    """Given one slot and six servers that never answer, when the worker runs, then slow
+    requests make room for the next ones only up to 1 + SLOW_PER_SLOT at once: the other
+    jobs stay queued, untried."""
+    fc = await start_blog(make_instance, federation={"delivery_concurrency": 1})
+    addresses = [f"127.0.0.{n}" for n in range(2, 8)]
+    async with peers(*addresses) as hung:
+        for peer in hung:
+            peer.hold = asyncio.Event()
+            await enqueue(fc, peer, 1, peer.address)
+        w = worker(fc, request_timeout=30.0, grace=0.05)
+        task = asyncio.create_task(w.run())
+        bound = 1 + delivery.SLOW_PER_SLOT
+        try:
+            await until(lambda: sum(p.waiting for p in hung) == bound)
+            with pytest.raises(TimeoutError):
+                await until(lambda: sum(p.waiting for p in hung) > bound,
+                            bound=4 * delivery.SLOW_MIN)
+            assert len(w.in_flight) == bound
+        finally:
+            w.stop()
+            await asyncio.wait_for(task, 5)
+        assert [(j["status"], j["attempts"]) for j in await deliveries(fc)] == [
+            ("pending", 0)] * 6

@@ -125,6 +125,34 @@ async def test_blocked_follower_server_gets_nothing(make_instance: Any) -> None:
         assert [d["inbox"] for d in creates] == [fine.shared_inbox_url]
 
 
+async def test_blocked_follower_account_gets_nothing(make_instance: Any) -> None:
+    """Given two followers with their own inboxes on one server, one of them blocked as an
+    account, when a post is added, then only the other follower's inbox gets a job."""
+    fc = await start_blog(make_instance)
+    async with peers("127.0.0.2", shared_inbox=False) as [peer]:
+        alice, bob = peer.actor("alice"), peer.actor("bob")
+        await followed(fc, (peer, alice), (peer, bob))
+        async with fc.rt.db.transaction() as tx:
+            await block_store.insert_actor_block(tx, alice.id, reason="", keep_content=True,
+                                                 now=fc.clock())
+        await fc.rt.refresh_blocklist(force=True)
+        await add_post(fc)
+        creates = [d for d in await deliveries(fc) if d["activity_id"].endswith("#create")]
+        assert [d["inbox"] for d in creates] == [bob.inbox]
+
+
+async def test_many_followers_one_job_per_inbox_in_follow_order(make_instance: Any) -> None:
+    """Given 30 followers spread over three servers' shared inboxes, when a post is added,
+    then there are exactly three Create jobs, in the order the servers first followed."""
+    fc = await start_blog(make_instance)
+    async with peers("127.0.0.2", "127.0.0.3", "127.0.0.4") as remote:
+        order = [remote[1], remote[0], remote[2]]
+        await followed(fc, *[(p, p.actor(f"u{n}")) for n in range(10) for p in order])
+        await add_post(fc)
+        creates = [d for d in await deliveries(fc) if d["activity_id"].endswith("#create")]
+        assert [d["inbox"] for d in creates] == [p.shared_inbox_url for p in order]
+
+
 async def test_post_and_jobs_commit_together(make_instance: Any) -> None:
     """Given a follower, when adding a post fails validation, then neither a post nor a
     delivery is stored."""
