@@ -1,16 +1,17 @@
-"""The fast host-name reader agrees with urllib.parse.urlsplit on every input we try."""
+"""The fast host-name and origin readers agree with urllib.parse.urlsplit on every input we try."""
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from fedcomments.ap.iri import hostname, http_scheme
+from fedcomments.ap.iri import hostname, http_scheme, origin
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
@@ -37,21 +38,28 @@ def _strings(node: Any) -> list[str]:
     return []
 
 
-def _reference(url: str) -> tuple[object, object]:
+def _guarded(fn: Callable[[], object]) -> object:
     try:
+        return fn()
+    except ValueError:
+        return ValueError
+
+
+def _reference(url: str) -> tuple[object, ...]:
+    def scheme() -> object:
+        found = urlsplit(url).scheme
+        return found if found in ("http", "https") else None
+
+    def netloc() -> object:
         parts = urlsplit(url)
-        host: object = parts.hostname
-        scheme: object = parts.scheme if parts.scheme in ("http", "https") else None
-    except ValueError:
-        host = scheme = ValueError
-    return host, scheme
+        return parts.scheme, parts.netloc.lower()
+
+    return (_guarded(lambda: urlsplit(url).hostname), _guarded(scheme), _guarded(netloc))
 
 
-def _ours(url: str) -> tuple[object, object]:
-    try:
-        return hostname(url), http_scheme(url)
-    except ValueError:
-        return ValueError, ValueError
+def _ours(url: str) -> tuple[object, ...]:
+    return (_guarded(lambda: hostname(url)), _guarded(lambda: http_scheme(url)),
+            _guarded(lambda: origin(url)))
 
 
 def _fuzzed(rng: random.Random, n: int) -> list[str]:

@@ -29,3 +29,12 @@ def http_scheme(url: str) -> str | None:
     scheme = plain.group(1) if plain is not None else urlsplit(url).scheme
     scheme = scheme.lower()
     return scheme if scheme in ("http", "https") else None
+
+
+def origin(url: str) -> tuple[str, str]:
+    """(scheme, lower-cased netloc) as urlsplit gives them: what "same origin" compares."""
+    plain = _PLAIN.match(url)
+    if plain is not None:
+        return plain.group(1).lower(), url[plain.end(1) + 3:plain.end()].lower()
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from fedcomments.errors import ProtocolError
 
 AS2 = "https://www.w3.org/ns/activitystreams"
@@ -404,7 +406,7 @@ class Normalizer:
         # Contexts are checked before json.dumps and _process recurse into them; the walk
         # below checks the depth of everything else it visits (lists included).
         _check_depth(doc.get("@context"), 1, in_context=True)
-        top = json.dumps(doc.get("@context"), sort_keys=True)
+        top = _context_key(doc.get("@context"))
         stack: list[tuple[Any, int, str, _Scope, bool]] = [
             (doc, 0, top, self._context_for(top, doc.get("@context"), self._base()), True)
         ]
@@ -420,7 +422,7 @@ class Normalizer:
                 if value["@context"] is None:
                     raise _Bail  # resetting the context: pyld decides (and may refuse)
                 _check_depth(value["@context"], depth + 1, in_context=True)
-                key += "\n" + json.dumps(value["@context"], sort_keys=True)
+                key += "\n" + _context_key(value["@context"])
                 scope = self._context_for(key, value["@context"], scope[0])
             for name, item in value.items():
                 if name == "@context":
@@ -494,6 +496,23 @@ _TYPE_PREFIX = "\x00type:"
 _LOOSE_TYPE_PREFIX = "\x00loose:"
 # Keys under which parse.py reports the type of the embedded node.
 _REPORTED_TYPES = frozenset({"object", "attachment"})
+
+
+def _context_key(context: Any) -> str:
+    """A canonical text of a @context value, the key its processed form is cached under.
+
+    orjson (sorted keys) is an order of magnitude quicker than json.dumps for Mastodon's
+    context, read on every activity. It writes NaN and infinities as null and refuses
+    integers past 64 bits, so any output holding a null, and any refusal, falls back to
+    json.dumps; the prefixes keep keys of the two spellings apart.
+    """
+    try:
+        fast = orjson.dumps(context, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError
+        fast = b"null"
+    if b"null" not in fast:
+        return "o" + fast.decode()
+    return "j" + json.dumps(context, sort_keys=True)
 
 
 def _items(value: Any) -> list[Any]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urldefrag
 
 from fedcomments.ap import parse
+from fedcomments.ap.iri import origin
 from fedcomments.ap.keys import KeyFormatError, public_key_from_multibase
 from fedcomments.ap.sanitize import plain_text, sanitize_html
 from fedcomments.blocklist import host_of
@@ -58,8 +59,7 @@ class ResolvedKey:
 
 def same_origin(a: str, b: str) -> bool:
     """Scheme, host and port equal (what "objects only from their own origin" compares)."""
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme, pa.netloc.lower()) == (pb.scheme, pb.netloc.lower())
+    return origin(a) == origin(b)
 
 
 def key_pem(key: parse.PublicKey) -> str:
