@@ -324,7 +324,8 @@ class DeliveryWorker:
 
     def _busy(self) -> int:
         """Slots taken: requests running (slow ones aside) and outcomes not yet written."""
-        return len(self._tasks) - len(self._slow) + len(self._finished)
+        return (len(self._tasks) - len(self._slow) + len(self._finished)
+                + len(self._unrecorded))
 
     def _room(self) -> int:
         """How many more jobs to claim: enough to refill every slot once more."""

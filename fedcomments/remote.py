@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import queue
 import re
 import socket
 import ssl
+import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -547,6 +548,68 @@ class _Wire(asyncio.Protocol):
             self.transport.abort()
 
 
+_Job = tuple[asyncio.Future[dict[str, str]], Signer, str, dict[str, str], bytes]
+
+
+class _Signing:
+    """Threads that sign POSTs in the order they were asked for.
+
+    Finished signatures go back to the event loop together: one wake-up of the loop for
+    all that are ready (an executor wakes it once per signature, which at fan-out rates
+    costs the loop a good part of what the signature costs the thread).
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._done: list[tuple[asyncio.Future[dict[str, str]], bool, Any]] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._threads = [threading.Thread(target=self._work, name=f"fedcomments-sign-{n}",
+                                          daemon=True) for n in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def sign(self, signer: Signer, url: str, headers: dict[str, str],
+             body: bytes) -> asyncio.Future[dict[str, str]]:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        future: asyncio.Future[dict[str, str]] = loop.create_future()
+        self._jobs.put((future, signer, url, headers, body))
+        return future
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, signer, url, headers, body = job
+            try:
+                outcome: tuple[asyncio.Future[dict[str, str]], bool, Any] = (
+                    future, True, signer("POST", url, headers, body))
+            except BaseException as exc:  # handed to the awaiting coroutine
+                outcome = (future, False, exc)
+            with self._lock:
+                self._done.append(outcome)
+                first = len(self._done) == 1
+            if first and self._loop is not None:
+                try:
+                    self._loop.call_soon_threadsafe(self._settle)
+                except RuntimeError:  # the loop is closed: nobody awaits these any more
+                    return
+
+    def _settle(self) -> None:
+        with self._lock:
+            done, self._done = self._done, []
+        for future, ok, value in done:
+            if future.cancelled():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+
 class _Poster:
     """Signing threads and a keep-alive pool for deliveries (see the section comment)."""
 
@@ -555,14 +618,13 @@ class _Poster:
         self._settings = settings
         self._resolver = resolver
         self._tls = tls
-        self._signing = ThreadPoolExecutor(settings.signing_threads,
-                                           thread_name_prefix="fedcomments-sign")
+        self._signing = _Signing(settings.signing_threads)
         #: Idle connections, oldest first, and the same ones by server.
         self._idle: OrderedDict[_Wire, tuple[_Key, float]] = OrderedDict()
         self._by_server: dict[_Key, list[_Wire]] = {}
 
     def close(self) -> None:
-        self._signing.shutdown(wait=False, cancel_futures=True)
+        self._signing.close()
         for wire in list(self._idle):
             wire.abort()
         self._idle.clear()
@@ -570,9 +632,7 @@ class _Poster:
 
     async def sign(self, signer: Signer, url: str, headers: dict[str, str],
                    body: bytes) -> dict[str, str]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._signing, signer, "POST", url, dict(headers),
-                                          body)
+        return await self._signing.sign(signer, url, dict(headers), body)
 
     async def post(self, target: Target, headers: Mapping[str, str], body: bytes) -> PostResult:
         where = str(target.url)

@@ -63,7 +63,9 @@ async def follower_inboxes(rt: Runtime, conn: Conn) -> list[str]:
 async def fan_out(rt: Runtime, tx: Conn, activity: dict[str, Any], inboxes: Iterable[str],
                   now: datetime) -> int:
     """Enqueue `activity` (serialised once: every attempt sends these bytes) to `inboxes`."""
-    targets = [i for i in dict.fromkeys(inboxes) if not rt.blocklist.url_blocked(i)]
+    targets = list(dict.fromkeys(inboxes))
+    if rt.blocklist.domains or rt.blocklist.actors:
+        targets = [i for i in targets if not rt.blocklist.url_blocked(i)]
     if not targets:
         return 0
     return await queue.enqueue_many(tx, activity_id=activity["id"], inboxes=targets,

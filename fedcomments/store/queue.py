@@ -58,7 +58,8 @@ async def enqueue(conn: Conn, *, activity_id: str, inbox: str, body: bytes, now:
 
 async def enqueue_many(conn: Conn, *, activity_id: str, inboxes: Iterable[str], body: bytes,
                        now: datetime) -> int:
-    rows = [(activity_id, inbox, host_key(inbox), body, ts(now), ts(now))
+    stamp = ts(now)
+    rows = [(activity_id, inbox, host_key(inbox), body, stamp, stamp)
             for inbox in dict.fromkeys(inboxes)]
     before = await _count(conn, activity_id)
     await conn.executemany(
@@ -180,7 +181,8 @@ class Outcome:
 
 async def record(conn: Conn, outcomes: Collection[Outcome], now: datetime) -> None:
     """Write attempt outcomes; a job closed meanwhile (cancelled by a block) stays closed."""
-    closed = [(o.status.value, o.attempts, o.last_status, o.last_error, ts(now), o.job_id)
+    finished = ts(now)
+    closed = [(o.status.value, o.attempts, o.last_status, o.last_error, finished, o.job_id)
               for o in outcomes if o.status is not DeliveryStatus.PENDING]
     retried = [(o.attempts, ts(o.next_attempt_at), o.last_status, o.last_error, o.job_id)
                for o in outcomes if o.status is DeliveryStatus.PENDING]
@@ -280,9 +282,17 @@ async def save_host(conn: Conn, state: HostState) -> None:
 
 async def save_hosts(conn: Conn, states: Iterable[HostState]) -> None:
     """Write host states in one trip (a fan-out touches one host per finished job)."""
-    rows = [(state.host, state.consecutive_failures, ts(state.paused_until),
-             dumps(list(state.failure_days)), ts(state.unavailable_since),
-             ts(state.last_success_at)) for state in states]
+    # The hosts of one pass share their timestamps: format each value once.
+    stamps: dict[datetime | None, str | None] = {None: None}
+
+    def stamp(value: datetime | None) -> str | None:
+        if value not in stamps:
+            stamps[value] = ts(value)
+        return stamps[value]
+
+    rows = [(state.host, state.consecutive_failures, stamp(state.paused_until),
+             dumps(list(state.failure_days)) if state.failure_days else "[]",
+             stamp(state.unavailable_since), stamp(state.last_success_at)) for state in states]
     if not rows:
         return
     await conn.executemany(
