@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import shutil
 import sys
@@ -23,6 +22,7 @@ from urllib.parse import quote
 
 import aiosqlite
 import common
+import orjson
 import seed
 from aiohttp import web
 from common import HOST, Report, Server, ms, per_s, ratio
@@ -63,7 +63,8 @@ TREE_SQL = (
 
 
 def build_tree(rows: list[Any]) -> list[dict[str, Any]]:
-    """Nest rows (ordered by time) under their parents; orphans become roots."""
+    """Nest rows (ordered by time) under their parents; orphans become roots. One dict per
+    comment and one for its author: the least a tree that orjson serialises needs."""
     nodes: dict[int, dict[str, Any]] = {}
     roots: list[dict[str, Any]] = []
     for (cid, parent, origin, content, published, url, author_name, website, name, username,
@@ -85,10 +86,9 @@ def build_tree(rows: list[Any]) -> list[dict[str, Any]]:
 
 
 async def read_thread(db: aiosqlite.Connection, post_id: int) -> bytes:
-    async with db.execute(TREE_SQL, (post_id,)) as cur:
-        rows = list(await cur.fetchall())
-    return json.dumps({"post": post_id, "count": len(rows),
-                       "comments": build_tree(rows)}).encode()
+    """One query (one trip to SQLite's thread, rows as plain tuples), the tree, orjson."""
+    rows = list(await db.execute_fetchall(TREE_SQL, (post_id,)))
+    return orjson.dumps({"post": post_id, "count": len(rows), "comments": build_tree(rows)})
 
 
 def floor_app(db_path: str, static_path: str) -> web.Application:
@@ -157,12 +157,12 @@ async def etag_of(server_url: str, path: str, accept: str) -> str | None:
 
 async def load(gen: LoadGenerator, port: int, paths: list[str], seconds: float, *,
                accept: str = "application/json", etag: str | None = None,
-               concurrency: int = CONCURRENCY) -> LoadResult:
+               concurrency: int = CONCURRENCY, total: int = 10**7) -> LoadResult:
     headers = [("Accept", accept)]
     if etag:
         headers.append(("If-None-Match", etag))
     requests = [Request("GET", p, tuple(headers)) for p in paths]
-    return await gen.run(HOST, port, requests, total=10**7, concurrency=concurrency,
+    return await gen.run(HOST, port, requests, total=total, concurrency=concurrency,
                          time_limit=seconds, grace=30)
 
 
@@ -202,6 +202,26 @@ def add(report: Report, label: str, ours: LoadResult | None, code: int,
     report.add(label, text, f"{ref_name}: {ref_text}", ratio(rate, ref_rate, percent=not times))
 
 
+def add_cpu(report: Report, label: str, cpu: dict[str, float],
+            results: dict[str, LoadResult | None], key: str,
+            references: list[tuple[str, str]]) -> None:
+    """CPU time per request of ours and of each reference (steadier than rates on a busy
+    machine); the ratio is theirs ÷ ours (× cheaper)."""
+    def per_request(k: str) -> float:
+        result = results.get(k)
+        return cpu.get(k, float("nan")) / result.count if result and result.count else float("nan")
+
+    ours = per_request(key)
+    for ref_key, name in references:
+        theirs = per_request(ref_key)
+        report.add(label, micro(ours), f"{name}: {micro(theirs)}",
+                   ratio(theirs, ours, percent=False))
+
+
+def micro(seconds: float) -> str:
+    return "n/a" if seconds != seconds else f"{seconds * 1e6:,.0f} µs"
+
+
 @dataclass
 class Job:
     port: int
@@ -227,6 +247,8 @@ async def run(args: Any) -> Report:
     report = Report(f"Thread reads: JSON API and HTML page, 200 and {big_label} comments")
     gen = LoadGenerator()
     results: dict[str, LoadResult | None] = {}
+    #: CPU seconds each server process used during each measurement (all its threads).
+    cpu: dict[str, float] = {}
     with common.workdir(args.keep) as tmp:
         ours = Server.prepare(tmp / "ours")
         common.progress(f"seeding a 200- and a {big_label}-comment thread (store layer)")
@@ -239,6 +261,9 @@ async def run(args: Any) -> Report:
         # server's thread cache holds, so every request renders the thread afresh.
         small_copies = seed.clone_thread(ours.database, small["id"], SMALL_COPIES)
         big_copies = seed.clone_thread(ours.database, big["id"], BIG_COPIES)
+        # The floor reads a copy, taken while no server has the file open.
+        floor_db = tmp / "floor.sqlite3"
+        shutil.copyfile(ours.database, floor_db)
         venv = await asyncio.to_thread(isso_peer.ensure_venv)
         isso_dir = tmp / "isso"
         isso_dir.mkdir()
@@ -255,11 +280,9 @@ async def run(args: Any) -> Report:
             if api is not None:
                 static.write_bytes((await ours.get(api))[1])
             else:
-                async with aiosqlite.connect(ours.database) as db:
+                async with aiosqlite.connect(floor_db) as db:
                     static.write_bytes(await read_thread(db, small["id"]))
             static_size = static.stat().st_size
-            floor_db = tmp / "floor.sqlite3"
-            shutil.copyfile(ours.database, floor_db)
             floor_port = common.free_port()
             floor = common.FloorProcess(
                 common.floor_command("thread.py", "--port", str(floor_port), "--db",
@@ -305,24 +328,33 @@ async def run(args: Any) -> Report:
                     sizes_seen[target.key] = len((await ours.get(path, target.accept))[1])
                     etag = await etag_of(ours.url, path, target.accept)
                     if etag:
-                        jobs[target.key + "_inm"] = Job(ours.port, [path], target.accept, etag,
-                                                        target.concurrency)
+                        # A 304 has no body, whatever the thread's size: measured at the
+                        # static floor's concurrency.
+                        jobs[target.key + "_inm"] = Job(ours.port, [path], target.accept, etag)
+                pids = {ours.port: ours.pid, floor_port: floor.pid, isso_port: isso.pid}
+                results["api_first"] = await first_reads(gen, ours, targets)
                 for round_ in range(ROUNDS):
                     common.progress(f"round {round_ + 1} of {ROUNDS}: floors, Isso, fedcomments")
                     for key, job in jobs.items():
                         seconds = (sizes.isso_seconds if job.isso else sizes.seconds) / ROUNDS
+                        pid = pids[job.port]
+                        cpu_before = common.cpu_seconds(pid)
                         result = await load(gen, job.port, job.paths, seconds,
                                             accept=job.accept, etag=job.etag,
                                             concurrency=job.concurrency)
+                        cpu[key] = cpu.get(key, 0.0) + common.cpu_seconds(pid) - cpu_before
                         previous = results.get(key)
                         results[key] = previous.merge(result) if previous else result
             finally:
                 await floor.stop()
         finally:
             await asyncio.gather(ours.stop(), isso.stop())
+        shown, stored = stored_fragments(ours.database)
     gen.close()
 
     r = results
+    add(report, "JSON API, 200 comments, first read (nothing stored)", r["api_first"], 200,
+        r["isso"], "Isso", times=True, missing="thread API not found")
     add(report, "JSON API, 200 comments, uncached", r["api_uncached"], 200, r["isso"], "Isso",
         times=True, missing="thread API not found")
     add(report, "JSON API, 200 comments, uncached", r["api_uncached"], 200, r["tree"],
@@ -331,6 +363,10 @@ async def run(args: Any) -> Report:
         missing="thread API not found")
     add(report, "JSON API, 200 comments, If-None-Match", r["api_inm"], 304, r["static"],
         "static JSON", missing="no ETag")
+    add_cpu(report, "server CPU per request, JSON API, 200 comments, cached", cpu, r, "api",
+            [("static", "static JSON")])
+    add_cpu(report, "server CPU per request, JSON API, 200 comments, uncached", cpu, r,
+            "api_uncached", [("isso", "Isso"), ("tree", "SQLite-tree floor")])
     add(report, f"JSON API, {big_label} comments, uncached", r["api_big_uncached"], 200,
         r["tree_big"], "SQLite-tree floor", missing="thread API not found")
     add(report, f"JSON API, {big_label} comments, cached", r["api_big"], 200,
@@ -356,15 +392,71 @@ async def run(args: Any) -> Report:
                 f"{ROUNDS} interleaved rounds")
     report.note(f"uncached: requests cycle through {SMALL_COPIES} posts carrying the same "
                 f"200-comment thread ({BIG_COPIES} for the big one), more than the server's "
-                "thread cache keeps, so each one renders the thread; the SQLite-tree floor "
-                "cycles through the same posts")
+                "thread cache keeps, so each one reads the thread from SQLite and assembles "
+                "it from each comment's stored JSON fragment; the SQLite-tree floor cycles "
+                "through the same posts and builds its (smaller) JSON from the columns")
+    report.note(f"first read: each of the {SMALL_COPIES} posts once, before any fragment is "
+                "stored (every comment rendered, the fragments written back); done once, "
+                "before the rounds, which start when every fragment is stored")
     report.note(f"Isso {isso_peer.version(venv)} from PyPI, default settings, SQLite, one "
                 "process (werkzeug's threaded server); GET /?uri=/viral/ returns all 200 "
                 "comments, rendered from Markdown on every request")
     report.note("response sizes: " + "".join(f"{k} {v:,} B, " for k, v in sizes_seen.items())
                 + f"static JSON floor {static_size:,} B")
+    report.note(f"after the run: {stored:,} of the {shown:,} comments shown in threads have "
+                "a stored fragment")
     report.note("ratio: ours ÷ reference (× against Isso, % against the floors)")
     return report
+
+
+async def first_reads(gen: LoadGenerator, ours: Server, targets: list[Target]
+                      ) -> LoadResult | None:
+    """Every post read once with no fragment stored; then wait until the server is idle
+    (it has stored them all), so the rounds measure reads with no writes beside them."""
+    by_key = {t.key: t for t in targets}
+    small = by_key["api_uncached"].paths
+    if not small:
+        return None
+    common.progress(f"first reads: {len(small)} posts with no stored fragment")
+    result = await load(gen, ours.port, small, 120, total=len(small))
+    for key in ("api", "api_big", "api_big_uncached"):
+        paths = by_key[key].paths or []
+        await load(gen, ours.port, paths, 120, total=len(paths), concurrency=4)
+    await idle(ours.pid)
+    return result
+
+
+async def idle(pid: int, limit: float = 120) -> None:
+    """Wait (bounded) until the process uses under 2 % of a core over a second.
+
+    The server's SQLite file is not opened from here while it runs: the server opens and
+    closes the file again when its delivery worker starts (store/db.py), which drops its
+    POSIX locks, and a reader here closing last would then remove its live WAL file.
+    """
+    before = common.cpu_seconds(pid)
+    for _ in range(int(limit)):
+        await asyncio.sleep(1)
+        now = common.cpu_seconds(pid)
+        if now - before < 0.02:
+            return
+        before = now
+    common.progress("warning: the server was still busy after the first reads")
+
+
+def stored_fragments(database: Path) -> tuple[int, int]:
+    """(comments shown in some thread, those with a stored fragment), read once the server
+    has stopped."""
+    import sqlite3
+
+    con = sqlite3.connect(database)
+    try:
+        row = con.execute(
+            "SELECT count(*), count(f.comment_id) FROM comments c LEFT JOIN comment_fragments f "
+            "ON f.comment_id = c.id WHERE c.visibility IN ('public', 'unlisted') "
+            "AND c.status IN ('approved', 'deleted')").fetchone()
+        return int(row[0]), int(row[1])
+    finally:
+        con.close()
 
 
 def main() -> int:

@@ -172,13 +172,14 @@ async def test_thread_is_read_with_a_fixed_number_of_queries(
     finally:
         await raw.set_trace_callback(None)
     assert data["count"] == 30 and uncached.data == data
-    # data_version, the post (a first-seen spelling), then in one snapshot: the post, the
-    # thread's rows, the comments whose fragment is missing, their reactions, the post's.
-    assert len(cold) == 7, cold
+    # data_version, the post (a first-seen spelling), then in one trip and one snapshot:
+    # data_version, the post, the thread's rows, the comments whose fragment is missing,
+    # their reactions, the post's.
+    assert len(cold) == 8, cold
     assert sum("SELECT c.id, c.parent_id, c.status = 'deleted', f.body" in s for s in cold) == 1
     assert sum("f.comment_id IS NULL" in s for s in cold) == 1
     # With every fragment stored: the post, the rows with their fragments, the post's
-    # reactions; no comment columns beyond the thread's shape.
+    # reactions (and data_version); no comment columns beyond the thread's shape.
     assert len(stored) == 3, stored
     assert not any("c.content" in s or "f.comment_id IS NULL" in s for s in stored), stored
     # Warm: the change check, and the post's stamp since fragments were committed meanwhile.

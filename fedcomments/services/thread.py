@@ -153,12 +153,13 @@ class ThreadCache(thread_cache.ThreadCache[ThreadView]):
     def __init__(self, size: int = 512, keys: int = 8192, max_bytes: int = 64 << 20) -> None:
         super().__init__(size, keys, max_bytes)
         self.fragments = FragmentWriter()
-        self._code: int | None = None
+        self._key: tuple[Runtime, int] | None = None
 
     def key(self, rt: Runtime) -> int:
-        if self._code is None:
-            self._code = code_checksum()
-        return render_key(rt, self._code)
+        """The render key of `rt` (settings do not change while a runtime lives)."""
+        if self._key is None or self._key[0] is not rt:
+            self._key = (rt, render_key(rt, code_checksum()))
+        return self._key[1]
 
 
 def _permalinks(ref: str) -> tuple[str, str]:
@@ -266,16 +267,21 @@ async def get_thread(rt: Runtime, ref: str, cache: ThreadCache | None = None,
         read = await _read(rt, post_ref(rt, ref), render_key(rt, code))
         return await build_view(rt, read, render_key(rt, code))
     key = cache.key(rt)
-    version = await cache.version.read(rt.db)
     guess = cache.post_of(ref)
     entry = cache.get(guess) if guess is not None else None
-    if entry is not None and entry.version == version:
-        return entry.value  # nothing at all was committed since it was rendered
-    # A thread rendered before, a new spelling of a post (it may be rendered), or a client
-    # that has a copy: the post and its stamp first, the thread may not have changed.
-    # Otherwise (a thread fallen out of the cache) the whole thread in the same trip.
-    read = await _read(rt, post_ref(rt, ref), key,
-                       rows=guess is not None and entry is None and unless is None)
+    if guess is not None and entry is None and unless is None:
+        # A thread fallen out of the cache: all of it, and the database's version, in one
+        # trip.
+        read = await _read(rt, post_ref(rt, ref), key)
+        version = read.version
+    else:
+        version = await cache.version.read(rt.db)
+        if entry is not None and entry.version == version:
+            return entry.value  # nothing at all was committed since it was rendered
+        # A thread rendered before, a new spelling of a post (it may be rendered), or a
+        # client that has a copy: the post and its stamp first, the thread may not have
+        # changed.
+        read = await _read(rt, post_ref(rt, ref), key, rows=False)
     post = read.post
     cache.remember(ref, post.id)
     entry = cache.get(post.id)

@@ -275,8 +275,13 @@ def thread_json(post: ThreadPost, entries: Sequence[ThreadEntry],
 # --- assembly from fragments ------------------------------------------------------------
 
 _NULL = b"null"
-_HEAD = b'{"id":%d,"parent_id":null,"depth":%d,"reply_to":%b,%b'
-_HEAD_PARENT = b'{"id":%d,"parent_id":%d,"depth":%d,"reply_to":%b,%b'
+# A comment's start: a separator (b"" or b","), id, parent, depth and reply_to; its fragment
+# and the start of its replies follow as pieces of their own (the fragments, the bulk of
+# the bytes, are copied once: by the final join).
+_HEAD = b'%b{"id":%d,"parent_id":%d,"depth":%d,"reply_to":%b,'
+_HEAD_ROOT = b'%b{"id":%d,"parent_id":null,"depth":%d,"reply_to":%b,'
+_NO_REPLIES = b',"replies":[]}'
+_REPLIES = b',"replies":['
 _DELETED_NAME = "a deleted comment"
 
 
@@ -315,7 +320,7 @@ def assemble(post: ThreadPost, rows: Sequence[ThreadRow], reactions: Reactions,
     append = out.append
     get = children.get
     count = 0
-    comma = False
+    sep = b""
     # Without recursion (a reply chain may be thousands deep): one frame per open list of
     # siblings; `closing` ends the comment whose replies they are (None: flattened replies
     # continue the list their parent is in).
@@ -324,34 +329,33 @@ def assemble(post: ThreadPost, rows: Sequence[ThreadRow], reactions: Reactions,
     depth, reply_to, closing = 0, _NULL, None
     while True:
         for cid, parent, dead, body in it:
-            if comma:
-                append(b",")
-            if parent is None:
-                append(_HEAD % (cid, depth, reply_to, body))
-            else:
-                append(_HEAD_PARENT % (cid, parent, depth, reply_to, body))
             if not dead:
                 count += 1
+            if parent is None:
+                append(_HEAD_ROOT % (sep, cid, depth, reply_to))
+            else:
+                append(_HEAD % (sep, cid, parent, depth, reply_to))
+            append(body)
             kids = get(cid)
             if kids is None:
-                append(b',"replies":[]}')
-                comma = True
+                append(_NO_REPLIES)
+                sep = b","
             elif depth < max_depth:
-                append(b',"replies":[')
+                append(_REPLIES)
                 frames.append((it, depth, reply_to, closing))
                 it, depth, reply_to, closing = iter(kids), depth + 1, _NULL, b"]}"
-                comma = False
+                sep = b""
                 break
             else:
-                append(b',"replies":[]}')
-                comma = True
+                append(_NO_REPLIES)
+                sep = b","
                 frames.append((it, depth, reply_to, closing))
                 it, reply_to, closing = iter(kids), _reply_to(cid, dead, body), None
                 break
         else:
             if closing is not None:
                 append(closing)
-                comma = True
+                sep = b","
             if not frames:
                 break
             it, depth, reply_to, closing = frames.pop()

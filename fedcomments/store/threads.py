@@ -172,6 +172,8 @@ class ThreadRead:
     post: ThreadPost
     #: False when only the post was asked for (or it is deleted): nothing else was read.
     complete: bool = True
+    #: The reading connection's PRAGMA data_version, taken before the snapshot.
+    version: int = 0
     rows: list[ThreadRow] = field(default_factory=list)
     #: Comments whose fragment is missing (or rendered under another key), in full,
     #: with their reactions.
@@ -217,15 +219,16 @@ def _read(db: sqlite3.Connection, ref: PostRef, args: tuple[int, bool]
     # so the stamp names exactly the state that is rendered.
     db.execute("BEGIN")
     try:
+        version = db.execute("PRAGMA data_version").fetchone()[0]
         post = _find_post(db, ref)
         if post is None:
             return None
         if post.deleted:
-            return ThreadRead(post, complete=False)
+            return ThreadRead(post, complete=False, version=version)
         cur = db.cursor()
         cur.row_factory = None  # plain tuples: the rows are many and go straight to bytes
         rows: list[ThreadRow] = cur.execute(_ROWS_SQL, (key, post.id)).fetchall()
-        out = ThreadRead(post, rows=rows)
+        out = ThreadRead(post, rows=rows, version=version)
         missing = sum(1 for r in rows if r[3] is None)
         if missing:
             out.missing = _entries(db.execute(_MISSING_SQL, (key, post.id)).fetchall())
