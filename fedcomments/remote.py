@@ -455,10 +455,10 @@ def _reject_constant(name: str) -> Any:
 
 def _merge(headers: dict[str, str], more: Mapping[str, str]) -> None:
     """Set `more` into `headers`, replacing names case-insensitively."""
-    for name, value in more.items():
-        for existing in [key for key in headers if key.lower() == name.lower()]:
-            del headers[existing]
-        headers[name] = value
+    replaced = {name.lower() for name in more}
+    for existing in [key for key in headers if key.lower() in replaced]:
+        del headers[existing]
+    headers.update(more)
 
 
 def _freeze(headers: Mapping[str, str]) -> Mapping[str, str]:
