@@ -279,15 +279,18 @@ class RemoteClient:
             raise RuntimeError("RemoteClient used before start()")
         poster = self._poster
         extra = {"Content-Type": content_type, **(extra_headers or {})}
+        turn = poster.take_turn(target)
         try:
             async with asyncio.timeout(self._settings.total_timeout):
                 headers = self._headers("POST", target.url, extra, body, None)
                 if chosen is not None:
                     _merge(headers, await poster.sign(chosen, str(target.url), headers, body))
-                return await poster.post(target, headers, body)
+                return await poster.post(target, headers, body, turn)
         except TimeoutError as exc:
             seconds = self._settings.total_timeout
             raise FetchFailed(f"POST {url}: timed out after {seconds} s", url=url) from exc
+        finally:
+            poster.end_turn(turn)
 
     async def _get_following(
         self,
@@ -487,6 +490,12 @@ _HEX = re.compile(rb"[0-9A-Fa-f]+\Z")
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 
 _Key = tuple[str, str, int]
+#: (server, the turn before this one if still pending, this one)
+_Turn = tuple[_Key, "asyncio.Future[None] | None", "asyncio.Future[None]"]
+
+
+def _key_of(target: Target) -> _Key:
+    return target.url.scheme, target.host, target.url.port or 0
 
 
 class _BadAnswer(Exception):
@@ -619,6 +628,8 @@ class _Poster:
         self._resolver = resolver
         self._tls = tls
         self._signing = _Signing(settings.signing_threads)
+        #: The latest place in line to write to each server (see `take_turn`).
+        self._last_turn: dict[_Key, asyncio.Future[None]] = {}
         #: Idle connections, oldest first, and the same ones by server.
         self._idle: OrderedDict[_Wire, tuple[_Key, float]] = OrderedDict()
         self._by_server: dict[_Key, list[_Wire]] = {}
@@ -634,18 +645,41 @@ class _Poster:
                    body: bytes) -> dict[str, str]:
         return await self._signing.sign(signer, url, dict(headers), body)
 
-    async def post(self, target: Target, headers: Mapping[str, str], body: bytes) -> PostResult:
+    def take_turn(self, target: Target) -> _Turn:
+        """A place in line to write to `target`'s server. Requests to one server are
+        written in the order they were made, even when signed and connected in parallel:
+        an Update sent right after its Create must not overtake it."""
+        key = _key_of(target)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        before = self._last_turn.get(key)
+        self._last_turn[key] = mine
+        return key, before, mine
+
+    def end_turn(self, turn: _Turn) -> None:
+        key, _, mine = turn
+        if not mine.done():
+            mine.set_result(None)
+        if self._last_turn.get(key) is mine:
+            del self._last_turn[key]
+
+    async def post(self, target: Target, headers: Mapping[str, str], body: bytes,
+                   turn: _Turn) -> PostResult:
         where = str(target.url)
         request = _request_bytes("POST", target.url, headers, body)
-        key = (target.url.scheme, target.host, target.url.port or 0)
+        key, before, mine = turn
         while True:
             wire, reused = self._checkout(key)
             if wire is None:
                 wire = await self._dial(target, key)
+            if before is not None and not before.done():
+                # Not awaited directly: a cancelled wait must not cancel the other's turn.
+                await asyncio.wait({before})
             wire.received = 0
             try:
                 assert wire.transport is not None
                 wire.transport.write(request)
+                if not mine.done():
+                    mine.set_result(None)
                 status, answer, keep = await _read_head(wire)
             except ConnectionError as exc:
                 wire.abort()

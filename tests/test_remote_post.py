@@ -1,6 +1,6 @@
 """RemoteClient.post, the delivery path, against real sockets on 127.0.0.1: signing in a
-thread, kept-alive connections, chunked and cut-short answers, malformed answers, and
-headers that could split a request."""
+thread, kept-alive connections, chunked and cut-short answers, malformed answers, headers
+that could split a request, and requests to one server written in order."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from fedcomments.remote import FetchFailed, RemoteClient, RemoteSettings
+from tests.helpers.peers import until
 
 DEV = RemoteSettings(allow_private_addresses=True, total_timeout=5.0, user_agent="test")
 
@@ -220,3 +221,30 @@ async def test_header_that_could_split_the_request_is_refused_before_connecting(
         with pytest.raises(ValueError, match="cannot be sent"):
             await client.post(peer.url, b"{}", sign=False, extra_headers=headers)
     assert peer.connections == 0
+
+
+async def test_requests_to_one_server_are_written_in_the_order_they_were_made(
+        raw_peer: Callable[..., asyncio.Future[RawPeer]]) -> None:
+    """Given a first delivery whose signature is slow and a second, unsigned one to the same
+    server, when both are posted at once, then the second connects but writes nothing
+    until the first is written: an Update never overtakes its Create."""
+    peer = await raw_peer(lambda c, n: answer(202))
+    release = threading.Event()
+
+    def slow_signer(method: str, url: str, headers: dict[str, str], body: bytes | None
+                    ) -> dict[str, str]:
+        release.wait(10)
+        return {"Signature": "first"}
+
+    async with RemoteClient(DEV, signer=slow_signer) as client:
+        first = asyncio.create_task(client.post(peer.url, b"first"))
+        second = asyncio.create_task(client.post(peer.url, b"second", sign=False))
+        try:
+            await until(lambda: peer.connections == 1)
+            with pytest.raises(TimeoutError):
+                await until(lambda: bool(peer.requests), bound=0.3)
+        finally:
+            release.set()
+        results = await asyncio.gather(first, second)
+    assert [r.status for r in results] == [202, 202]
+    assert sorted(body for _, _, _, body in peer.requests) == [b"first", b"second"]
