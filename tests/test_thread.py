@@ -216,8 +216,12 @@ def random_thread(seed: int, n: int) -> tuple[list[ThreadEntry], list[ReactionRo
         kind = rnd.choice([Origin.LOCAL, Origin.REMOTE, Origin.OWNER])
         extra: dict[str, object] = {}
         if kind is Origin.REMOTE:
-            extra = {"actor": actor(f"A{i % 4}", id=i % 4 + 1),
+            # Names that look like the JSON around them must stay names.
+            name = ["Zoë \\\"Z\\\"", 'A","handle":"x', "A1", "\\"][i % 4]
+            extra = {"actor": actor(name, id=i % 4 + 1),
                      "ap_id": f"https://social.example/n/{i}", "summary": rnd.choice([None, "cw"])}
+        elif kind is Origin.LOCAL:
+            extra = {"author_name": ['R "1"', "R\\", "Ré\n", "R"][i % 4]}
         entries.append(comment(i, parent, status=status, origin=kind, **extra))
     entries.sort(key=lambda e: (rnd.random() < 0.1, e.id))  # a few out of time order
     reactions = [ReactionRow(rnd.choice([None, *range(1, n + 1)]), rnd.choice(["like", "announce"]),

@@ -286,10 +286,13 @@ _DELETED_NAME = "a deleted comment"
 
 
 def _reply_to(cid: int, deleted: int, body: bytes) -> bytes:
-    """`reply_to` of replies flattened below a comment: its id and its author's name, read
-    back from its fragment (needed only past max_depth, so rarely)."""
-    name = _DELETED_NAME if deleted else orjson.loads(b"{%b}" % body)["author"]["name"]
-    return orjson.dumps({"id": cid, "name": name})
+    """`reply_to` of replies flattened below a comment: its id and its author's name, cut
+    from its fragment. Every author object starts with "kind", "name", "handle", and a
+    quote inside a JSON string is always escaped, so `","handle":` ends the name."""
+    if deleted:
+        return b'{"id":%d,"name":"%b"}' % (cid, _DELETED_NAME.encode())
+    start = body.index(b'"name":', body.index(b'"author":{"kind":"')) + 7
+    return b'{"id":%d,"name":%b}' % (cid, body[start:body.index(b',"handle":', start)])
 
 
 def assemble(post: ThreadPost, rows: Sequence[ThreadRow], reactions: Reactions,
