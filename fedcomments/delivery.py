@@ -188,8 +188,9 @@ class DeliveryWorker:
             raise
         if check:
             self._last_unavailable_check = now
+        claimed = {j.host for j in done.jobs}
         for host, slots in done.limits.items():
-            if host in self._load or any(j.host == host for j in done.jobs):
+            if host in self._load or host in claimed:
                 self._limits[host] = slots
         self._hold_back({h for h, slots in done.limits.items() if slots == 0})
         for job in done.jobs:
