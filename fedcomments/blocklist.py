@@ -43,4 +43,6 @@ class Blocklist:
         """True when the URL's host is blocked or the URL is a blocked actor."""
         if not url:
             return False
-        return url in self.actors or self.domain_blocked(host_of(url))
+        if url in self.actors:
+            return True
+        return bool(self.domains) and self.domain_blocked(host_of(url))
