@@ -7,6 +7,7 @@ read here must be listed in ``jsonld.READ_TERMS``, which the fast path checks.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -525,6 +526,8 @@ def _id_of(value: Any) -> str | None:
     return None
 
 
+# Actor, followers and collection ids recur in every activity an instance sends.
+@functools.lru_cache(maxsize=4096)
 def _valid_iri(value: str) -> bool:
     if len(value) > MAX_IRI or _UNSAFE_IN_ID.search(value) \
             or value.startswith(VOCABULARY_NAMESPACES):
