@@ -451,7 +451,7 @@ def stored_fragments(database: Path) -> tuple[int, int]:
     con = sqlite3.connect(database)
     try:
         row = con.execute(
-            "SELECT count(*), count(f.comment_id) FROM comments c LEFT JOIN comment_fragments f "
+            "SELECT count(*), count(f.body) FROM comments c LEFT JOIN comment_fragments f "
             "ON f.comment_id = c.id WHERE c.visibility IN ('public', 'unlisted') "
             "AND c.status IN ('approved', 'deleted')").fetchone()
         return int(row[0]), int(row[1])

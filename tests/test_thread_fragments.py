@@ -29,7 +29,8 @@ async def reference(fc: Instance, post_id: int) -> dict[str, Any]:
 async def stored(fc: Instance) -> dict[int, bytes]:
     """The fragments in the database, once the background writer is done."""
     await fc.server.app[THREAD_CACHE].fragments.flush()
-    rows = await fc.rt.db.read.fetchall("SELECT comment_id, body FROM comment_fragments")
+    rows = await fc.rt.db.read.fetchall(
+        "SELECT comment_id, body FROM comment_fragments WHERE body IS NOT NULL")
     return {r[0]: bytes(r[1]) for r in rows}
 
 
@@ -97,7 +98,8 @@ async def test_assembled_thread_equals_scratch_rendering_through_changes(
         before = await stored(fc)
         assert set(before) == public, change
         await changes[change]()
-        left = await fc.rt.db.read.fetchall("SELECT comment_id FROM comment_fragments")
+        left = await fc.rt.db.read.fetchall(
+            "SELECT comment_id FROM comment_fragments WHERE body IS NOT NULL")
         assert {r[0] for r in left} == public - touched, change
         assert await thread(fc, id=str(post["id"])) == await reference(fc, post["id"]), change
 
@@ -180,3 +182,51 @@ async def test_fragments_of_other_settings_or_code_are_not_used(
     assert b"STALE" not in fresh.body and b"Owner here" in fresh.body
     assert fresh.data == await reference(fc, post["id"])
     assert owner.id in {c["replies"][0]["id"] for c in fresh.data["comments"]}
+
+
+async def test_a_fragment_rendered_before_a_change_is_not_stored(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given two comments read while their fragments are missing, when one of them is
+    edited before the rendered fragments are stored, then only the other one's is stored
+    (the thread moving on does not hold it back), and the next read renders the edited
+    one from its new state."""
+    from fedcomments.services.thread import ThreadCache, build_view
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post(fc)
+    alice = remote.actor("alice")
+    first = note(alice, post["ap_id"], content="<p>before</p>")
+    await send(fc, alice, activity(alice, "Create", first))
+    edited_id = await comment_id(fc, first["id"])
+    other = await remote_reply(fc, alice, post["ap_id"], content="<p>other</p>")
+    cache = ThreadCache()
+    key = cache.key(fc.rt)
+    read = await thread_store.read_thread(fc.rt.db.read,
+                                          thread_store.PostRef(post_id=post["id"]), key)
+    assert read is not None and {e.id for e in read.missing} == {edited_id, other}
+    edited = {**first, "content": "<p>after</p>", "updated": "2099-01-01T00:00:00Z"}
+    await send(fc, alice, activity(alice, "Update", edited))  # commits while rendering
+    stale = await build_view(fc.rt, read, key, cache.fragments)
+    await cache.fragments.flush()
+    assert b"<p>before</p>" in stale.body
+    kept = await fc.rt.db.read.fetchall(
+        "SELECT comment_id, body FROM comment_fragments WHERE body IS NOT NULL")
+    assert [r[0] for r in kept] == [other]
+    data = await thread(fc, id=str(post["id"]))
+    assert [c["content"] for c in data["comments"]] == ["<p>after</p>", "<p>other</p>"]
+    assert data == await reference(fc, post["id"])
+    # Again with a stored fragment that an edit cleared: read while cleared, edited again
+    # before the store.
+    assert set(await stored(fc)) == {edited_id, other}
+    await send(fc, alice, activity(alice, "Update", {
+        **edited, "content": "<p>again</p>", "updated": "2099-01-02T00:00:00Z"}))
+    read = await thread_store.read_thread(fc.rt.db.read,
+                                          thread_store.PostRef(post_id=post["id"]), key)
+    assert read is not None and [e.id for e in read.missing] == [edited_id]
+    await send(fc, alice, activity(alice, "Update", {
+        **edited, "content": "<p>last</p>", "updated": "2099-01-03T00:00:00Z"}))
+    await build_view(fc.rt, read, key, cache.fragments)
+    assert set(await stored(fc)) == {other}
+    data = await thread(fc, id=str(post["id"]))
+    assert data["comments"][0]["content"] == "<p>last</p>"
+    assert data == await reference(fc, post["id"])

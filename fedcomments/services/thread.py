@@ -41,8 +41,9 @@ from fedcomments.store import threads as thread_store
 from fedcomments.store.rows import ts
 from fedcomments.store.threads import PostRef, ThreadPost, ThreadRead, ThreadRow
 
-__all__ = ["Owner", "ThreadCache", "ThreadView", "count_visible", "entry_of", "find_thread_post",
-           "get_thread", "owner_of", "safe_url", "single_comment_json", "thread_tree"]
+__all__ = ["FragmentWriter", "NotModified", "Owner", "ThreadCache", "ThreadView", "build_view",
+           "count_visible", "entry_of", "etag_in", "find_thread_post", "get_thread", "owner_of",
+           "post_ref", "render_key", "safe_url", "single_comment_json", "thread_tree"]
 
 log = logging.getLogger("fedcomments.thread")
 
@@ -114,32 +115,34 @@ def etag_of(post: ThreadPost, key: int) -> str:
 
 
 class FragmentWriter:
-    """Stores rendered fragments in the background, in batches, each only if its thread is
-    still in the state it was rendered from (a reader never waits for the writer)."""
+    """Stores rendered fragments in the background, in batches (a reader never waits for
+    the writer); each is stored only if nothing cleared it since it was read."""
 
     def __init__(self) -> None:
-        self._pending: dict[int, tuple[int, int, list[tuple[int, bytes]]]] = {}
+        self._pending: list[tuple[int, int | None, bytes]] = []
+        self._key = 0
         self._task: asyncio.Future[None] | None = None
 
-    def save(self, rt: Runtime, post_id: int, stamp: int, key: int,
-             fragments: list[tuple[int, bytes]]) -> None:
+    def save(self, rt: Runtime, key: int, fragments: list[tuple[int, int | None, bytes]]
+             ) -> None:
         if not fragments:
             return
-        self._pending[post_id] = (stamp, key, fragments)  # a newer state replaces an older
+        if key != self._key:
+            self._pending.clear()  # rendered under other settings: not ours to keep
+            self._key = key
+        self._pending.extend(fragments)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run(rt))
 
     async def _run(self, rt: Runtime) -> None:
         while self._pending:
-            post_id, (stamp, key, fragments) = self._pending.popitem()
+            batch, key = self._pending[:SAVE_BATCH], self._key
+            del self._pending[:SAVE_BATCH]
             try:
-                for start in range(0, len(fragments), SAVE_BATCH):
-                    async with rt.db.transaction() as tx:
-                        if not await thread_store.save_fragments(
-                                tx, post_id, stamp, key, fragments[start:start + SAVE_BATCH]):
-                            break
+                async with rt.db.transaction() as tx:
+                    await thread_store.save_fragments(tx, key, batch)
             except Exception:  # a task boundary: fragments are rendered again when missing
-                log.exception("could not store the rendered comments of post %s", post_id)
+                log.exception("could not store %d rendered comments", len(batch))
 
     async def flush(self) -> None:
         """Wait until everything handed over so far is stored."""
@@ -215,15 +218,17 @@ async def _read(rt: Runtime, ref: PostRef | None, key: int, rows: bool = True) -
 
 
 def _render(read: ThreadRead, owner: Owner, max_depth: int
-            ) -> tuple[bytes, list[tuple[int, bytes]]]:
-    """The thread's bytes, and the fragments that had to be rendered for it."""
+            ) -> tuple[bytes, list[tuple[int, int | None, bytes]]]:
+    """The thread's bytes, and the fragments that had to be rendered for it (with the gen
+    each was read at)."""
     rows: list[ThreadRow] = read.rows
-    made: list[tuple[int, bytes]] = []
+    made: list[tuple[int, int | None, bytes]] = []
     if read.missing:
         authors = Authors(owner)
         grouped = shape.group_reactions(read.missing_reactions)
-        made = [(e.id, shape.fragment(e, grouped.get(e.id), authors)) for e in read.missing]
-        filled = dict(made)
+        made = [(e.id, gen, shape.fragment(e, grouped.get(e.id), authors))
+                for e, gen in zip(read.missing, read.missing_gens, strict=True)]
+        filled = {cid: body for cid, _, body in made}
         rows = [r if r[3] is not None else (r[0], r[1], r[2], filled[r[0]]) for r in rows]
     reactions = Reactions(likes=read.likes, boosts=read.boosts)
     for person in read.people:
@@ -241,7 +246,7 @@ async def build_view(rt: Runtime, read: ThreadRead, key: int,
     else:
         body, made = await asyncio.to_thread(_render, *args)
     if writer is not None:
-        writer.save(rt, read.post.id, read.post.stamp, key, made)
+        writer.save(rt, key, made)
     return ThreadView(read.post, body, etag_of(read.post, key))
 
 

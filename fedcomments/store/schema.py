@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+#: What a thread shows of an actor changed (an UPDATE trigger's WHEN clause).
+_ACTOR_SHOWN = (
+    " WHEN OLD.ap_id IS NOT NEW.ap_id OR OLD.username IS NOT NEW.username"
+    " OR OLD.domain IS NOT NEW.domain OR OLD.name IS NOT NEW.name OR OLD.url IS NOT NEW.url"
+    " OR OLD.icon IS NOT NEW.icon"
+)
+
 # Each entry is one version step: a list of statements. Never edit a released step;
 # append a new one. Timestamps are ISO-8601 UTC strings, which sort as text.
 MIGRATIONS: list[list[str]] = [
@@ -209,27 +216,43 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX processed_activities_received ON processed_activities(received_at)",
     ],
     # 5: each comment's part of the thread JSON, rendered once and kept ("cooked"), so a
-    # thread is assembled from stored bytes. Triggers delete a fragment whenever what it
+    # thread is assembled from stored bytes. Triggers clear a fragment whenever what it
     # shows may change (the comment, its reactions, its author or a reacting actor), so no
-    # write path has to know about them; readers render missing ones again. `key` names
-    # the code and settings that rendered it. The covering index lets a thread's shape be
-    # read without touching the (wide) comment rows; it starts with comments_post's columns.
-    # Step 3's actor trigger moved the stamp on every refetch of an actor: now only when
-    # what a thread shows of them changed.
+    # write path has to know about them; readers render cleared and missing ones again.
+    # `gen` moves with every clearing: a fragment rendered before a change is stored only
+    # if its gen is still the one it was read with (per comment, so a busy thread's other
+    # changes never hold it back). `key` names the code and settings that rendered it. The
+    # covering index lets a thread's shape be read without touching the (wide) comment
+    # rows; it starts with comments_post's columns. Step 3's actor trigger moved the stamp
+    # on every refetch of an actor: now only when what a thread shows of them changed.
     [
         """CREATE TABLE comment_fragments (
             comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
-            key INTEGER NOT NULL,
-            body BLOB NOT NULL
+            key INTEGER NOT NULL DEFAULT 0,
+            gen INTEGER NOT NULL DEFAULT 0,
+            body BLOB
         )""",
         "CREATE INDEX comments_thread ON comments(post_id, published_at, id, parent_id, status, "
         "visibility)",
         "DROP INDEX comments_post",
         # The post's own likes and boosts are counted on every rendering of its thread.
         "CREATE INDEX reactions_post_level ON reactions(post_id, type) WHERE comment_id IS NULL",
-        """CREATE TRIGGER fragment_comment_update AFTER UPDATE ON comments BEGIN
-            DELETE FROM comment_fragments WHERE comment_id IN (OLD.id, NEW.id);
-        END""",
+        *[f"""CREATE TRIGGER fragment_{name} AFTER {event}{when} BEGIN
+            UPDATE comment_fragments SET body = NULL, gen = gen + 1 WHERE comment_id IN ({ids});
+            INSERT OR IGNORE INTO comment_fragments (comment_id, gen) SELECT id, 1 FROM comments
+                WHERE id IN ({ids});
+        END""" for name, event, when, ids in [
+            ("comment_update", "UPDATE ON comments", "", "OLD.id, NEW.id"),
+            ("reaction_insert", "INSERT ON reactions", " WHEN NEW.comment_id IS NOT NULL",
+             "NEW.comment_id"),
+            ("reaction_update", "UPDATE ON reactions", "", "OLD.comment_id, NEW.comment_id"),
+            ("reaction_delete", "DELETE ON reactions", " WHEN OLD.comment_id IS NOT NULL",
+             "OLD.comment_id"),
+            # An actor is upserted on every refetch: only a change of what a thread shows.
+            ("actor_update", "UPDATE ON actors", _ACTOR_SHOWN,
+             "SELECT id FROM comments WHERE actor_id = NEW.id "
+             "UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id"),
+        ]],
         # Deletes cascade; these two also hold where foreign keys are off (a plain sqlite3
         # shell) and a new comment reuses a deleted one's id.
         """CREATE TRIGGER fragment_comment_delete AFTER DELETE ON comments BEGIN
@@ -238,31 +261,8 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TRIGGER fragment_comment_insert AFTER INSERT ON comments BEGIN
             DELETE FROM comment_fragments WHERE comment_id = NEW.id;
         END""",
-        """CREATE TRIGGER fragment_reaction_insert AFTER INSERT ON reactions
-            WHEN NEW.comment_id IS NOT NULL BEGIN
-            DELETE FROM comment_fragments WHERE comment_id = NEW.comment_id;
-        END""",
-        """CREATE TRIGGER fragment_reaction_update AFTER UPDATE ON reactions BEGIN
-            DELETE FROM comment_fragments WHERE comment_id IN (OLD.comment_id, NEW.comment_id);
-        END""",
-        """CREATE TRIGGER fragment_reaction_delete AFTER DELETE ON reactions
-            WHEN OLD.comment_id IS NOT NULL BEGIN
-            DELETE FROM comment_fragments WHERE comment_id = OLD.comment_id;
-        END""",
-        # An actor is upserted on every refetch: only a change of what a thread shows counts.
-        """CREATE TRIGGER fragment_actor_update AFTER UPDATE ON actors
-            WHEN OLD.ap_id IS NOT NEW.ap_id OR OLD.username IS NOT NEW.username
-              OR OLD.domain IS NOT NEW.domain OR OLD.name IS NOT NEW.name
-              OR OLD.url IS NOT NEW.url OR OLD.icon IS NOT NEW.icon BEGIN
-            DELETE FROM comment_fragments WHERE comment_id IN (
-                SELECT id FROM comments WHERE actor_id = NEW.id
-                UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id);
-        END""",
         "DROP TRIGGER thread_version_actor_update",
-        """CREATE TRIGGER thread_version_actor_update AFTER UPDATE ON actors
-            WHEN OLD.ap_id IS NOT NEW.ap_id OR OLD.username IS NOT NEW.username
-              OR OLD.domain IS NOT NEW.domain OR OLD.name IS NOT NEW.name
-              OR OLD.url IS NOT NEW.url OR OLD.icon IS NOT NEW.icon BEGIN
+        f"""CREATE TRIGGER thread_version_actor_update AFTER UPDATE ON actors{_ACTOR_SHOWN} BEGIN
             UPDATE posts SET thread_version = thread_version + 1 WHERE id IN (
                 SELECT post_id FROM comments WHERE actor_id = NEW.id
                 UNION SELECT post_id FROM reactions WHERE actor_id = NEW.id);

@@ -100,12 +100,12 @@ class ThreadEntry:
     actor: ThreadActor | None
 
 
-_ENTRY_COLUMNS = (
+_ENTRY_SELECT = (
     "SELECT c.id, c.parent_id, c.origin, c.status, c.content, c.published_at, c.updated_at, "
     "c.summary, c.sensitive, c.language, c.url, c.ap_id, c.attachments, c.author_name, "
-    "c.author_website, a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon "
-    "FROM comments c LEFT JOIN actors a ON a.id = c.actor_id "
+    "c.author_website, a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon"
 )
+_ENTRY_COLUMNS = f"{_ENTRY_SELECT} FROM comments c LEFT JOIN actors a ON a.id = c.actor_id "
 _PUBLIC = ("c.post_id = ? AND c.visibility IN ('public', 'unlisted') "
            "AND c.status IN ('approved', 'deleted') ORDER BY c.published_at, c.id")
 _THREAD_SQL = f"{_ENTRY_COLUMNS}WHERE {_PUBLIC}"
@@ -153,8 +153,9 @@ _ROWS_SQL = (
     f"WHERE {_PUBLIC}"
 )
 _MISSING_SQL = (
-    f"{_ENTRY_COLUMNS}LEFT JOIN comment_fragments f ON f.comment_id = c.id AND f.key = ? "
-    f"WHERE f.comment_id IS NULL AND {_PUBLIC}"
+    f"{_ENTRY_SELECT}, f.gen FROM comments c LEFT JOIN actors a ON a.id = c.actor_id "
+    "LEFT JOIN comment_fragments f ON f.comment_id = c.id "
+    f"WHERE (f.body IS NULL OR f.key <> ?) AND {_PUBLIC}"
 )
 _REACTIONS_SQL = (
     "SELECT r.comment_id, r.type, a.ap_id, a.name, a.icon, a.url FROM reactions r "
@@ -175,9 +176,10 @@ class ThreadRead:
     #: The reading connection's PRAGMA data_version, taken before the snapshot.
     version: int = 0
     rows: list[ThreadRow] = field(default_factory=list)
-    #: Comments whose fragment is missing (or rendered under another key), in full,
-    #: with their reactions.
+    #: Comments whose fragment is missing (or cleared, or rendered under another key), in
+    #: full, with their reactions, and the generation of their fragment row (None: none).
     missing: list[ThreadEntry] = field(default_factory=list)
+    missing_gens: list[int | None] = field(default_factory=list)
     missing_reactions: list[ReactionRow] = field(default_factory=list)
     #: The post's own reactions: counts and the first few people (oldest first).
     likes: int = 0
@@ -231,7 +233,9 @@ def _read(db: sqlite3.Connection, ref: PostRef, args: tuple[int, bool]
         out = ThreadRead(post, rows=rows, version=version)
         missing = sum(1 for r in rows if r[3] is None)
         if missing:
-            out.missing = _entries(db.execute(_MISSING_SQL, (key, post.id)).fetchall())
+            found_rows = db.execute(_MISSING_SQL, (key, post.id)).fetchall()
+            out.missing = _entries(found_rows)
+            out.missing_gens = [r[22] for r in found_rows]
             if missing <= _FEW:
                 ids = [e.id for e in out.missing]
                 sql = (f"{_REACTIONS_SQL}AND r.comment_id IN ({', '.join('?' * len(ids))}) "
@@ -275,14 +279,15 @@ async def read_thread(conn: Conn, ref: PostRef, key: int, rows: bool = True
     return await conn._call(_read, ref, (key, rows))  # type: ignore[arg-type]
 
 
-async def save_fragments(conn: Conn, post_id: int, stamp: int, key: int,
-                         fragments: Sequence[tuple[int, bytes]]) -> bool:
-    """Store rendered fragments (comment id, bytes) if the post's thread is still in the
-    state `stamp` they were rendered from; False (nothing stored) if it moved on."""
-    row = await conn.fetchone("SELECT thread_version FROM posts WHERE id = ?", (post_id,))
-    if row is None or row[0] != stamp:
-        return False
+async def save_fragments(conn: Conn, key: int,
+                         fragments: Sequence[tuple[int, int | None, bytes]]) -> None:
+    """Store rendered fragments (comment id, the gen of its row when it was read or None if
+    it had none, bytes) under `key`: each only if nothing cleared it since (its row is
+    still at that gen, or still absent); a comment deleted meanwhile is skipped."""
     await conn.executemany(
-        "INSERT OR REPLACE INTO comment_fragments (comment_id, key, body) VALUES (?, ?, ?)",
-        [(cid, key, body) for cid, body in fragments])
-    return True
+        "INSERT OR IGNORE INTO comment_fragments (comment_id, key, gen, body) "
+        "SELECT ?, ?, 0, ? WHERE EXISTS (SELECT 1 FROM comments WHERE id = ?)",
+        [(cid, key, body, cid) for cid, gen, body in fragments if gen is None])
+    await conn.executemany(
+        "UPDATE comment_fragments SET key = ?, body = ? WHERE comment_id = ? AND gen = ?",
+        [(key, body, cid, gen) for cid, gen, body in fragments if gen is not None])
