@@ -10,6 +10,7 @@ answered before anything is rendered.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import zlib
 from collections.abc import Callable
@@ -51,6 +52,8 @@ log = logging.getLogger("fedcomments.thread")
 BIG_THREAD = 1000
 #: Fragments stored per write transaction (the writer is shared with the inbox).
 SAVE_BATCH = 500
+#: Rendered fragments waiting to be stored, at most (about 1 KiB each).
+MAX_PENDING = 50_000
 
 
 @dataclass(frozen=True)
@@ -116,31 +119,39 @@ def etag_of(post: ThreadPost, key: int) -> str:
 
 class FragmentWriter:
     """Stores rendered fragments in the background, in batches (a reader never waits for
-    the writer); each is stored only if nothing cleared it since it was read."""
+    the writer); each is stored only if nothing cleared it since it was read. At most
+    MAX_PENDING wait: beyond that they are dropped (and rendered again when next read)."""
 
     def __init__(self) -> None:
-        self._pending: list[tuple[int, int | None, bytes]] = []
+        #: comment id → (gen it was read at, bytes); the newest reading of each wins.
+        self._pending: dict[int, tuple[int | None, bytes]] = {}
         self._key = 0
         self._task: asyncio.Future[None] | None = None
 
     def save(self, rt: Runtime, key: int, fragments: list[tuple[int, int | None, bytes]]
              ) -> None:
-        if not fragments:
-            return
         if key != self._key:
             self._pending.clear()  # rendered under other settings: not ours to keep
             self._key = key
-        self._pending.extend(fragments)
-        if self._task is None or self._task.done():
+        pending = self._pending
+        for cid, gen, body in fragments:
+            old = pending.get(cid)
+            if old is None and len(pending) >= MAX_PENDING:
+                continue
+            if old is None or (gen or 0) >= (old[0] or 0):
+                pending[cid] = (gen, body)
+        if pending and (self._task is None or self._task.done()):
             self._task = asyncio.ensure_future(self._run(rt))
 
     async def _run(self, rt: Runtime) -> None:
         while self._pending:
-            batch, key = self._pending[:SAVE_BATCH], self._key
-            del self._pending[:SAVE_BATCH]
+            batch = [(cid, gen, body) for cid, (gen, body)
+                     in itertools.islice(self._pending.items(), SAVE_BATCH)]
+            for cid, _, _ in batch:
+                del self._pending[cid]
             try:
                 async with rt.db.transaction() as tx:
-                    await thread_store.save_fragments(tx, key, batch)
+                    await thread_store.save_fragments(tx, self._key, batch)
             except Exception:  # a task boundary: fragments are rendered again when missing
                 log.exception("could not store %d rendered comments", len(batch))
 
