@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,34 @@ async def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
         assert row[0] == 0
     finally:
         await db.close()
+
+
+async def test_creating_the_file_again_keeps_our_sqlite_locks(tmp_path: Path) -> None:
+    """Given a database open and written in this process, when its file is "created" again
+    (every Database.open does this, e.g. the delivery worker's runtime) and another process
+    then opens and closes it, then our live WAL survives and our next write is seen: no
+    descriptor of the file was opened and closed, which would drop our POSIX locks."""
+    path = tmp_path / "x.sqlite3"
+    db = Database(str(path))
+    await db.open()
+    try:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO domain_blocks (domain, created_at) VALUES (?, ?)",
+                             ("a.example", "2026-01-01T00:00:00.000000Z"))
+        dbmod._create_private_file(path)
+        await asyncio.to_thread(_other_process, path, "SELECT count(*) FROM domain_blocks")
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO domain_blocks (domain, created_at) VALUES (?, ?)",
+                             ("b.example", "2026-01-01T00:00:00.000000Z"))
+        seen = await asyncio.to_thread(_other_process, path, "SELECT count(*) FROM domain_blocks")
+        assert seen == "2"
+    finally:
+        await db.close()
+
+
+def _other_process(path: Path, sql: str) -> str:
+    script = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+              "print(c.execute(sys.argv[2]).fetchone()[0]); c.close()")
+    done = subprocess.run([sys.executable, "-c", script, str(path), sql],
+                          check=True, capture_output=True, text=True)
+    return done.stdout.strip()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import aiosqlite
 
 Params = Sequence[Any] | dict[str, Any]
+T = TypeVar("T")
 
 
 def _one(db: sqlite3.Connection, sql: str, params: Params) -> sqlite3.Row | None:
@@ -39,9 +40,16 @@ class Conn:
     def __init__(self, raw: aiosqlite.Connection) -> None:
         self._raw = raw
 
-    async def _call(self, fn: Any, sql: str, params: Any) -> Any:
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(sqlite3_connection, *args)` in one trip: several statements, one snapshot.
+
+        For repo functions only (SQL stays in the store layer).
+        """
         # aiosqlite's own execute_fetchall/execute_insert are built the same way.
-        return await self._raw._execute(fn, self._raw._conn, sql, params)
+        return await self._raw._execute(fn, self._raw._conn, *args)  # type: ignore[no-any-return]
+
+    async def _call(self, fn: Any, sql: str, params: Any) -> Any:
+        return await self.run(fn, sql, params)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         return await self._call(_all, sql, params)

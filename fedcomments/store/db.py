@@ -139,8 +139,11 @@ class Database:
 def _create_private_file(path: Path) -> None:
     """Create the database file readable by its owner only: it holds the private key."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    # Never open (and close) a file this process may already hold open: closing any
+    # descriptor of a file drops every POSIX lock the process has on it, SQLite's
+    # included, and another process could then delete our live WAL.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     if path.stat().st_mode & 0o077:
         os.chmod(path, 0o600)
 

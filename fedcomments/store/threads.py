@@ -211,9 +211,8 @@ def _find_post(db: sqlite3.Connection, ref: PostRef) -> ThreadPost | None:
     return post
 
 
-def _read(db: sqlite3.Connection, ref: PostRef, args: tuple[int, bool]
+def _read(db: sqlite3.Connection, ref: PostRef, key: int, rows_too: bool
           ) -> ThreadRead | None:
-    key, rows_too = args
     if not rows_too:
         post = _find_post(db, ref)
         return None if post is None else ThreadRead(post, complete=False)
@@ -275,8 +274,7 @@ async def read_thread(conn: Conn, ref: PostRef, key: int, rows: bool = True
     Approved public and unlisted comments and deleted placeholders, oldest first; private
     ones never, not even as placeholders. One trip to the SQLite thread.
     """
-    # Conn runs one callable per trip; this one runs several statements in one snapshot.
-    return await conn._call(_read, ref, (key, rows))  # type: ignore[arg-type]
+    return await conn.run(_read, ref, key, rows)
 
 
 async def save_fragments(conn: Conn, key: int,

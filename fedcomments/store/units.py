@@ -32,8 +32,8 @@ class _Immediate(Conn):
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
-    async def _call(self, fn: Any, sql: str, params: Any) -> Any:
-        return fn(self._db, sql, params)
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(self._db, *args)
 
 
 def _drive(awaitable: Awaitable[T]) -> T:
