@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -83,7 +83,7 @@ class RemoteSettings:
     #: Threads that sign POSTs. An RSA-2048 signature costs about 0.3 ms of CPU and
     #: `cryptography` releases the GIL while it works, so signing in threads runs on
     #: another core while the event loop does the HTTP of other deliveries.
-    signing_threads: int = 1
+    signing_threads: int = 2
 
     def __post_init__(self) -> None:
         if self.connect_timeout <= 0 or self.total_timeout <= 0:
@@ -513,8 +513,8 @@ class _Wire(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A cast, not an isinstance check: uvloop's transports do not subclass asyncio's.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
