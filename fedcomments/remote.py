@@ -82,7 +82,9 @@ class RemoteSettings:
     user_agent: str = f"fedcomments/{__version__}"
     #: Threads that sign POSTs. An RSA-2048 signature costs about 0.3 ms of CPU and
     #: `cryptography` releases the GIL while it works, so signing in threads runs on
-    #: another core while the event loop does the HTTP of other deliveries.
+    #: another core while the event loop does the HTTP of other deliveries. Two, because
+    #: a signing thread also waits for the GIL after each signature (the loop holds it
+    #: about half the time in a fan-out): one thread sat idle for about a third of it.
     signing_threads: int = 2
 
     def __post_init__(self) -> None:
@@ -561,7 +563,9 @@ _Job = tuple[asyncio.Future[dict[str, str]], Signer, str, dict[str, str], bytes]
 
 
 class _Signing:
-    """Threads that sign POSTs in the order they were asked for.
+    """Threads that sign POSTs, taken up in the order they were asked for (with several
+    threads they may finish in another order; `_Poster.take_turn` keeps the writes to one
+    server in order).
 
     Finished signatures go back to the event loop together: one wake-up of the loop for
     all that are ready (an executor wakes it once per signature, which at fan-out rates
