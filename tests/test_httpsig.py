@@ -1423,3 +1423,28 @@ def test_structured_serialiser_refuses_unrepresentable_values():
             sfv.serialize_bare_item(value)
     with pytest.raises(sfv.StructuredFieldError):
         sfv.serialize_dictionary({"Upper": sfv.Item(1)})
+
+
+def test_cavage_parameter_pattern_matches_the_plain_grammar() -> None:
+    """Given 20,000 seeded mutations of Signature header values, then the unrolled parameter
+    pattern matches exactly what the plain per-character grammar matches, at every offset."""
+    import random
+    import re
+
+    from fedcomments.ap.httpsig import _CAVAGE_PARAM
+
+    plain = re.compile(
+        r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^",\s]*))\s*(?:,|$)')
+    rng = random.Random(20261126)
+    alphabet = 'ab=", \\\tZ9-_\n'
+    seeds = ['keyId="https://a/b#k",algorithm="rsa-sha256",headers="(request-target) host",'
+             'signature="QUJD+/=="', 'a="x\\"y", b=c', 'k="\\\\", z="q"']
+    for _ in range(20_000):
+        chars = list(rng.choice(seeds))
+        for _ in range(rng.randint(0, 4)):
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice(alphabet))
+        value = "".join(chars)
+        for pos in range(0, len(value), 5):
+            ours, reference = _CAVAGE_PARAM.match(value, pos), plain.match(value, pos)
+            assert (ours and (ours.groups(), ours.end())) == \
+                (reference and (reference.groups(), reference.end())), (value, pos)
