@@ -84,9 +84,10 @@ async def find_target(rt: Runtime, conn: Conn, ap_id: str | None) -> Target | No
     if not ap_id:
         return None
     if rt.urls.is_local(ap_id):
-        post = await post_store.by_ap_id(conn, ap_id)
+        post = await post_store.live_id_by_ap_id(conn, ap_id)
         if post is not None:
-            return None if post.is_deleted else Target(post.id)
+            post_id, deleted = post
+            return None if deleted else Target(post_id)
     ref = await comment_store.thread_ref(conn, ap_id)
     if ref is None or ref.post_deleted:
         return None

@@ -54,6 +54,13 @@ async def by_ap_id(conn: Conn, ap_id: str) -> Post | None:
     return _post(row) if row else None
 
 
+async def live_id_by_ap_id(conn: Conn, ap_id: str) -> tuple[int, bool] | None:
+    """(id, deleted) of the post with this ActivityPub id: what threading a reply needs."""
+    row = await conn.fetchone("SELECT id, deleted_at IS NOT NULL FROM posts WHERE ap_id = ?",
+                              (ap_id,))
+    return (int(row[0]), bool(row[1])) if row else None
+
+
 async def slug_taken(conn: Conn, slug: str) -> bool:
     return await conn.fetchone("SELECT 1 FROM posts WHERE slug = ?", (slug,)) is not None
 
