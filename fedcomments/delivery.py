@@ -230,6 +230,9 @@ class DeliveryWorker:
                         await self.rt.refresh_blocklist()
                     await self._chores()
                     await self.run_once()
+                    if version is None and self._watching():
+                        # All claimed jobs ended within the pass: watch from here on.
+                        version = await self.rt.db.data_version()
                 except Exception:
                     # Task boundary: a failed pass (database busy, disk full) is logged and
                     # tried again; leases keep the claimed jobs safe meanwhile.

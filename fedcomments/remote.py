@@ -675,11 +675,11 @@ class _Poster:
             wire, reused = self._checkout(key)
             if wire is None:
                 wire = await self._dial(target, key)
-            if before is not None and not before.done():
-                # Not awaited directly: a cancelled wait must not cancel the other's turn.
-                await asyncio.wait({before})
-            wire.received = 0
             try:
+                if before is not None and not before.done():
+                    # Not awaited directly: a cancelled wait must not cancel the other's turn.
+                    await asyncio.wait({before})
+                wire.received = 0
                 assert wire.transport is not None
                 wire.transport.write(request)
                 if not mine.done():
