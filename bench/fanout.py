@@ -367,7 +367,8 @@ async def run(args: Any) -> Report:
     report.note(f"signing floor re-measured after the runs: {sign_after:,.0f}/s "
                 f"(before: {sign_rate:,.0f}/s)")
     report.note("server defaults: [federation] delivery_concurrency 32, delivery_per_host 4; "
-                "timings include the worker's poll interval")
+                "2 signing threads; timings include the worker noticing the new jobs "
+                "(it checks for commits every 50 ms)")
     report.note(f"event-loop lag of the process hosting the inboxes, fault-free run: {lag_text}")
     return report
 
