@@ -12,6 +12,7 @@ holds its slot until its outcome is written, so after a crash at most
 `delivery_concurrency` deliveries (and the slow ones) are sent again. Passes follow each
 other as long as requests finish: every pass writes all the outcomes that came in while
 the previous one ran, and claims jobs ahead, which wait in memory for a slot.
+`delivery_attempt` makes one attempt; `delivery_pass` is the pass on the writer thread.
 """
 
 from __future__ import annotations
@@ -23,18 +24,15 @@ import logging
 import random
 import statistics
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-from fedcomments import delivery_policy as policy
-from fedcomments.model import DeliveryJob, DeliveryStatus
-from fedcomments.netguard import RefusalReason
-from fedcomments.remote import FetchFailed, FetchRefused, PostResult
+from fedcomments.delivery_attempt import Attempt, attempt, is_blocked
+from fedcomments.delivery_pass import PassWriter, Plan
+from fedcomments.model import DeliveryJob
 from fedcomments.runtime import Runtime
 from fedcomments.services import deliveries, publish
 from fedcomments.store import queue
-from fedcomments.store.db import Conn
 
 log = logging.getLogger("fedcomments.delivery")
 
@@ -62,44 +60,6 @@ SLOW_FACTOR = 8
 SLOW_MIN = 0.25
 SLOW_PER_SLOT = 3
 _DURATIONS = 256
-_ERROR_EXCERPT = 200
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """What one attempt at a job produced."""
-
-    job: DeliveryJob
-    status: int | None = None
-    retry_after: str | None = None
-    error: str | None = None
-    #: No request was made: the inbox is blocked.
-    blocked: bool = False
-    #: The address guard refused the URL: retrying cannot help.
-    refused: bool = False
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What a pass is to do, fixed on the event loop before it runs on the writer thread."""
-
-    now: datetime
-    attempts: list[Attempt]
-    released: list[int]
-    renew: list[int]
-    want: int
-    load: Counter[str]
-    limits: dict[str, int]
-    fail_unavailable: bool
-
-
-@dataclass
-class _Done:
-    """What a pass hands back: claimed jobs and the hosts' slots as they now stand."""
-
-    jobs: list[DeliveryJob] = field(default_factory=list)
-    limits: dict[str, int] = field(default_factory=dict)
-
 
 class DeliveryWorker:
     """Runs deliveries for one process; several workers may share a database safely.
@@ -128,7 +88,9 @@ class DeliveryWorker:
         self.request_timeout = request_timeout
         self.poll_interval = poll_interval
         self.grace = grace
-        self._rng = rng or random.Random()
+        self._writer = PassWriter(lease=self.lease, per_host=self.per_host,
+                                  rng=rng or random.Random(),
+                                  blocked=functools.partial(is_blocked, rt))
         #: Claimed (leased) jobs waiting for a slot, oldest first.
         self._ready: deque[DeliveryJob] = deque()
         self._tasks: dict[asyncio.Task[Attempt], DeliveryJob] = {}
@@ -174,12 +136,12 @@ class DeliveryWorker:
             return self._fill()
         check = self._last_unavailable_check is None or (
             now - self._last_unavailable_check >= UNAVAILABLE_CHECK)
-        plan = _Plan(now=now, attempts=attempts, released=released,
-                     renew=[j.id for j in (*self._tasks.values(), *self._ready)] if renew else [],
-                     want=want, load=Counter(self._load), limits=dict(self._limits),
-                     fail_unavailable=check)
+        plan = Plan(now=now, attempts=attempts, released=released,
+                    renew=[j.id for j in (*self._tasks.values(), *self._ready)] if renew else [],
+                    want=want, load=Counter(self._load), limits=dict(self._limits),
+                    fail_unavailable=check)
         try:
-            done = await self.rt.db.unit(functools.partial(self._pass, plan=plan))
+            done = await self.rt.db.unit(functools.partial(self._writer.run, plan=plan))
         except BaseException:
             # Nothing was written: keep the outcomes for the next pass (the leases cover
             # the jobs meanwhile).
@@ -293,10 +255,10 @@ class DeliveryWorker:
         self._unrecorded, self._finished, self._released = [], [], []
         if not attempts and not released:
             return
-        plan = _Plan(now=self.rt.now(), attempts=attempts, released=released, renew=[],
-                     want=0, load=Counter(), limits={}, fail_unavailable=False)
+        plan = Plan(now=self.rt.now(), attempts=attempts, released=released, renew=[],
+                    want=0, load=Counter(), limits={}, fail_unavailable=False)
         try:
-            await self.rt.db.unit(functools.partial(self._pass, plan=plan))
+            await self.rt.db.unit(functools.partial(self._writer.run, plan=plan))
         except Exception:
             log.exception("could not record the last deliveries; their leases will expire")
         if released:
@@ -355,7 +317,8 @@ class DeliveryWorker:
 
     def _start(self, job: DeliveryJob) -> None:
         loop = asyncio.get_running_loop()
-        task = asyncio.create_task(self._attempt(job), name=f"delivery-{job.id}")
+        task = asyncio.create_task(attempt(self.rt, job, seconds=self.request_timeout),
+                                   name=f"delivery-{job.id}")
         self._tasks[task] = job
         self._began[task] = loop.time()
         self._timers[task] = loop.call_later(self._slow_after, self._mark_slow, task)
@@ -411,168 +374,6 @@ class DeliveryWorker:
         self._answered += 1
         if self._answered % 32 == 0:
             self._slow_after = max(SLOW_MIN, SLOW_FACTOR * statistics.median(self._durations))
-
-    # --- one pass, on the writer thread ----------------------------------------------
-
-    async def _pass(self, tx: Conn, plan: _Plan) -> _Done:
-        """Record, release, renew, claim. Runs as a unit of work on the SQLite writer
-        thread: it reads only `plan` and returns what the loop is to change."""
-        done = _Done()
-        done.limits = await self._record(tx, plan.attempts, plan.now)
-        await queue.release(tx, plan.released)
-        if plan.renew:
-            await queue.renew(tx, plan.renew, plan.now + self.lease)
-        if plan.want > 0:
-            if plan.fail_unavailable:
-                await queue.fail_unavailable(tx, plan.now)
-            limits = {**plan.limits, **done.limits}
-            await self._claim(tx, plan, limits, done)
-        return done
-
-    async def _claim(self, tx: Conn, plan: _Plan, limits: dict[str, int], done: _Done) -> None:
-        load = Counter(plan.load)
-        free = plan.want
-        scan = free * 2 + 8
-        # A few rounds: a round's candidates may crowd on hosts that are already full.
-        for _round in range(4):
-            exclude = {h for h, n in load.items() if n >= limits.get(h, self.per_host)}
-            candidates = await queue.due(tx, plan.now, exclude_hosts=exclude, limit=scan)
-            picked: list[int] = []
-            blocked: list[int] = []
-            for c in candidates:
-                if len(done.jobs) + len(picked) >= free:
-                    break
-                if self._blocked(c.inbox):
-                    blocked.append(c.id)
-                    continue
-                # Paused and unavailable hosts never come back from `due`; a host whose
-                # breaker tripped gets one probe at a time.
-                limits[c.host] = 1 if c.host_failures >= policy.BREAKER_THRESHOLD else (
-                    self.per_host)
-                if load[c.host] >= limits[c.host]:
-                    continue
-                load[c.host] += 1
-                picked.append(c.id)
-            await queue.cancel(tx, blocked, plan.now, "blocked")
-            done.jobs += await queue.lease(tx, picked, plan.now + self.lease)
-            if len(candidates) < scan or len(done.jobs) >= free:
-                break
-        for job in done.jobs:
-            done.limits[job.host] = limits.get(job.host, self.per_host)
-
-    # --- one attempt -----------------------------------------------------------------
-
-    async def _attempt(self, job: DeliveryJob) -> Attempt:
-        rt = self.rt
-        if self._blocked(job.inbox):
-            return Attempt(job, blocked=True)
-        try:
-            async with asyncio.timeout(self.request_timeout):
-                # The client signs every request afresh (new Date, new signature) over the
-                # same body bytes; redirects are never followed with a signed body.
-                result = await rt.remote.post(job.inbox, job.body)
-                if rt.settings.federation.double_knock and policy.should_double_knock(
-                        result.status):
-                    result = await rt.remote.post(job.inbox, job.body,
-                                                  signer=self._other_signer())
-        except FetchRefused as exc:
-            blocked = exc.reason is RefusalReason.BLOCKED
-            return Attempt(job, error=str(exc), blocked=blocked, refused=not blocked)
-        except FetchFailed as exc:
-            return Attempt(job, status=exc.status, error=str(exc)[:_ERROR_EXCERPT])
-        except TimeoutError:
-            return Attempt(job, error=f"timed out after {self.request_timeout:g} s")
-        except Exception as exc:  # task boundary: record it as a failed attempt, keep going
-            log.exception("delivery attempt crashed", extra={"job": job.id})
-            return Attempt(job, error=f"{type(exc).__name__}: {exc}"[:_ERROR_EXCERPT])
-        return Attempt(job, status=result.status, retry_after=result.retry_after,
-                       error=_describe(result))
-
-    def _blocked(self, url: str) -> bool:
-        # Most instances block nothing: skip parsing the URL then.
-        blocks = self.rt.blocklist
-        return bool(blocks.domains or blocks.actors) and blocks.url_blocked(url)
-
-    def _other_signer(self) -> functools.partial[dict[str, str]]:
-        scheme = self.rt.settings.federation.signature_scheme
-        return functools.partial(self.rt.sign, scheme="cavage" if scheme == "rfc9421"
-                                 else "rfc9421")
-
-    # --- recording -------------------------------------------------------------------
-
-    async def _record(self, tx: Conn, attempts: Iterable[Attempt], now: datetime
-                      ) -> dict[str, int]:
-        """Write outcomes and host states; returns the slots of the hosts that changed."""
-        attempts = list(attempts)
-        if not attempts:
-            return {}
-        hosts = {a.job.host for a in attempts if not (a.blocked or a.refused)}
-        before = await queue.host_states(tx, hosts)
-        states = {h: before.get(h, policy.HostState(host=h)) for h in hosts}
-        outcomes = [await self._outcome(tx, a, now, states) for a in attempts]
-        await queue.record(tx, outcomes, now)
-        changed = {h: s for h, s in states.items() if s is not before.get(h)}
-        await queue.save_hosts(tx, changed.values())
-        slots: dict[str, int] = {}
-        for host, state in changed.items():
-            old = before.get(host)
-            paused = state.paused_until
-            if paused is not None and paused > now and (old is None or old.paused_until != paused):
-                await queue.defer_host(tx, host, paused)
-            if state.unavailable_since is not None and (old is None or
-                                                         old.unavailable_since is None):
-                log.warning("host marked unavailable after failures on several days",
-                            extra={"host": host, "days": list(state.failure_days)})
-            slots[host] = policy.host_slots(state, now, self.per_host)
-        return slots
-
-    async def _outcome(self, tx: Conn, attempt: Attempt, now: datetime,
-                       states: dict[str, policy.HostState]) -> queue.Outcome:
-        """The job's fate (and its host's) after one attempt."""
-        job = attempt.job
-        if attempt.blocked:
-            return queue.Outcome(job.id, job.attempts, None, "blocked",
-                                 status=DeliveryStatus.CANCELLED)
-        tries = job.attempts + 1
-        if attempt.refused:
-            log.info("delivery refused", extra={"job": job.id, "inbox": job.inbox,
-                                                "error": attempt.error})
-            return queue.Outcome(job.id, tries, None, attempt.error,
-                                 status=DeliveryStatus.FAILED)
-        decision = policy.decide(tries, attempt.status, attempt.retry_after, now,
-                                 self._rng.random(), first_attempt_at=job.created_at)
-        if decision.verdict is policy.Verdict.GONE:
-            removed = await queue.remove_followers_at(tx, job.inbox)
-            log.info("inbox gone", extra={"inbox": job.inbox, "status": attempt.status,
-                                          "followers_removed": removed})
-        elif decision.verdict is policy.Verdict.FAILED:
-            log.info("delivery failed", extra={"job": job.id, "inbox": job.inbox,
-                                               "status": attempt.status,
-                                               "error": attempt.error})
-        state = states[job.host]
-        if policy.is_host_failure(attempt.status):
-            state = policy.host_after_failure(state, now)
-        else:
-            state = policy.host_after_success(state, now)
-            if attempt.status == 429 and decision.next_attempt_at is not None:
-                state = policy.host_after_rate_limit(state, decision.next_attempt_at)
-        states[job.host] = state
-        if decision.verdict is policy.Verdict.RETRY:
-            return queue.Outcome(job.id, tries, attempt.status, attempt.error,
-                                 next_attempt_at=decision.next_attempt_at)
-        return queue.Outcome(job.id, tries, attempt.status, attempt.error,
-                             status=DeliveryStatus(decision.verdict.value))
-
-
-def _describe(result: PostResult) -> str | None:
-    status = result.status
-    if 200 <= status < 300:
-        return None
-    if 300 <= status < 400:
-        where = result.headers.get("Location", "?")
-        return f"HTTP {status}: redirected to {where} (not followed with a signed body)"
-    excerpt = " ".join(result.body_excerpt.split())[:_ERROR_EXCERPT]
-    return f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status}"
 
 
 # --- outside the worker ----------------------------------------------------------------

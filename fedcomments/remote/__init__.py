@@ -1,19 +1,22 @@
-"""The project's only HTTP client (see `client`): GET JSON and POST activities."""
+"""The project's only HTTP client: GET JSON and POST activities to remote instances.
 
-from fedcomments.remote.client import (
+`client` holds RemoteClient (GETs through aiohttp, POSTs through the lean `post` path);
+`common` the settings, results and failures; `resolver` the SSRF guard at resolution time;
+`http1` and `signing` the delivery path's framing and signing threads.
+"""
+
+from fedcomments.netguard import FetchRefused, HostCheck
+from fedcomments.remote.client import RemoteClient
+from fedcomments.remote.common import (
     AS2_ACCEPT,
     AS2_CONTENT_TYPE,
-    AddressRefused,
     FetchFailed,
-    FetchRefused,
-    GuardedResolver,
-    HostCheck,
     JsonResponse,
     PostResult,
-    RemoteClient,
     RemoteSettings,
     Signer,
 )
+from fedcomments.remote.resolver import AddressRefused, GuardedResolver
 
 __all__ = [
     "AS2_ACCEPT",
