@@ -197,8 +197,13 @@ class DeliveryWorker:
                         version = await self.rt.db.data_version()
                 except Exception:
                     # Task boundary: a failed pass (database busy, disk full) is logged and
-                    # tried again; leases keep the claimed jobs safe meanwhile.
+                    # tried again after a pause, never at once: a lasting fault must not
+                    # become a loop that fills the log. Leases keep the claimed jobs safe.
                     log.exception("delivery pass failed")
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), self.poll_interval)
+                    continue
                 await self._wait(self.poll_interval, version)
         finally:
             await self.drain()

@@ -246,3 +246,46 @@ async def test_server_runs_its_own_worker(make_instance: Any) -> None:
         await until(lambda: bool(peer.arrivals), bound=10)
         [arrival] = peer.arrivals
         assert (arrival.type, arrival.verified, arrival.answered) == ("Accept", True, 202)
+
+
+async def test_jobs_to_one_inbox_are_claimed_in_queue_order(make_instance: Any) -> None:
+    """Given a Create, Update and Delete queued for one inbox and a job for another, then a
+    claim offers only the Create and the other inbox's job; while the Create is in flight
+    the Update still waits; once the Create waits out a retry delay the Update goes; once
+    the Update is delivered the Delete goes."""
+    from fedcomments.model import DeliveryStatus
+
+    fc = await start_blog(make_instance)
+    now = fc.clock()
+    inbox, other = "https://one.example/inbox", "https://two.example/inbox"
+    async with fc.rt.db.transaction() as tx:
+        for name in ("create", "update", "delete"):
+            await queue.enqueue(tx, activity_id=f"{fc.url}/a/{name}", inbox=inbox, body=b"{}",
+                                now=now)
+        await queue.enqueue(tx, activity_id=f"{fc.url}/a/other", inbox=other, body=b"{}",
+                            now=now)
+
+    async def offered() -> list[str]:
+        found = await queue.due(fc.rt.db.read, fc.clock(), exclude_hosts=(), limit=10)
+        names = []
+        for candidate in found:
+            job = await queue.by_id(fc.rt.db.read, candidate.id)
+            assert job is not None
+            names.append(job.activity_id.rsplit("/", 1)[1])
+        return names
+
+    assert await offered() == ["create", "other"]
+    create_id = (await fc.rt.db.read.fetchone(
+        "SELECT id FROM deliveries WHERE activity_id LIKE '%/create'"))[0]
+    async with fc.rt.db.transaction() as tx:
+        await queue.lease(tx, [create_id], now + timedelta(seconds=60))
+    assert await offered() == ["other"]
+    async with fc.rt.db.transaction() as tx:
+        await queue.record(tx, [queue.Outcome(create_id, 1, 500, "HTTP 500",
+                                              next_attempt_at=now + timedelta(minutes=5))], now)
+    assert await offered() == ["update", "other"]
+    update_id = create_id + 1
+    async with fc.rt.db.transaction() as tx:
+        await queue.record(tx, [queue.Outcome(update_id, 1, 202, None,
+                                              status=DeliveryStatus.DONE)], now)
+    assert await offered() == ["delete", "other"]

@@ -21,11 +21,13 @@ BODY = b'{"type":"Create"}'
 
 
 async def enqueue(fc: Any, peer: Peer, count: int, tag: str) -> None:
-    """`count` jobs (distinct activities) to `peer`'s shared inbox."""
+    """`count` jobs (distinct activities) to `peer`, each to its own inbox there: jobs to
+    one inbox go out one after the other, and these tests need them side by side."""
     async with fc.rt.db.transaction() as tx:
         for n in range(count):
             await queue.enqueue(tx, activity_id=f"{fc.url}/activities/{tag}/{n}",
-                                inbox=peer.shared_inbox_url, body=BODY, now=fc.clock())
+                                inbox=f"{peer.url}/users/{tag}{n}/inbox", body=BODY,
+                                now=fc.clock())
 
 
 async def test_hanging_peer_does_not_delay_others(make_instance: Any) -> None:

@@ -109,13 +109,19 @@ async def due(conn: Conn, now: datetime, *, exclude_hosts: Collection[str], limi
     """Pending jobs whose time has come and whose lease (if any) expired, oldest first.
 
     Hosts that are paused or unavailable, and the hosts in `exclude_hosts` (already at
-    their limit in this worker), are skipped so they never take a free slot.
+    their limit in this worker), are skipped so they never take a free slot. A job waits
+    while an older job to the same inbox is due or in flight: a Create, its Update and its
+    Delete reach a server in that order (a Delete that overtook its Create would leave
+    the note up there). An older job waiting out a retry delay holds nothing back.
     """
     rows = await conn.fetchall(
         "SELECT d.id, d.host, d.inbox, COALESCE(h.consecutive_failures, 0) AS failures "
         "FROM deliveries d LEFT JOIN hosts h ON h.host = d.host "
         "WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 "
         "AND (d.locked_until IS NULL OR d.locked_until <= ?1) "
+        "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.inbox = d.inbox "
+        "AND e.status = 'pending' AND e.id < d.id "
+        "AND (e.next_attempt_at <= ?1 OR e.locked_until > ?1)) "
         "AND d.host NOT IN (SELECT value FROM json_each(?2)) "
         "AND h.unavailable_since IS NULL AND (h.paused_until IS NULL OR h.paused_until <= ?1) "
         "ORDER BY d.next_attempt_at, d.id LIMIT ?3",

@@ -268,4 +268,10 @@ MIGRATIONS: list[list[str]] = [
                 UNION SELECT post_id FROM reactions WHERE actor_id = NEW.id);
         END""",
     ],
+    # 6: jobs to one inbox go out in the order they were queued (a claim looks for an
+    # older job to the same inbox that is due or in flight).
+    [
+        "CREATE INDEX deliveries_inbox_pending ON deliveries(inbox, id) "
+        "WHERE status = 'pending'",
+    ],
 ]
