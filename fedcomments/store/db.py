@@ -60,8 +60,9 @@ class Database:
 
     async def close(self) -> None:
         if self._flusher is not None:
-            with contextlib.suppress(BaseException):
-                await self._flusher
+            # Committed units reach their callers before the connections go; the wait
+            # neither raises the flusher's error nor swallows our own cancellation.
+            await asyncio.wait([self._flusher])
         for conn in (self._reader, self._writer):
             if conn is not None:
                 with contextlib.suppress(Exception):
