@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from fedcomments.model import CommentStatus, Origin, Visibility
+from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store.comments import NewComment
 from tests.conftest import InstanceFactory
@@ -377,7 +378,8 @@ async def test_deleted_actor_key_is_not_served_from_memory(blog: Blog,
     refused 401, not verified from the in-memory copy."""
     alice = remote.actor("alice")
     await outcome(await blog.send(alice, activity(alice, "Like", blog.post.ap_id)))
-    assert blog.rt.key_cache.get(alice.key_id, blog.rt.now()) is not None
+    assert blog.rt.key_cache.get(alice.key_id, blog.rt.now(),
+                                 blog.rt.db.version(actor_store.ACTORS)) is not None
     await outcome(await blog.send(alice, activity(alice, "Delete", alice.id,
                                                   id=f"{alice.id}#delete")))
     remote.gone.add("/users/alice")

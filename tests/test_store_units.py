@@ -94,3 +94,25 @@ async def test_units_wait_for_an_open_transaction(db: Database) -> None:
         await tx.execute("UPDATE t SET v = 10 WHERE k = 'first'")
     await pending
     assert await rows(db) == {"first": 10, "second": 2}
+
+
+async def test_commits_that_touch_a_table_move_its_version(db: Database) -> None:
+    """Given units and a transaction, then only commits whose writes called touch('t')
+    move version('t'), and a rolled-back transaction does not."""
+    async def touching(tx: Conn) -> None:
+        tx.touch("t")
+        await tx.execute("INSERT INTO t (k, v) VALUES ('a', 1)")
+
+    assert db.version("t") == 0
+    await db.unit(touching)
+    assert db.version("t") == 1
+    await db.unit(insert("b", 2))
+    assert db.version("t") == 1
+    async with db.transaction() as tx:
+        tx.touch("t")
+    assert db.version("t") == 2
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            tx.touch("t")
+            raise RuntimeError("undo")
+    assert db.version("t") == 2

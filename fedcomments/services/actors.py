@@ -134,9 +134,7 @@ async def fetch_actor(rt: Runtime, ap_id: str) -> RemoteActor:
     """Fetch an actor from its origin and store it with its keys."""
     document = await fetch_actor_document(rt, ap_id)
     async with rt.db.transaction() as tx:
-        actor = await store_actor(tx, document, rt.now())
-    actors_changed(rt)
-    return actor
+        return await store_actor(tx, document, rt.now())
 
 
 async def get_actor(rt: Runtime, ap_id: str, *, refresh: bool = False) -> RemoteActor:
@@ -164,10 +162,8 @@ async def refresh_on_update(rt: Runtime, actor: RemoteActor) -> bool:
     if actor.fetched_at > since:
         return False  # the common case costs no database write
     async with rt.db.transaction() as tx:
-        claimed = await actor_store.claim_actor_refetch(tx, actor.id, now, since)
-    if not claimed:
-        return False
-    actors_changed(rt)
+        if not await actor_store.claim_actor_refetch(tx, actor.id, now, since):
+            return False
     await fetch_actor(rt, actor.ap_id)
     return True
 
@@ -175,22 +171,17 @@ async def refresh_on_update(rt: Runtime, actor: RemoteActor) -> bool:
 async def cached_key(rt: Runtime, key_id: str) -> ResolvedKey | None:
     """The key and its owner as stored (from memory when recently read), or None."""
     now = rt.now()
-    key: ResolvedKey | None = rt.key_cache.get(key_id, now)
+    version = rt.db.version(actor_store.ACTORS)
+    key: ResolvedKey | None = rt.key_cache.get(key_id, now, version)
     if key is not None:
         return key
-    generation = rt.key_cache.generation
     found = await actor_store.key_with_actor(rt.db.read, key_id)
     if found is None:
         return None
     actor, pem, fetched_at = found
     key = ResolvedKey(key_id, actor.ap_id, pem, actor=actor, fetched_at=fetched_at)
-    rt.key_cache.put(key_id, key, now, generation)
+    rt.key_cache.put(key_id, key, now, version)
     return key
-
-
-def actors_changed(rt: Runtime) -> None:
-    """Call after committing any change to an actor or a key: cached copies are dropped."""
-    rt.key_cache.clear()
 
 
 async def fetch_key(rt: Runtime, key_id: str) -> ResolvedKey:
@@ -213,7 +204,6 @@ async def note_refetch(rt: Runtime, key_id: str) -> None:
     """Stamp the attempt first, so an origin that fails to answer is not asked again soon."""
     async with rt.db.transaction() as tx:
         await actor_store.touch_key(tx, key_id, rt.now())
-    actors_changed(rt)
 
 
 async def remember(rt: Runtime, key: ResolvedKey) -> RemoteActor:
@@ -226,9 +216,9 @@ async def remember(rt: Runtime, key: ResolvedKey) -> RemoteActor:
         actor = await store_actor(tx, key.document, now)
         # Under the keyId it was used with (an actor id used as keyId, see _fetch_key).
         await actor_store.store_key(tx, key.key_id, actor.id, key.pem, now)
-    actors_changed(rt)
     rt.key_cache.put(key.key_id, ResolvedKey(key.key_id, actor.ap_id, key.pem, actor=actor,
-                                             fetched_at=now), now, rt.key_cache.generation)
+                                             fetched_at=now),
+                     now, rt.db.version(actor_store.ACTORS))
     return actor
 
 

@@ -244,12 +244,8 @@ async def import_remote_reply(
         if found is None:
             return ImportResult(None, "not in any of our threads")
         target, chain = found
-        try:
-            return await rt.db.unit(
-                lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain))
-        finally:
-            if chain.items:  # ancestors' authors may have been stored
-                actors.actors_changed(rt)
+        return await rt.db.unit(
+            lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain))
     except _Abort as abort:
         return ImportResult(None, abort.reason)
 

@@ -170,10 +170,7 @@ async def _on_delete(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
         await actor_store.delete_keys(tx, actor.id)
         return f"actor deleted ({removed} comments removed)"
 
-    try:
-        return await rt.db.unit(work)
-    finally:
-        actors.actors_changed(rt)
+    return await rt.db.unit(work)
 
 
 async def _on_reaction(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:

@@ -11,7 +11,7 @@ from fedcomments.ap.sanitize import plain_text
 from fedcomments.errors import InvalidInput, NotFound
 from fedcomments.model import Comment, CommentStatus, Follower, Origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, local_comments, replies
+from fedcomments.services import local_comments, replies
 from fedcomments.services import posts as post_service
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
@@ -108,8 +108,6 @@ async def approve_comments(rt: Runtime, ids: list[int], *,
                 await actor_store.set_trusted(tx, c.actor.id, True)
             outcomes.append(Outcome(c.id, "approved", changed,
                                     author_trusted=trust_author and c.actor is not None))
-    if trust_author:
-        actors.actors_changed(rt)
     for c in comments:
         # An approved reader comment joins the fediverse thread (after the commit).
         if c.origin is Origin.LOCAL and c.visibility.is_public:

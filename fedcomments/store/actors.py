@@ -55,6 +55,10 @@ class ActorFields:
     followers_url: str | None
 
 
+#: What Conn.touch names for writes to actors and their keys (cached by the inbox).
+ACTORS = "actors"
+
+
 async def by_ap_id(conn: Conn, ap_id: str) -> RemoteActor | None:
     row = await conn.fetchone(f"SELECT {ACTOR_COLUMNS} FROM actors a WHERE a.ap_id = ?", (ap_id,))
     return actor_from_row(row) if row else None
@@ -67,6 +71,7 @@ async def by_id(conn: Conn, actor_id: int) -> RemoteActor | None:
 
 async def upsert(conn: Conn, fields: ActorFields, now: datetime) -> int:
     """Insert or refresh an actor; returns its row id."""
+    conn.touch(ACTORS)
     await conn.execute(
         "INSERT INTO actors (ap_id, domain, type, username, name, summary, url, icon, inbox, "
         "shared_inbox, followers_url, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -85,6 +90,7 @@ async def upsert(conn: Conn, fields: ActorFields, now: datetime) -> int:
 
 
 async def set_trusted(conn: Conn, actor_id: int, trusted: bool) -> None:
+    conn.touch(ACTORS)
     await conn.execute("UPDATE actors SET trusted = ? WHERE id = ?", (int(trusted), actor_id))
 
 
@@ -99,6 +105,7 @@ async def key_by_id(conn: Conn, key_id: str) -> tuple[str, str, datetime] | None
 
 
 async def store_key(conn: Conn, key_id: str, actor_id: int, pem: str, now: datetime) -> None:
+    conn.touch(ACTORS)
     await conn.execute(
         "INSERT INTO actor_keys (key_id, actor_id, pem, fetched_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (key_id) DO UPDATE SET actor_id = excluded.actor_id, pem = excluded.pem, "
@@ -108,6 +115,7 @@ async def store_key(conn: Conn, key_id: str, actor_id: int, pem: str, now: datet
 
 
 async def delete_actor(conn: Conn, actor_id: int) -> None:
+    conn.touch(ACTORS)
     await conn.execute("DELETE FROM actors WHERE id = ?", (actor_id,))
 
 
@@ -163,6 +171,7 @@ async def last_fetched(conn: Conn, ap_id: str) -> datetime | None:
 
 
 async def delete_keys(conn: Conn, actor_id: int) -> None:
+    conn.touch(ACTORS)
     await conn.execute("DELETE FROM actor_keys WHERE actor_id = ?", (actor_id,))
 
 
@@ -200,12 +209,14 @@ async def key_with_actor(conn: Conn, key_id: str) -> tuple[RemoteActor, str, dat
 
 async def touch_key(conn: Conn, key_id: str, now: datetime) -> None:
     """Record a refetch attempt, so a failing origin is not asked again at once."""
+    conn.touch(ACTORS)
     await conn.execute("UPDATE actor_keys SET fetched_at = ? WHERE key_id = ?", (ts(now), key_id))
 
 
 async def claim_actor_refetch(conn: Conn, actor_id: int, now: datetime, since: datetime) -> bool:
     """Stamp an actor's fetched_at with `now` unless it was fetched after `since`; True when
     stamped (the caller may refetch). One statement, so concurrent callers cannot both win."""
+    conn.touch(ACTORS)
     return await conn.rowcount(
         "UPDATE actors SET fetched_at = ? WHERE id = ? AND fetched_at <= ?",
         (ts(now), actor_id, ts(since)),
@@ -214,6 +225,7 @@ async def claim_actor_refetch(conn: Conn, actor_id: int, now: datetime, since: d
 
 async def delete_keys_except(conn: Conn, actor_id: int, keep: list[str]) -> int:
     """Forget an actor's keys that its current document no longer lists (rotation)."""
+    conn.touch(ACTORS)
     marks = ", ".join("?" for _ in keep) or "NULL"
     return await conn.rowcount(
         f"DELETE FROM actor_keys WHERE actor_id = ? AND key_id NOT IN ({marks})",

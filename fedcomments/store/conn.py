@@ -39,6 +39,12 @@ class Conn:
 
     def __init__(self, raw: aiosqlite.Connection) -> None:
         self._raw = raw
+        #: Tables whose in-memory copies must be dropped once this transaction commits.
+        self.touched: set[str] = set()
+
+    def touch(self, table: str) -> None:
+        """Note a write that in-memory copies of `table` must see (counted at commit)."""
+        self.touched.add(table)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(sqlite3_connection, *args)` in one trip: several statements, one snapshot.

@@ -43,6 +43,7 @@ class Database:
         self._lock = asyncio.Lock()
         self._units: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._versions: dict[str, int] = {}
         #: Transactions that carried units, and the units they carried (for benchmarks).
         self.unit_batches = 0
         self.units_done = 0
@@ -82,13 +83,24 @@ class Database:
             raise StoreError("database is not open")
         async with self._lock:
             await self._writer.execute("BEGIN IMMEDIATE")
+            conn = Conn(self._writer)
             try:
-                yield Conn(self._writer)
+                yield conn
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
             else:
                 await self._writer.execute("COMMIT")
+                self._committed(conn.touched)
+
+    def version(self, table: str) -> int:
+        """Moves each time a commit of this process touched `table` (see Conn.touch): an
+        in-memory copy read at an older version may be stale."""
+        return self._versions.get(table, 0)
+
+    def _committed(self, touched: set[str]) -> None:
+        for table in touched:
+            self._versions[table] = self._versions.get(table, 0) + 1
 
     async def unit(self, unit: Unit[T]) -> T:
         """Run `unit` as one write transaction of its own, group-committed with the units
@@ -108,8 +120,9 @@ class Database:
                 batch, self._units = self._units[:MAX_BATCH], self._units[MAX_BATCH:]
                 try:
                     assert self._writer is not None
-                    outcomes = await self._writer._execute(
+                    outcomes, touched = await self._writer._execute(
                         run_batch, self._writer._conn, [unit for unit, _ in batch])
+                    self._committed(touched)
                     self.unit_batches += 1
                     self.units_done += len(batch)
                 except BaseException as exc:

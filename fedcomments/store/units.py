@@ -31,6 +31,7 @@ class _Immediate(Conn):
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self.touched: set[str] = set()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(self._db, *args)
@@ -49,11 +50,12 @@ def _drive(awaitable: Awaitable[T]) -> T:
 
 
 def run_batch(db: sqlite3.Connection, units: list[Unit[Any]]
-              ) -> list[tuple[bool, Any]]:
+              ) -> tuple[list[tuple[bool, Any]], set[str]]:
     """On the writer thread: BEGIN IMMEDIATE, every unit in its savepoint, COMMIT.
 
-    Returns (True, value) or (False, exception) per unit; raises (after ROLLBACK) only
-    when the transaction itself fails, and then no unit took effect.
+    Returns (True, value) or (False, exception) per unit, and the tables the units
+    touched (see Conn.touch); raises (after ROLLBACK) only when the transaction itself
+    fails, and then no unit took effect.
     """
     conn = _Immediate(db)
     outcomes: list[tuple[bool, Any]] = []
@@ -75,4 +77,4 @@ def run_batch(db: sqlite3.Connection, units: list[Unit[Any]]
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return outcomes
+    return outcomes, conn.touched
