@@ -6,7 +6,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -17,7 +17,10 @@ from fedcomments.runtime import Runtime
 from fedcomments.web.app import create_app
 from fedcomments.web.keys import RUNTIME
 from tests.helpers.clock import FakeClock
-from tests.helpers.fediverse import FakeInstance
+from tests.helpers.fediverse import FakeInstance, running
+
+if TYPE_CHECKING:
+    from tests.helpers.inbox import Blog
 
 ADMIN_TOKEN = "test-admin-token"
 
@@ -127,3 +130,18 @@ async def remote() -> AsyncIterator[FakeInstance]:
     inst = await FakeInstance().start()
     yield inst
     await inst.close()
+
+
+@pytest.fixture
+async def remotes() -> AsyncIterator[list[FakeInstance]]:
+    """Two fake remote instances, for tests where one server's notes answer another's."""
+    async with running(2) as started:
+        yield started
+
+
+@pytest.fixture
+async def blog(make_instance: InstanceFactory) -> Blog:
+    """Our instance with one post, as an inbox test talks to it."""
+    from tests.helpers.inbox import start_blog  # the helper module imports this one
+
+    return await start_blog(make_instance)

@@ -13,7 +13,6 @@ from fedcomments.model import CommentStatus, Origin, Visibility
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store.comments import NewComment
-from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
     SIGNERS,
     FakeInstance,
@@ -21,12 +20,7 @@ from tests.helpers.fediverse import (
     activity,
     note,
 )
-from tests.helpers.inbox import Blog, start_blog, stored_state
-
-
-@pytest.fixture
-async def blog(make_instance: InstanceFactory) -> Blog:
-    return await start_blog(make_instance)
+from tests.helpers.inbox import Blog, stored_state
 
 
 async def local_comment(blog: Blog, *, visibility: Visibility = Visibility.PUBLIC) -> str:

@@ -31,11 +31,6 @@ from tests.helpers.independent import Message, cavage_sign, rfc9421_sign
 
 
 @pytest.fixture
-async def blog(make_instance: InstanceFactory) -> Blog:
-    return await start_blog(make_instance)
-
-
-@pytest.fixture
 async def quiet_blog(make_instance: InstanceFactory) -> Blog:
     """A blog without its background delivery worker, for tests that jump the clock and count
     the requests reaching the peer: the worker shares that clock, that database and that

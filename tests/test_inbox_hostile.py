@@ -20,7 +20,6 @@ from tests.helpers.fediverse import (
     note,
     our_cavage,
     our_rfc9421,
-    running,
 )
 from tests.helpers.inbox import Blog, block_domain, start_blog, stored_state
 from tests.helpers.independent import rfc9421_sign
@@ -31,19 +30,8 @@ CONTENT_TABLES = ("comments", "tombstones", "reactions", "followers", "processed
 
 
 @pytest.fixture
-async def remotes() -> AsyncIterator[list[FakeInstance]]:
-    async with running(2) as started:
-        yield started
-
-
-@pytest.fixture
 def remote(remotes: list[FakeInstance]) -> FakeInstance:
     return remotes[0]
-
-
-@pytest.fixture
-async def blog(make_instance: InstanceFactory) -> Blog:
-    return await start_blog(make_instance)
 
 
 def content(state: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:

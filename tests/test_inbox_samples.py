@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
     ACTOR_CONTEXT,
     MASTODON_CONTEXT,
@@ -26,7 +25,7 @@ from tests.helpers.fediverse import (
     our_cavage,
     our_rfc9421,
 )
-from tests.helpers.inbox import Blog, start_blog
+from tests.helpers.inbox import Blog
 from tests.helpers.independent import cavage_sign, rfc9421_sign
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
@@ -50,11 +49,6 @@ def _load() -> list[tuple[str, dict[str, Any]]]:
 
 ALL = _load()
 pytestmark = pytest.mark.skipif(not ALL, reason=f"no samples in {SAMPLES}")
-
-
-@pytest.fixture
-async def blog(make_instance: InstanceFactory) -> Blog:
-    return await start_blog(make_instance)
 
 
 # --- rewriting ------------------------------------------------------------------------------

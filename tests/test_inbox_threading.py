@@ -4,7 +4,6 @@ chains, edits, deletes, idempotency and content handling (issue 3, points 11, 13
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,19 +23,8 @@ from tests.helpers.inbox import Blog, block_domain, start_blog, stored_state
 
 
 @pytest.fixture
-async def remotes() -> AsyncIterator[list[FakeInstance]]:
-    async with running(2) as started:
-        yield started
-
-
-@pytest.fixture
 def remote(remotes: list[FakeInstance]) -> FakeInstance:
     return remotes[0]
-
-
-@pytest.fixture
-async def blog(make_instance: InstanceFactory) -> Blog:
-    return await start_blog(make_instance)
 
 
 async def outcome(response: Any) -> str:

@@ -12,16 +12,10 @@ import pytest
 from fedcomments import delivery_policy
 from fedcomments.services import inbox as inbox_service
 from fedcomments.store import queue
-from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import FakeInstance, activity, note
-from tests.helpers.inbox import Blog, start_blog
+from tests.helpers.inbox import Blog
 
 HOST = "127.0.0.1"  # where the fake instance's actors live (the port is not part of it)
-
-
-@pytest.fixture
-async def blog(make_instance: InstanceFactory) -> Blog:
-    return await start_blog(make_instance)
 
 
 async def outcome(response: Any) -> str:

@@ -8,19 +8,13 @@ from typing import Any
 import pytest
 
 from fedcomments.store import comments as comment_store
-from tests.conftest import InstanceFactory
 from tests.helpers.fediverse import (
     PUBLIC,
     FakeInstance,
     activity,
     note,
 )
-from tests.helpers.inbox import Blog, start_blog
-
-
-@pytest.fixture
-async def blog(make_instance: InstanceFactory) -> Blog:
-    return await start_blog(make_instance)
+from tests.helpers.inbox import Blog
 
 
 async def outcome(response: Any) -> str:
