@@ -142,6 +142,6 @@ async def remotes() -> AsyncIterator[list[FakeInstance]]:
 @pytest.fixture
 async def blog(make_instance: InstanceFactory) -> Blog:
     """Our instance with one post, as an inbox test talks to it."""
-    from tests.helpers.inbox import start_blog  # the helper module imports this one
+    from tests.helpers.inbox import start_blog_with_post  # the helper module imports this one
 
-    return await start_blog(make_instance)
+    return await start_blog_with_post(make_instance)

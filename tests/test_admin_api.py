@@ -5,7 +5,8 @@ from __future__ import annotations
 from fedcomments.store import comments as comment_store
 from fedcomments.web import admin_api
 from tests.conftest import Instance
-from tests.helpers.admin import add_post, reply, start_peer
+from tests.helpers.admin import reply, start_peer
+from tests.helpers.posts import add_post_via_api
 
 CSV = ("#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\n"
        "localhost,suspend,false,false,Harassment,false\n"
@@ -21,7 +22,7 @@ async def test_admin_api_imports_and_exports_mastodon_blocklists(make_instance) 
     peer = await start_peer("localhost")
     try:
         alice = peer.actor("alice")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         status, first = await reply(fc, alice, post["ap_id"])
         assert status == 202
         headers = {"Content-Type": "text/csv"}

@@ -20,7 +20,6 @@ from fedcomments.store import comments as comment_store
 from fedcomments.store.rows import ts
 from tests.conftest import Instance, make_settings
 from tests.helpers.admin import (
-    add_post,
     count,
     remember_actor,
     reply,
@@ -32,6 +31,7 @@ from tests.helpers.admin import (
     write_config,
 )
 from tests.helpers.fediverse import FakeInstance
+from tests.helpers.posts import add_post_via_api
 
 
 async def _future_delivery(fc: Instance, inbox: str) -> int:
@@ -79,7 +79,7 @@ async def test_cli_domain_block_removes_everything_and_refuses_without_fetch(
     peer, other = await start_peer("localhost"), await FakeInstance().start()
     try:
         alice, bob = peer.actor("alice"), other.actor("bob")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         assert await send(fc, alice, "Follow", fc.rt.urls.actor) == 202
         status, alice_note = await reply(fc, alice, post["ap_id"], "<p>First!</p>")
         assert status == 202
@@ -170,7 +170,7 @@ async def test_cli_block_of_parent_domain_covers_a_subdomain_peer(
     try:
         carol = peer.actor("carol")
         await remember_actor(fc, carol)
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         assert await send(fc, carol, "Follow", fc.rt.urls.actor) == 202
         status, first = await reply(fc, carol, post["ap_id"])
         assert status == 202
@@ -210,7 +210,7 @@ async def test_admin_api_block_takes_effect_at_once(make_instance) -> None:  # t
     peer = await start_peer("localhost")
     try:
         alice = peer.actor("alice")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         status, first = await reply(fc, alice, post["ap_id"])
         assert status == 202
 
@@ -254,7 +254,7 @@ async def test_keep_content_block_keeps_content_and_reblock_removes_it(
     peer = await start_peer("localhost")
     try:
         alice = peer.actor("alice")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         assert await send(fc, alice, "Follow", fc.rt.urls.actor) == 202
         status, first = await reply(fc, alice, post["ap_id"])
         assert status == 202
@@ -273,7 +273,7 @@ async def test_keep_content_block_keeps_content_and_reblock_removes_it(
         status, _ = await reply(fc, alice, post["ap_id"], "<p>More</p>")
         assert status == 403
         # The follower is kept, but the next post is not delivered to it.
-        later = await add_post(fc, "later")
+        later = await add_post_via_api(fc, "later")
         assert await count(fc, "SELECT COUNT(*) FROM deliveries WHERE host = 'localhost' "
                            "AND instr(body, ?) > 0", later["ap_id"]) == 0
 
@@ -301,7 +301,7 @@ async def test_cli_actor_block_by_handle_uses_webfinger_and_spares_neighbours(
     try:
         alice, bob = peer.actor("alice"), peer.actor("bob")
         peer.webfinger(alice)
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         assert await send(fc, alice, "Follow", fc.rt.urls.actor) == 202
         status, alice_note = await reply(fc, alice, post["ap_id"])
         assert status == 202

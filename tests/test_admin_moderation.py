@@ -10,16 +10,9 @@ from fedcomments.model import CommentStatus
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from tests.conftest import Instance
-from tests.helpers.admin import (
-    add_post,
-    reply,
-    run_cli,
-    send,
-    start_peer,
-    wait_until,
-    write_config,
-)
+from tests.helpers.admin import reply, run_cli, send, start_peer, wait_until, write_config
 from tests.helpers.fediverse import FakeInstance, activity, deliver, note
+from tests.helpers.posts import add_post_via_api
 
 
 async def _id_of(fc: Instance, ap_id: str) -> int:
@@ -39,7 +32,7 @@ async def test_cli_moderation_of_pending_private_and_threaded_comments(
     peer, other = await start_peer("localhost"), await FakeInstance().start()
     try:
         alice, bob, carol = peer.actor("alice"), other.actor("bob"), other.actor("carol")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         _, a1 = await reply(fc, alice, post["ap_id"], "<p>First line<br>second line</p>")
         _, b1 = await reply(fc, bob, a1["id"], "<p>Bob answers</p>")
         private = note(carol, post["ap_id"], content="<p>Just for you</p>",
@@ -118,7 +111,7 @@ async def test_cli_show_followers_and_reports(make_instance, tmp_path: Path) -> 
     peer = await start_peer("localhost")
     try:
         alice, bob = peer.actor("alice"), peer.actor("bob")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         assert await send(fc, alice, "Follow", fc.rt.urls.actor) == 202
         _, a1 = await reply(fc, alice, post["ap_id"], "<p>Hello <b>there</b></p>")
         _, b1 = await reply(fc, bob, a1["id"], "<p>Hi</p>")
@@ -168,7 +161,7 @@ async def test_admin_api_moderation_calls_the_same_services(make_instance) -> No
     peer = await start_peer("localhost")
     try:
         alice = peer.actor("alice")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         assert await send(fc, alice, "Follow", fc.rt.urls.actor) == 202
         _, a1 = await reply(fc, alice, post["ap_id"])
         a1_id = await _id_of(fc, a1["id"])
@@ -221,7 +214,7 @@ async def test_cli_reply_reaches_the_author_and_deleting_it_withdraws_it(
     peer = await start_peer("localhost")
     try:
         alice = peer.actor("alice")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         _, a1 = await reply(fc, alice, post["ap_id"])
         a1_id = await _id_of(fc, a1["id"])
 

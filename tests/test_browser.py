@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestServer
 from fedcomments.services import moderation, replies
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeInstance, activity, deliver
-from tests.helpers.reader import add_post, post_local, remote_reply
+from tests.helpers.posts import add_post_via_api
+from tests.helpers.reader import post_local, remote_reply
 from tests.test_reader_xss import PAYLOAD_HTML
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -168,7 +169,7 @@ class Watched:
 async def seed(fc: Instance, blog: Blog, remote: FakeInstance) -> dict[str, Any]:
     """A fediverse reply, the owner's answer, a reader's reply to it, a like with avatars,
     and hostile content from the fediverse and from a reader."""
-    post = await add_post(fc, url=f"{blog.url}/hello/", title="Hello, fediverse")
+    post = await add_post_via_api(fc, url=f"{blog.url}/hello/", title="Hello, fediverse")
     blog.ap_id = post["ap_id"]
     alice = remote.actor("alice")
     alice.name = "Alice Martin"

@@ -13,13 +13,13 @@ import pytest
 
 from fedcomments.cli import build_parser, main
 from fedcomments.config import load_settings
-from fedcomments.model import CommentStatus, Origin, PostInput, Visibility
+from fedcomments.model import CommentStatus, Origin, Visibility
 from fedcomments.runtime import open_runtime
-from fedcomments.services import posts
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store.actors import ActorFields
 from fedcomments.store.comments import NewComment
+from tests.helpers.posts import add_post_via_service
 
 ADMIN_GROUPS = ("comments", "domains", "actors", "followers", "reports")
 REPO = Path(__file__).resolve().parent.parent
@@ -46,7 +46,7 @@ def seed(config: str) -> dict[str, int]:
     """A post, a remote actor who follows, a pending comment of theirs and a report."""
     async def go() -> dict[str, int]:
         async with open_runtime(load_settings(config)) as rt:
-            post = (await posts.add_post(rt, PostInput("https://blog.example/a/", "A"))).post
+            post = await add_post_via_service(rt, title="A")
             now = rt.now()
             async with rt.db.transaction() as tx:
                 actor_id = await actor_store.upsert(tx, ActorFields(

@@ -10,14 +10,15 @@ from typing import Any
 from fedcomments.store import blocks as block_store
 from fedcomments.store import queue
 from fedcomments.store.rows import dt_required
-from tests.helpers.blogkit import add_post, deliveries, follow, followed, start_blog, worker
+from tests.helpers.blogkit import deliveries, follow, followed, start_blog_without_worker, worker
 from tests.helpers.peers import peers, until
+from tests.helpers.posts import add_post_via_api
 
 
 async def test_follow_gets_accept_that_verifies(make_instance: Any) -> None:
     """Given a peer's Follow, when the worker runs, then one Accept{Follow} arrives at the
     follower's own inbox, signed draft-cavage so that pyhttpsig verifies it."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         alice = peer.actor("alice")
         follow_doc = peer.follow(alice, fc.rt.urls.actor)
@@ -40,12 +41,12 @@ async def test_500_then_202_delivered_exactly_once(make_instance: Any) -> None:
     """Given a follower answering 500 three times, when the clock moves past each backoff,
     then the fourth attempt gets 202 and the job is done: one accepted delivery, every
     attempt freshly signed over the same bytes."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         alice = peer.actor("alice")
         await followed(fc, (peer, alice))
         peer.plan = [(500, {}), (500, {}), (500, {})]
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         w = worker(fc)
         await w.run_until_idle()
         assert len(peer.arrivals) == 1
@@ -70,12 +71,12 @@ async def test_500_then_202_delivered_exactly_once(make_instance: Any) -> None:
 async def test_retry_waits_for_backoff(make_instance: Any) -> None:
     """Given a 503, when the worker runs again before the backoff, then nothing is sent;
     the job's next attempt is 30–37.5 s after the failure."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         alice = peer.actor("alice")
         await followed(fc, (peer, alice))
         peer.plan = [(503, {})]
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         w = worker(fc)
         failed_at = fc.clock()
         await w.run_until_idle()
@@ -94,12 +95,12 @@ async def test_retry_waits_for_backoff(make_instance: Any) -> None:
 async def test_410_marks_gone_and_removes_follower(make_instance: Any) -> None:
     """Given a follower whose inbox answers 410, when a post is delivered, then the job is
     gone (never retried) and the actor is no longer a follower."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", shared_inbox=False) as [peer]:
         alice = peer.actor("alice")
         await followed(fc, (peer, alice))
         peer.default_status = 410
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         w = worker(fc)
         await w.run_until_idle()
         fc.clock.advance(days=3)
@@ -113,15 +114,15 @@ async def test_410_marks_gone_and_removes_follower(make_instance: Any) -> None:
 async def test_429_retry_after_is_honoured(make_instance: Any) -> None:
     """Given a 429 with Retry-After: 3600, when the clock moves 59 minutes, then nothing is
     sent to that host (not even another job); after the hour it is delivered."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         alice = peer.actor("alice")
         await followed(fc, (peer, alice))
         peer.plan = [(429, {"Retry-After": "3600"})]
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         w = worker(fc)
         await w.run_until_idle()
-        await add_post(fc, url="https://blog.example/second/", title="Second")
+        await add_post_via_api(fc, "second")
         fc.clock.advance(minutes=59)
         await w.run_until_idle()
         assert [a.answered for a in peer.arrivals] == [429]
@@ -134,12 +135,12 @@ async def test_429_retry_after_is_honoured(make_instance: Any) -> None:
 async def test_redirect_is_not_followed(make_instance: Any) -> None:
     """Given an inbox answering 307 to another server, when delivering, then the signed
     body is not re-sent there and the job fails with the redirect recorded."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3") as [peer, elsewhere]:
         alice = peer.actor("alice")
         await followed(fc, (peer, alice))
         peer.plan = [(307, {"Location": f"{elsewhere.url}/inbox"})]
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         w = worker(fc)
         await w.run_until_idle()
         fc.clock.advance(days=3)
@@ -155,12 +156,12 @@ async def test_double_knock_retries_with_rfc9421(make_instance: Any) -> None:
     """Given double_knock and a peer that accepts only RFC 9421, when delivering, then a
     cavage attempt gets 401 and the immediate second knock (RFC 9421, verified by
     http-message-signatures) gets 202: done in one attempt."""
-    fc = await start_blog(make_instance, federation={"double_knock": True})
+    fc = await start_blog_without_worker(make_instance, federation={"double_knock": True})
     async with peers("127.0.0.2") as [peer]:
         alice = peer.actor("alice")
         await followed(fc, (peer, alice))
         peer.accept_schemes = ("rfc9421",)
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         await worker(fc).run_until_idle()
         assert [(a.scheme, a.verified, a.answered) for a in peer.arrivals] == [
             ("cavage", True, 401), ("rfc9421", True, 202)]
@@ -172,12 +173,12 @@ async def test_double_knock_retries_with_rfc9421(make_instance: Any) -> None:
 async def test_without_double_knock_401_is_retried_later(make_instance: Any) -> None:
     """Given double_knock off and a peer that refuses cavage, when delivering, then one
     401 is recorded and the job waits for its retry instead of knocking again."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         alice = peer.actor("alice")
         await followed(fc, (peer, alice))
         peer.accept_schemes = ("rfc9421",)
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         await worker(fc).run_until_idle()
         assert [(a.scheme, a.answered) for a in peer.arrivals] == [("cavage", 401)]
         [job] = [d for d in await deliveries(fc) if d["status"] == "pending"]
@@ -187,7 +188,7 @@ async def test_without_double_knock_401_is_retried_later(make_instance: Any) -> 
 async def test_rfc9421_scheme_setting(make_instance: Any) -> None:
     """Given signature_scheme = rfc9421, when the Accept goes out, then it carries an
     RFC 9421 signature with Content-Digest that http-message-signatures verifies."""
-    fc = await start_blog(make_instance, federation={"signature_scheme": "rfc9421"})
+    fc = await start_blog_without_worker(make_instance, federation={"signature_scheme": "rfc9421"})
     async with peers("127.0.0.2") as [peer]:
         await follow(fc, peer, peer.actor("alice"))
         await worker(fc).run_until_idle()
@@ -199,7 +200,7 @@ async def test_rfc9421_scheme_setting(make_instance: Any) -> None:
 async def test_abandoned_claim_is_picked_up_after_lease(make_instance: Any) -> None:
     """Given two due jobs, one claimed by a worker that then crashed, when another worker
     runs, then it delivers only the free one until the lease expires, then the other once."""
-    fc = await start_blog(make_instance, federation={"delivery_lease": 120})
+    fc = await start_blog_without_worker(make_instance, federation={"delivery_lease": 120})
     async with peers("127.0.0.2", "127.0.0.3") as [crashed, free]:
         await follow(fc, crashed, crashed.actor("alice"))
         async with fc.rt.db.transaction() as tx:
@@ -222,7 +223,7 @@ async def test_abandoned_claim_is_picked_up_after_lease(make_instance: Any) -> N
 async def test_blocked_domain_is_never_delivered(make_instance: Any) -> None:
     """Given a pending job to a server that gets blocked before the worker runs, when the
     worker runs, then nothing is sent and the job is cancelled."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3") as [blocked, fine]:
         await follow(fc, blocked, blocked.actor("alice"))
         await follow(fc, fine, fine.actor("bob"))
@@ -255,7 +256,7 @@ async def test_jobs_to_one_inbox_are_claimed_in_queue_order(make_instance: Any) 
     the Update is delivered the Delete goes."""
     from fedcomments.model import DeliveryStatus
 
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     now = fc.clock()
     inbox, other = "https://one.example/inbox", "https://two.example/inbox"
     async with fc.rt.db.transaction() as tx:

@@ -12,7 +12,7 @@ import pytest
 from fedcomments.cli import main
 from fedcomments.store import queue
 from tests.conftest import Instance
-from tests.helpers.blogkit import deliveries, start_blog, worker
+from tests.helpers.blogkit import deliveries, start_blog_without_worker, worker
 from tests.helpers.peers import peers
 
 
@@ -48,7 +48,7 @@ async def test_cli_list_and_retry(make_instance: Any, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     """Given a failed and a done delivery, when listing with --json and --status, then the
     jobs and counts are printed; `retry ID` and `retry --all-failed` make them pending."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     failed_id, done_id = await _failed_and_done(fc)
     cfg = _config(fc, tmp_path)
     code, out, _ = await _cli(capsys, "deliveries", "list", "--json", "--config", cfg)
@@ -76,7 +76,7 @@ async def test_cli_list_and_retry(make_instance: Any, tmp_path: Path,
 async def test_cli_bad_input(make_instance: Any, tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     """Given bad arguments, when running `deliveries`, then one line on stderr, exit 2."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     cfg = _config(fc, tmp_path)
     cases = [
         (["deliveries", "retry"], "give a delivery ID or --all-failed"),
@@ -94,7 +94,7 @@ async def test_cli_bad_input(make_instance: Any, tmp_path: Path,
 async def test_retry_of_pending_job_is_refused(make_instance: Any, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """Given a pending job, when retrying it, then exit 2 says it is already pending."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with fc.rt.db.transaction() as tx:
         await queue.enqueue(tx, activity_id="a", inbox="https://x.example/inbox", body=b"{}",
                             now=fc.clock())
@@ -107,7 +107,7 @@ async def test_retry_of_pending_job_is_refused(make_instance: Any, tmp_path: Pat
 async def test_admin_api_list_and_retry(make_instance: Any) -> None:
     """Given a failed and a done delivery, when the admin API lists and retries them, then
     it answers the same data as the CLI; without the token it answers 401."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     failed_id, done_id = await _failed_and_done(fc)
     resp = await fc.get("/api/v1/admin/deliveries")
     assert resp.status == 401

@@ -14,7 +14,7 @@ from fedcomments import delivery_policy
 from fedcomments.services import deliveries as delivery_admin
 from fedcomments.store import queue
 from fedcomments.store.rows import dt
-from tests.helpers.blogkit import deliveries, start_blog, worker
+from tests.helpers.blogkit import deliveries, start_blog_without_worker, worker
 from tests.helpers.peers import Peer, peers, until
 
 BODY = b'{"type":"Create"}'
@@ -34,8 +34,8 @@ async def test_hanging_peer_does_not_delay_others(make_instance: Any) -> None:
     """Given a peer that never answers and two healthy ones, with 4 slots and 2 per host,
     when the worker runs with a 1 s request timeout, then every healthy delivery lands
     before the hung requests time out, and the hung jobs are rescheduled."""
-    fc = await start_blog(make_instance, federation={"delivery_concurrency": 4,
-                                                     "delivery_per_host": 2})
+    fc = await start_blog_without_worker(
+        make_instance, federation={"delivery_concurrency": 4, "delivery_per_host": 2})
     async with peers("127.0.0.2", "127.0.0.3", "127.0.0.4") as [hang, ok1, ok2]:
         hang.hold = asyncio.Event()
         await enqueue(fc, hang, 2, "h")
@@ -57,8 +57,8 @@ async def test_hanging_peer_never_gets_more_than_per_host(make_instance: Any) ->
     """Given a hanging peer with many jobs queued ahead of others, when the worker runs in
     the background, then at most `delivery_per_host` requests to it are open at any time
     and the jobs behind it still flow."""
-    fc = await start_blog(make_instance, federation={"delivery_concurrency": 3,
-                                                     "delivery_per_host": 1})
+    fc = await start_blog_without_worker(
+        make_instance, federation={"delivery_concurrency": 3, "delivery_per_host": 1})
     async with peers("127.0.0.2", "127.0.0.3") as [hang, ok]:
         hang.hold = asyncio.Event()
         seen: list[int] = []
@@ -77,7 +77,7 @@ async def test_graceful_stop_returns_inflight_jobs(make_instance: Any) -> None:
     """Given requests hanging when the worker is stopped, when the grace period ends, then
     those jobs go back to the queue untouched (pending, no attempt counted, no lease) and
     nothing is marked done without a 2xx."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3") as [hang, ok]:
         hang.hold = asyncio.Event()
         await enqueue(fc, hang, 2, "h")
@@ -98,7 +98,7 @@ async def test_graceful_stop_returns_inflight_jobs(make_instance: Any) -> None:
 async def test_graceful_stop_lets_quick_requests_finish(make_instance: Any) -> None:
     """Given a request that completes within the grace period, when the worker is stopped
     mid-request, then its 2xx is recorded as done."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         peer.hold = asyncio.Event()
         await enqueue(fc, peer, 1, "h")
@@ -115,7 +115,7 @@ async def test_breaker_pauses_failing_host_then_probes(make_instance: Any) -> No
     """Given a server failing 5 times in a row, when more jobs for it are due, then none is
     tried during the pause; after it, a single probe goes first and its success reopens
     the host to every job."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3") as [bad, ok]:
         bad.default_status = 500
         await enqueue(fc, bad, 5, "first")
@@ -148,7 +148,7 @@ async def test_unavailable_after_failures_on_seven_days(make_instance: Any) -> N
     """Given a server that fails every day for a week, when the seventh distinct day fails,
     then it is marked unavailable and its jobs fail at once (kept for the admin); a signed
     request from that host clears the mark."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [bad]:
         bad.default_status = 503
         await enqueue(fc, bad, 1, "daily")
@@ -175,7 +175,7 @@ async def test_unavailable_after_failures_on_seven_days(make_instance: Any) -> N
 async def test_success_clears_failure_days(make_instance: Any) -> None:
     """Given a server that failed on two days, when a delivery to it succeeds, then its
     failure days, failures and pause are forgotten and its last success recorded."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         peer.plan = [(502, {}), (502, {})]
         await enqueue(fc, peer, 1, "x")
@@ -195,7 +195,7 @@ async def test_summary_line_when_something_fails(make_instance: Any,
                                                  caplog: pytest.LogCaptureFixture) -> None:
     """Given a retrying job and a paused host, when the summary is due, then one warning
     line names the counts and the host; with nothing failing it stays silent."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     assert await delivery_admin.log_summary(fc.rt) is None
     async with peers("127.0.0.2") as [bad]:
         bad.default_status = 500
@@ -211,7 +211,7 @@ async def test_summary_line_when_something_fails(make_instance: Any,
 async def test_lease_is_renewed_while_in_flight(make_instance: Any) -> None:
     """Given a request running longer than a third of the lease, when the worker passes
     again, then the job's lease is pushed forward so no other worker takes it over."""
-    fc = await start_blog(make_instance, federation={"delivery_lease": 30})
+    fc = await start_blog_without_worker(make_instance, federation={"delivery_lease": 30})
     async with peers("127.0.0.2") as [peer]:
         peer.hold = asyncio.Event()
         await enqueue(fc, peer, 1, "x")

@@ -11,7 +11,7 @@ import pytest
 
 from fedcomments import delivery
 from fedcomments.store import queue
-from tests.helpers.blogkit import deliveries, start_blog, worker
+from tests.helpers.blogkit import deliveries, start_blog_without_worker, worker
 from tests.helpers.peers import Peer, peers, until, until_true
 
 BODY = b'{"type":"Create"}'
@@ -28,7 +28,7 @@ async def enqueue(fc: Any, peer: Peer, count: int, tag: str) -> None:
 async def test_enqueued_jobs_wake_a_waiting_worker(make_instance: Any) -> None:
     """Given a running worker whose poll interval is 10 minutes, when jobs are committed
     while it waits, then each is delivered within seconds, long before the next poll."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         w = worker(fc, poll_interval=600.0)
         task = asyncio.create_task(w.run())
@@ -53,8 +53,8 @@ async def test_freed_slot_is_refilled_while_a_request_hangs(make_instance: Any) 
     """Given 8 slots, one per host, a hanging peer and a healthy peer with 4 queued jobs,
     when the worker runs with a 2 s request timeout, then the healthy jobs run one after
     the other before the hung request times out (no wait for a batch of slots)."""
-    fc = await start_blog(make_instance, federation={"delivery_concurrency": 8,
-                                                     "delivery_per_host": 1})
+    fc = await start_blog_without_worker(
+        make_instance, federation={"delivery_concurrency": 8, "delivery_per_host": 1})
     async with peers("127.0.0.2", "127.0.0.3") as [hang, ok]:
         hang.hold = asyncio.Event()
         await enqueue(fc, hang, 1, "h")
@@ -71,8 +71,8 @@ async def test_hung_request_leaves_its_slot_to_healthy_servers(make_instance: An
     """Given one slot, a server that never answers queued first and a healthy one with 3
     jobs, when the worker runs with a 30 s request timeout, then the healthy jobs are all
     delivered while the hung request still waits: a slow request gives its slot back."""
-    fc = await start_blog(make_instance, federation={"delivery_concurrency": 1,
-                                                     "delivery_per_host": 1})
+    fc = await start_blog_without_worker(
+        make_instance, federation={"delivery_concurrency": 1, "delivery_per_host": 1})
     async with peers("127.0.0.2", "127.0.0.3") as [hang, ok]:
         hang.hold = asyncio.Event()
         await enqueue(fc, hang, 1, "h")
@@ -94,7 +94,7 @@ async def test_slow_requests_wait_beside_the_slots_up_to_a_bound(make_instance: 
     """Given one slot and six servers that never answer, when the worker runs, then slow
     requests make room for the next ones only up to 1 + SLOW_PER_SLOT at once: the other
     jobs stay queued, untried."""
-    fc = await start_blog(make_instance, federation={"delivery_concurrency": 1})
+    fc = await start_blog_without_worker(make_instance, federation={"delivery_concurrency": 1})
     addresses = [f"127.0.0.{n}" for n in range(2, 8)]
     async with peers(*addresses) as hung:
         for peer in hung:

@@ -26,7 +26,7 @@ from tests.helpers.fediverse import (
     our_cavage,
     our_rfc9421,
 )
-from tests.helpers.inbox import Blog, start_blog, stored_state
+from tests.helpers.inbox import Blog, start_blog_with_post, stored_state
 from tests.helpers.independent import Message, cavage_sign, rfc9421_sign
 
 
@@ -36,7 +36,7 @@ async def quiet_blog(make_instance: InstanceFactory) -> Blog:
     the requests reaching the peer: the worker shares that clock, that database and that
     peer (it delivers the Accept of a Follow when it next wakes, which a slow run reaches
     mid-test), and nothing but the inbox may act on either while the test counts."""
-    return await start_blog(make_instance, federation={"delivery_worker": False})
+    return await start_blog_with_post(make_instance, federation={"delivery_worker": False})
 
 
 def independent_rfc9421(algorithm: Any, *, expires_in: timedelta | None = None) -> Signer:

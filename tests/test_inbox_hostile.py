@@ -21,7 +21,7 @@ from tests.helpers.fediverse import (
     our_cavage,
     our_rfc9421,
 )
-from tests.helpers.inbox import Blog, block_domain, start_blog, stored_state
+from tests.helpers.inbox import Blog, block_domain, start_blog_with_post, stored_state
 from tests.helpers.independent import rfc9421_sign
 
 #: Tables that must stay untouched even when the sender authenticated (its actor is cached).
@@ -301,7 +301,7 @@ async def test_private_address_key_refused_without_connection(make_instance: Ins
                                                               remote: FakeInstance) -> None:
     """Given allow_private_addresses = false, when a request's keyId is on 127.0.0.1, then
     401, nothing stored, and no connection reaches that address."""
-    blog = await start_blog(make_instance, federation={"allow_private_addresses": False})
+    blog = await start_blog_with_post(make_instance, federation={"allow_private_addresses": False})
     alice = remote.actor("alice")
     before = await stored_state(blog.rt)
     r = await blog.send(alice, activity(alice, "Create", note(alice, blog.post.ap_id)))

@@ -19,7 +19,7 @@ from tests.helpers.fediverse import (
     note,
     running,
 )
-from tests.helpers.inbox import Blog, block_domain, start_blog, stored_state
+from tests.helpers.inbox import Blog, block_domain, start_blog_with_post, stored_state
 
 
 @pytest.fixture
@@ -383,7 +383,7 @@ async def test_moderation_policy(make_instance: InstanceFactory, remote: FakeIns
                                  policy: str, status: str) -> None:
     """Given a moderation policy, when a first-time commenter replies, then the comment's
     status follows it."""
-    blog = await start_blog(make_instance, moderation={"policy": policy})
+    blog = await start_blog_with_post(make_instance, moderation={"policy": policy})
     alice = remote.actor("alice")
     await outcome(await blog.send(alice, activity(alice, "Create", note(alice, blog.post.ap_id))))
     assert [c["status"] for c in await blog.comments()] == [status]

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from fedcomments.services.interact import parse_handle, redirect_target
 from tests.conftest import Instance
-from tests.helpers.reader import add_post
+from tests.helpers.posts import add_post_via_api
 
 SUBSCRIBE = "http://ostatus.org/schema/1.0/subscribe"
 
@@ -63,7 +63,7 @@ async def interact_json(fc: Instance, acct: str, obj: str, origin: str | None = 
 async def test_redirects_to_the_readers_instance(instance: Instance, wf: WebFingerHost) -> None:
     """Given a handle whose WebFinger has a subscribe template, the answer is that template
     with our post's id, and the lookup asked for exactly that account."""
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     wf.links = [{"rel": "self", "href": "x"},
                 {"rel": SUBSCRIBE, "template": f"http://{wf.host}/authorize_interaction?uri={{uri}}"}]
     resp = await interact_json(instance, f"@Alice@{wf.host}", post["ap_id"])
@@ -77,7 +77,7 @@ async def test_redirects_to_the_readers_instance(instance: Instance, wf: WebFing
 
 async def test_html_form_answers_303(instance: Instance, wf: WebFingerHost) -> None:
     """Given the no-JavaScript form on our page, the answer is a 303 to the instance."""
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     wf.links = [{"rel": SUBSCRIBE, "template": f"http://{wf.host}/share?uri={{uri}}"}]
     resp = await instance.session.post(
         f"{instance.url}/interact", data={"acct": f"bob@{wf.host}", "object": post["ap_id"]},
@@ -90,7 +90,7 @@ async def test_missing_or_foreign_template_shows_the_url(instance: Instance,
                                                          wf: WebFingerHost) -> None:
     """Given no template, or one pointing at another host or a javascript: URL, there is no
     redirect: the reader gets the object URL to paste, with the reason."""
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     for links in ([], [{"rel": SUBSCRIBE, "template": "http://evil.example/go?u={uri}"}],
                   [{"rel": SUBSCRIBE, "template": "javascript:alert('{uri}')"}]):
         wf.links = links
@@ -108,7 +108,7 @@ async def test_missing_or_foreign_template_shows_the_url(instance: Instance,
 async def test_unreachable_instance_and_bad_handles(instance: Instance) -> None:
     """Given an instance that does not answer, the reader is told and shown the URL; a
     malformed handle is a 400 on the acct field."""
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     data = await (await interact_json(instance, "a@127.0.0.1:9", post["ap_id"])).json()
     assert data["redirect"] is None and "could not look up" in data["problem"]
     for bad in ("", "alice", "@alice", "a@b@c", "a@host/path", "a@host:99999"):
@@ -130,7 +130,7 @@ async def test_no_redirect_without_a_same_site_post(instance: Instance,
                                                     wf: WebFingerHost) -> None:
     """Given a link or a foreign page, GET never redirects and a POST without our Origin is
     refused: nobody can make our server bounce a visitor elsewhere."""
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     wf.links = [{"rel": SUBSCRIBE, "template": f"http://{wf.host}/a?uri={{uri}}"}]
     resp = await instance.session.get(
         f"{instance.url}/interact", params={"object": post["ap_id"], "acct": f"a@{wf.host}"},

@@ -28,6 +28,7 @@ from tests.helpers.fediverse import (
     note,
     now_iso,
 )
+from tests.helpers.posts import add_post_via_api
 
 FEDIFY_DIR = Path(__file__).parent / "interop" / "fedify"
 NODE = shutil.which("node")
@@ -79,21 +80,14 @@ def spki_b64(public_pem: str) -> str:
     return base64.b64encode(der).decode()
 
 
-async def add_post(fc: Instance, **fields: Any) -> dict[str, Any]:
-    resp = await fc.admin("POST", "/api/v1/admin/posts", json=fields)
-    assert resp.status in (200, 201), await resp.text()
-    post: dict[str, Any] = await resp.json()
-    return post
-
-
 # --- 1. Fedify reads what we publish -------------------------------------------------------
 
 
 async def test_fedify_reads_actor_post_and_webfinger(instance: Instance) -> None:
     """Given a post, when Fedify looks them up, then actor/post/acct: give Person+key/Article."""
-    post = await add_post(instance, url="https://blog.example/2024/interop/", title="Interop",
-                          summary="Talking to Fedify", tags=["fediverse"],
-                          published="2024-05-01T10:00:00Z")
+    post = await add_post_via_api(instance, url="https://blog.example/2024/interop/",
+                                  title="Interop", summary="Talking to Fedify",
+                                  tags=["fediverse"], published="2024-05-01T10:00:00Z")
     host = instance.url.removeprefix("http://")
     actor_id = f"{instance.url}/users/blog"
     res = await fedify("read.mjs", {"actor": actor_id, "post": post["ap_id"],
@@ -159,7 +153,7 @@ async def test_fedify_signed_follow_and_replies_are_accepted(
 ) -> None:
     """Given Fedify-signed Follow/replies, when POSTed, then 202 and stored; tampered → 401."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc, url="https://blog.example/a/", title="A")
+    post = await add_post_via_api(fc)
     alice = remote.actor("alice")
     follow_id, first, second, forged = (remote.new_id("activities") for _ in range(4))
     n1, n2, n3 = (remote.new_id("objects") for _ in range(3))

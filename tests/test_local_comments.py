@@ -7,7 +7,8 @@ from typing import Any
 from fedcomments.services import moderation
 from fedcomments.services.reader_guard import client_ip
 from tests.conftest import Instance
-from tests.helpers.reader import add_post, form_token, post_local, thread
+from tests.helpers.posts import add_post_via_api
+from tests.helpers.reader import form_token, post_local, thread
 
 BLOG = "https://blog.example"
 
@@ -26,7 +27,7 @@ async def test_published_comment_is_text_with_links_and_no_email(make_instance) 
     paragraphs and nofollow links, raw HTML stays text, and the email is never returned."""
     fc: Instance = await make_instance(moderation={"policy": "none"},
                                        server={"blog_origins": [BLOG]})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     resp = await post_local(fc, post["id"], origin=BLOG, name="Bob", email="bob@example.org",
                             website="bob.example", text="Hi <b>there</b>\n\nsee https://x.org.")
     assert resp.status == 201, await resp.text()
@@ -50,7 +51,7 @@ async def test_first_time_policy_holds_new_readers_and_trusts_approved_ones(
     """Given first-time moderation, a new reader waits; only they see the comment (with its
     secret); once approved, the same name and email go straight through, another email not."""
     fc: Instance = await make_instance()
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     resp = await post_local(fc, post["id"], name="Ann", email="ann@example.org", text="One")
     first = await body(resp)
     assert resp.status == 201 and first["pending"] is True
@@ -75,7 +76,7 @@ async def test_first_time_policy_holds_new_readers_and_trusts_approved_ones(
 async def test_policy_all_holds_everyone(make_instance) -> None:  # type: ignore[no-untyped-def]
     """Given policy all, even a reader with an approved comment waits."""
     fc: Instance = await make_instance(moderation={"policy": "all"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     first = await body(await post_local(fc, post["id"], email="a@example.org", text="One"))
     await moderation.approve_comments(fc.rt, [first["comment"]["id"]])
     again = await body(await post_local(fc, post["id"], email="a@example.org", text="Two",
@@ -87,7 +88,7 @@ async def test_policy_all_holds_everyone(make_instance) -> None:  # type: ignore
 async def test_honeypot_refuses_and_stores_nothing(make_instance) -> None:  # type: ignore[no-untyped-def]
     """Given the hidden field filled in (a bot), the comment is refused and nothing stored."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     resp = await post_local(fc, post["id"], homepage="http://spam.example")
     assert resp.status == 400
     assert (await body(resp))["errors"] == {"form": "this looks automated and was not saved"}
@@ -98,8 +99,8 @@ async def test_form_token_is_required_signed_and_timed(make_instance) -> None:  
     """Given a missing, forged, foreign or expired token the comment is refused; a form sent
     within seconds of being shown is held for moderation."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
-    other = await add_post(fc, url="https://blog.example/b/", title="B")
+    post = await add_post_via_api(fc)
+    other = await add_post_via_api(fc, "b")
     good = await form_token(fc, post["id"])
     issued, _, mac = good.partition(".")
     for token in ("", "garbage", f"{int(issued) + 100}.{mac}",
@@ -121,7 +122,7 @@ async def test_rate_limit_per_address(make_instance) -> None:  # type: ignore[no
     """Given the default of 2 per minute, the third comment from one address is refused with
     Retry-After and stores nothing; a minute later it is accepted."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     for n in range(2):
         assert (await post_local(fc, post["id"], text=f"n{n}", wait=5)).status == 201
     resp = await post_local(fc, post["id"], text="third", wait=5)
@@ -138,13 +139,13 @@ async def test_forwarded_for_counts_only_behind_trusted_proxies(make_instance) -
     trust the header is ignored and every request counts for the socket's address."""
     proxied: Instance = await make_instance(moderation={"policy": "none"},
                                             server={"trusted_proxies": ["127.0.0.0/8"]})
-    post = await add_post(proxied)
+    post = await add_post_via_api(proxied)
     for i in range(4):
         resp = await post_local(proxied, post["id"], text=f"t{i}",
                                 headers={"X-Forwarded-For": f"203.0.113.{i}"})
         assert resp.status == 201, await resp.text()
     direct: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(direct)
+    post = await add_post_via_api(direct)
     statuses = [(await post_local(direct, post["id"], text=f"t{i}",
                                   headers={"X-Forwarded-For": f"203.0.113.{i}"})).status
                 for i in range(3)]
@@ -166,7 +167,7 @@ async def test_ipv6_is_limited_per_64(make_instance) -> None:  # type: ignore[no
     another /64 has its own."""
     fc: Instance = await make_instance(moderation={"policy": "none"},
                                        server={"trusted_proxies": ["127.0.0.1"]})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
 
     async def send(ip: str, text: str) -> int:
         resp = await post_local(fc, post["id"], text=text, headers={"X-Forwarded-For": ip})
@@ -182,7 +183,7 @@ async def test_every_field_is_checked_and_named(make_instance) -> None:  # type:
     """Given several bad fields at once, each error names its field, and nothing is stored."""
     fc: Instance = await make_instance(moderation={"policy": "none"},
                                        comments={"max_text_length": 50})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     resp = await post_local(fc, post["id"], name="N" * 101, email="not-an-email",
                             website="javascript:alert(1)", text="x" * 51)
     assert resp.status == 400
@@ -204,7 +205,7 @@ async def test_names_lose_control_and_bidi_characters(make_instance) -> None:  #
     """Given a name with a right-to-left override, a bell and line breaks, the stored and
     shown name has none of them."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     resp = await post_local(fc, post["id"], name="Al\u202eice\x07\n  Smith\u2066")
     assert (await body(resp))["comment"]["author"]["name"] == "Alice Smith"
 
@@ -212,7 +213,7 @@ async def test_names_lose_control_and_bidi_characters(make_instance) -> None:  #
 async def test_too_many_links_wait_for_approval(make_instance) -> None:  # type: ignore[no-untyped-def]
     """Given max_links 2, a comment with three links is held; two links go through."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     two = await body(await post_local(fc, post["id"], text="https://a.example https://b.example"))
     assert two["pending"] is False
     three = await body(await post_local(
@@ -225,7 +226,7 @@ async def test_duplicates_are_refused(make_instance) -> None:  # type: ignore[no
     refused next to the text; another reader may say the same thing."""
     fc: Instance = await make_instance(moderation={"policy": "none"},
                                        server={"trusted_proxies": ["127.0.0.1"]})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     assert (await post_local(fc, post["id"], text="Same")).status == 201
     again = await post_local(fc, post["id"], text="  Same ")
     assert again.status == 400
@@ -241,7 +242,7 @@ async def test_origin_check(make_instance) -> None:  # type: ignore[no-untyped-d
     blog is accepted when the browser sends no Origin."""
     fc: Instance = await make_instance(moderation={"policy": "none"},
                                        server={"blog_origins": [BLOG]})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     for origin in (None, "https://evil.example", "null", "https://blog.example.evil.example"):
         resp = await post_local(fc, post["id"], origin=origin)
         assert resp.status == 403, origin
@@ -254,8 +255,8 @@ async def test_origin_check(make_instance) -> None:  # type: ignore[no-untyped-d
 async def test_parent_must_be_a_public_comment_of_the_same_post(make_instance) -> None:  # type: ignore[no-untyped-def]
     """Given a pending comment or one on another post, replying to it is refused."""
     fc: Instance = await make_instance(moderation={"policy": "all"})
-    post = await add_post(fc)
-    other = await add_post(fc, url="https://blog.example/b/", title="B")
+    post = await add_post_via_api(fc)
+    other = await add_post_via_api(fc, "b")
     pending = (await body(await post_local(fc, post["id"], text="p")))["comment"]["id"]
     resp = await post_local(fc, post["id"], parent=str(pending), text="r", wait=61)
     assert (await body(resp))["errors"] == {"parent": "the comment you answer is not available"}
@@ -271,7 +272,7 @@ async def test_edit_and_delete_with_the_secret_for_15_minutes(make_instance) -> 
     """Given the secret returned on posting, the author edits and deletes within 15 minutes;
     a wrong secret is 404, and after the window changes are refused."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     posted = await body(await post_local(fc, post["id"], text="Frist"))
     url = f"{fc.url}/api/v1/comments/{posted['comment']['id']}"
     mine = {"X-Comment-Secret": posted["secret"], "Origin": fc.url}
@@ -299,7 +300,7 @@ async def test_delete_keeps_a_placeholder_above_replies(make_instance) -> None: 
     """Given a reader's comment with a reply, deleting it leaves a "deleted" placeholder so the
     reply stays threaded."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     parent = await body(await post_local(fc, post["id"], text="Parent"))
     pid = parent["comment"]["id"]
     await post_local(fc, post["id"], parent=str(pid), text="Child", name="Other", wait=61)
@@ -313,7 +314,7 @@ async def test_delete_keeps_a_placeholder_above_replies(make_instance) -> None: 
 async def test_edit_that_adds_links_goes_back_to_moderation(make_instance) -> None:  # type: ignore[no-untyped-def]
     """Given a published comment, an edit adding three links takes it off the thread."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     posted = await body(await post_local(fc, post["id"], text="Innocent"))
     resp = await fc.session.patch(
         f"{fc.url}/api/v1/comments/{posted['comment']['id']}",
@@ -327,7 +328,7 @@ async def test_approved_comment_is_federated(make_instance) -> None:  # type: ig
     """Given policy none, a published reader comment gets its ActivityPub id at once (the
     replies service federated it); a pending one does not."""
     fc: Instance = await make_instance(moderation={"policy": "first-time"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     pending = await body(await post_local(fc, post["id"], email="z@example.org", text="Wait"))
     row = await fc.rt.db.read.fetchone("SELECT ap_id FROM comments WHERE id = ?",
                                        (pending["comment"]["id"],))

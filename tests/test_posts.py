@@ -10,7 +10,7 @@ import pytest
 from fedcomments.cli import main
 from tests.conftest import Instance
 from tests.helpers.fediverse import activity, note
-from tests.helpers.inbox import start_blog
+from tests.helpers.inbox import start_blog_with_post
 
 
 def cli(instance: Instance, tmp_path: Path, *argv: str) -> list[str]:
@@ -158,7 +158,7 @@ async def test_listing_counts_comments_and_reactions(
     make_instance, remote, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # type: ignore[no-untyped-def]
 ) -> None:
     """Given a public reply, a followers-only reply and a like, listings count each kind."""
-    blog = await start_blog(make_instance)
+    blog = await start_blog_with_post(make_instance)
     alice = remote.actor("alice")
     for visibility in ("public", "followers"):
         reply = note(alice, blog.post.ap_id, visibility=visibility)

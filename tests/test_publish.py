@@ -8,19 +8,20 @@ from typing import Any
 
 from fedcomments.services import publish
 from fedcomments.store import blocks as block_store
-from tests.helpers.blogkit import add_post, deliveries, followed, start_blog, worker
+from tests.helpers.blogkit import deliveries, followed, start_blog_without_worker, worker
 from tests.helpers.peers import PUBLIC, peers
+from tests.helpers.posts import add_post_via_api
 
 
 async def test_post_reaches_each_server_once(make_instance: Any) -> None:
     """Given two followers on one server (shared inbox) and one on another, when a post is
     added, then each server receives exactly one Create{Article}, signed so that an
     independent verifier accepts it."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3") as [one, two]:
         await followed(fc, (one, one.actor("alice")), (one, one.actor("bob")),
                        (two, two.actor("carol")))
-        post = await add_post(fc, tags=["intro"])
+        post = await add_post_via_api(fc, "hello", tags=["intro"])
         jobs = [d for d in await deliveries(fc) if d["status"] == "pending"]
         assert sorted(j["inbox"] for j in jobs) == [one.shared_inbox_url, two.shared_inbox_url]
         w = worker(fc)
@@ -43,11 +44,11 @@ async def test_post_reaches_each_server_once(make_instance: Any) -> None:
 async def test_followers_without_shared_inbox_get_their_own(make_instance: Any) -> None:
     """Given two followers on a server without a shared inbox, when a post is added, then
     each follower's own inbox gets one job."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", shared_inbox=False) as [peer]:
         alice, bob = peer.actor("alice"), peer.actor("bob")
         await followed(fc, (peer, alice), (peer, bob))
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         await worker(fc).run_until_idle()
         assert sorted(a.path for a in peer.arrivals) == ["/users/alice/inbox", "/users/bob/inbox"]
         assert {a.type for a in peer.arrivals} == {"Create"}
@@ -57,13 +58,13 @@ async def test_update_and_delete_are_federated(make_instance: Any) -> None:
     """Given a published post, when it is edited then deleted, then followers get an Update
     carrying the new title and `updated`, then a Delete of a Tombstone; registering it again
     unchanged sends nothing."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         await followed(fc, (peer, peer.actor("alice")))
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         w = worker(fc)
         await w.run_until_idle()
-        await add_post(fc)  # a site build re-registering the same post
+        await add_post_via_api(fc, "hello", expect=200)  # a site build re-registering the same post
         await w.run_until_idle()
         assert [a.type for a in peer.arrivals] == ["Create"]
         fc.clock.advance(minutes=5)
@@ -91,10 +92,11 @@ async def test_update_and_delete_are_federated(make_instance: Any) -> None:
 async def test_future_post_federated_when_due(make_instance: Any) -> None:
     """Given a post published two hours ahead, when the worker runs now, then nothing is
     sent; when the clock passes its date, then exactly one Create goes out."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         await followed(fc, (peer, peer.actor("alice")))
-        post = await add_post(fc, published=(fc.clock() + timedelta(hours=2)).isoformat())
+        due = (fc.clock() + timedelta(hours=2)).isoformat()
+        post = await add_post_via_api(fc, "hello", published=due)
         w = worker(fc)
         await w.run_until_idle()
         assert peer.arrivals == []
@@ -113,14 +115,14 @@ async def test_future_post_federated_when_due(make_instance: Any) -> None:
 async def test_blocked_follower_server_gets_nothing(make_instance: Any) -> None:
     """Given followers on two servers, one of them blocked with its content kept, when a
     post is added, then only the other server gets a job."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3") as [blocked, fine]:
         await followed(fc, (blocked, blocked.actor("alice")), (fine, fine.actor("bob")))
         async with fc.rt.db.transaction() as tx:
             await block_store.insert_domain_block(tx, "127.0.0.2", reason="", keep_content=True,
                                                   now=fc.clock())
         await fc.rt.refresh_blocklist(force=True)
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         creates = [d for d in await deliveries(fc) if d["activity_id"].endswith("#create")]
         assert [d["inbox"] for d in creates] == [fine.shared_inbox_url]
 
@@ -128,7 +130,7 @@ async def test_blocked_follower_server_gets_nothing(make_instance: Any) -> None:
 async def test_blocked_follower_account_gets_nothing(make_instance: Any) -> None:
     """Given two followers with their own inboxes on one server, one of them blocked as an
     account, when a post is added, then only the other follower's inbox gets a job."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", shared_inbox=False) as [peer]:
         alice, bob = peer.actor("alice"), peer.actor("bob")
         await followed(fc, (peer, alice), (peer, bob))
@@ -136,7 +138,7 @@ async def test_blocked_follower_account_gets_nothing(make_instance: Any) -> None
             await block_store.insert_actor_block(tx, alice.id, reason="", keep_content=True,
                                                  now=fc.clock())
         await fc.rt.refresh_blocklist(force=True)
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         creates = [d for d in await deliveries(fc) if d["activity_id"].endswith("#create")]
         assert [d["inbox"] for d in creates] == [bob.inbox]
 
@@ -144,11 +146,11 @@ async def test_blocked_follower_account_gets_nothing(make_instance: Any) -> None
 async def test_many_followers_one_job_per_inbox_in_follow_order(make_instance: Any) -> None:
     """Given 30 followers spread over three servers' shared inboxes, when a post is added,
     then there are exactly three Create jobs, in the order the servers first followed."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3", "127.0.0.4") as remote:
         order = [remote[1], remote[0], remote[2]]
         await followed(fc, *[(p, p.actor(f"u{n}")) for n in range(10) for p in order])
-        await add_post(fc)
+        await add_post_via_api(fc, "hello")
         creates = [d for d in await deliveries(fc) if d["activity_id"].endswith("#create")]
         assert [d["inbox"] for d in creates] == [p.shared_inbox_url for p in order]
 
@@ -156,7 +158,7 @@ async def test_many_followers_one_job_per_inbox_in_follow_order(make_instance: A
 async def test_post_and_jobs_commit_together(make_instance: Any) -> None:
     """Given a follower, when adding a post fails validation, then neither a post nor a
     delivery is stored."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [peer]:
         await followed(fc, (peer, peer.actor("alice")))
         before = await deliveries(fc)

@@ -9,7 +9,8 @@ import html5lib
 from fedcomments.services import moderation, replies
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeInstance, activity, deliver, note
-from tests.helpers.reader import add_post, form_token, post_local, remote_reply
+from tests.helpers.posts import add_post_via_api
+from tests.helpers.reader import form_token, post_local, remote_reply
 
 HTML = "text/html"
 
@@ -34,7 +35,7 @@ async def test_thread_page_shows_every_detail(make_instance, remote: FakeInstanc
     each with author, handle, link, time, marker and counts, and is valid HTML5."""
     fc: Instance = await make_instance(moderation={"policy": "none"},
                                        comments={"min_form_seconds": 0})
-    post = await add_post(fc, summary="What the post is about")
+    post = await add_post_via_api(fc, summary="What the post is about")
     alice = remote.actor("alice")
     obj = note(alice, post["ap_id"], content="<p>Spoiler inside</p>", summary="plot twist",
                extra={"attachment": [{"type": "Document", "mediaType": "image/png",
@@ -87,7 +88,7 @@ async def test_thread_page_shows_every_detail(make_instance, remote: FakeInstanc
 async def test_security_headers_and_no_inline_code(instance: Instance) -> None:
     """Given the post page, it carries a strict CSP, nosniff and a referrer policy, and has no
     inline script, style attribute or event handler."""
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     resp = await instance.get(f"/posts/{post['slug']}", accept=HTML)
     csp = resp.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
@@ -105,7 +106,7 @@ async def test_form_without_javascript_shows_pending_notice(make_instance) -> No
     """Given first-time moderation, posting the page's form answers with the page, a notice
     that the comment waits, and the comment shown to its author only."""
     fc: Instance = await make_instance()
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     form = {"token": await form_token(fc, post["id"]), "name": "Dora", "text": "Hello there",
             "email": "", "website": "", "homepage": "", "parent": ""}
     fc.clock.advance(seconds=30)
@@ -125,7 +126,7 @@ async def test_form_errors_are_shown_next_to_fields(make_instance) -> None:  # t
     """Given a form with an empty name and a bad website, the page answers 400 with each
     message next to its field, the typed text kept, and nothing stored."""
     fc: Instance = await make_instance()
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     form = {"token": await form_token(fc, post["id"]), "name": "", "website": "javascript:x",
             "text": "Keep <this> text", "homepage": ""}
     resp = await fc.session.post(f"{fc.url}/posts/{post['slug']}/comments", data=form,
@@ -145,7 +146,7 @@ async def test_form_refusals_keep_the_page(make_instance) -> None:  # type: igno
     filled, or a third comment within a minute, the page says so with the right status and
     stores nothing more."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     url = f"{fc.url}/posts/{post['slug']}/comments"
 
     async def send(text: str, **extra: str) -> tuple[int, str]:
@@ -170,7 +171,7 @@ async def test_reply_link_sets_the_parent(make_instance, remote: FakeInstance) -
     """Given ?reply=ID of a shown comment, the form says whom it answers and carries the id;
     an unknown id is ignored."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     cid = await remote_reply(fc, remote.actor("erin"), post["ap_id"])
     text = await page(fc, post["slug"], f"?reply={cid}")
     assert f'Replying to <a href="#comment-{cid}">Erin</a>' in text
@@ -184,7 +185,7 @@ async def test_pending_and_private_never_on_the_page(make_instance, remote: Fake
     """Given a pending reply, a followers-only one and a direct one, the page shows none of
     them; approving the pending one shows it."""
     fc: Instance = await make_instance(moderation={"policy": "all"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     frank = remote.actor("frank")
     pending = await remote_reply(fc, frank, post["ap_id"], content="<p>held back</p>")
     await remote_reply(fc, frank, post["ap_id"], content="<p>followers only</p>",
@@ -203,11 +204,11 @@ async def test_page_policy_allows_http_images_only_in_local_development(
     """Given a production instance the page policy allows https images only; with private
     addresses allowed (local development) plain http avatars are allowed too."""
     prod: Instance = await make_instance(federation={"allow_private_addresses": False})
-    post = await add_post(prod)
+    post = await add_post_via_api(prod)
     resp = await prod.get(f"/posts/{post['slug']}", accept=HTML)
     assert "img-src 'self' https: data:;" in resp.headers["Content-Security-Policy"]
     dev: Instance = await make_instance()
-    post = await add_post(dev)
+    post = await add_post_via_api(dev)
     resp = await dev.get(f"/posts/{post['slug']}", accept=HTML)
     assert "img-src 'self' https: http: data:;" in resp.headers["Content-Security-Policy"]
 
@@ -219,7 +220,7 @@ async def test_page_etag_answers_304_until_the_thread_or_the_form_token_needs_a_
     stay fresh), gives a new page; the answer to a submitted form carries no ETag."""
     fc: Instance = await make_instance(moderation={"policy": "none"},
                                        comments={"form_max_age_hours": 2})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     cid = await remote_reply(fc, remote.actor("gina"), post["ap_id"])
     # Tokens live 2 hours, so a page keeps its ETag for the hour it was issued in.
     fc.clock.advance(seconds=3600 - int(fc.clock().timestamp()) % 3600 + 1)

@@ -10,7 +10,7 @@ import pytest
 
 from fedcomments.cli import main
 from tests.conftest import Instance
-from tests.helpers.reader import add_post
+from tests.helpers.posts import add_post_via_api
 
 
 def config(instance: Instance, tmp_path: Path, origins: list[str]) -> str:
@@ -30,7 +30,7 @@ async def test_snippet_prints_the_two_lines(instance: Instance, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """Given a post, by permalink or id, the snippet is the alternate link to its ActivityPub
     object and the widget div with the script, nothing else; the link answers AS2."""
-    post = await add_post(instance, url="https://blog.example/a/?x=1&y=2")
+    post = await add_post_via_api(instance, url="https://blog.example/a/?x=1&y=2")
     cfg = config(instance, tmp_path, ["https://blog.example"])
     for ref in (post["url"], str(post["id"])):
         assert await run("posts", "snippet", ref, "--config", cfg) == 0
@@ -51,7 +51,7 @@ async def test_snippet_warns_when_the_blog_origin_is_not_allowed(
         instance: Instance, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Given a permalink whose origin is missing from blog_origins, the snippet still prints
     and one line on stderr says which origin to add; --json reports it too."""
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     cfg = config(instance, tmp_path, [])
     assert await run("posts", "snippet", str(post["id"]), "--json", "--config", cfg) == 0
     captured = capsys.readouterr()
@@ -64,7 +64,7 @@ async def test_snippet_warns_when_the_blog_origin_is_not_allowed(
 async def test_snippet_errors(instance: Instance, tmp_path: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
     """Given an unknown or a deleted post, one line on stderr and exit code 2."""
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     await instance.admin("DELETE", f"/api/v1/admin/posts/{post['id']}")
     cfg = config(instance, tmp_path, ["https://blog.example"])
     for ref, message in (("999", "no post '999'"), (str(post["id"]), "is deleted")):

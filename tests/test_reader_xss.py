@@ -13,7 +13,8 @@ import html5lib
 from fedcomments.ap.sanitize import plain_text
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeActor, FakeInstance, activity, deliver, note
-from tests.helpers.reader import add_post, flatten, form_token, thread
+from tests.helpers.posts import add_post_via_api
+from tests.helpers.reader import flatten, form_token, thread
 
 PAYLOAD_HTML = (
     '<p>hi<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
@@ -39,7 +40,7 @@ class HostileActor(FakeActor):
 
 async def seed_hostile_thread(fc: Instance, remote: FakeInstance) -> dict[str, Any]:
     """A post with a hostile fediverse reply and a hostile reader comment under it."""
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     plain = remote.actor("mallory")
     hostile = HostileActor(remote, "mallory", plain.keypair)
     remote.actors["mallory"] = hostile

@@ -13,8 +13,15 @@ from fedcomments.services import replies
 from fedcomments.store import comments as comment_store
 from fedcomments.store.comments import NewComment
 from tests.conftest import Instance
-from tests.helpers.blogkit import add_post, deliveries, followed, reply_from, start_blog, worker
+from tests.helpers.blogkit import (
+    deliveries,
+    followed,
+    reply_from,
+    start_blog_without_worker,
+    worker,
+)
 from tests.helpers.peers import PUBLIC, peers
+from tests.helpers.posts import add_post_via_api
 
 
 async def _as2(fc: Instance, path: str) -> tuple[int, dict[str, Any]]:
@@ -26,11 +33,11 @@ async def test_owner_reply_reaches_replier_and_followers(make_instance: Any) -> 
     """Given a follower's public reply, when the owner answers it, then a Note arrives at
     the replier's server and every follower server, once each, with inReplyTo, a Mention
     of the replier, to = replier, cc = Public + followers, and a verified signature."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3", "127.0.0.4") as [one, two, three]:
         alice = one.actor("alice")
         await followed(fc, (one, alice), (three, three.actor("carol")))
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         w = worker(fc)
         await w.run_until_idle()
         for peer in (one, three):
@@ -73,10 +80,10 @@ async def test_answer_reaches_thread_branch(make_instance: Any) -> None:
     """Given alice's reply and bob's answer to it, when the owner answers bob, then bob's
     server and alice's server (a participant up the branch) both receive it; bob is in
     `to`, both are mentioned."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3") as [one, two]:
         alice, bob = one.actor("alice"), two.actor("bob")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         first_id, first = await reply_from(fc, one, alice, post["ap_id"])
         second_id, _ = await reply_from(fc, two, bob, first["id"])
         answer = await replies.owner_reply(fc.rt, second_id, "Both of you, thanks.")
@@ -97,11 +104,11 @@ async def test_private_reply_answered_privately(make_instance: Any) -> None:
     """Given a direct reply to the blog, when the owner answers, then only the replier's
     server receives it, addressed to the replier alone (no Public, no followers), and the
     answer is not served publicly."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3") as [one, other]:
         alice = one.actor("alice")
         await followed(fc, (other, other.actor("carol")))
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         w = worker(fc)
         await w.run_until_idle()
         other.arrivals.clear()
@@ -138,11 +145,11 @@ async def test_local_comment_federated_to_fediverse_author(make_instance: Any) -
     then the fediverse author receives a Note by the blog that names the reader, threaded
     under their note; followers get nothing; a second call sends nothing new; a fediverse
     answer to it threads under it."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3") as [one, other]:
         alice = one.actor("alice")
         await followed(fc, (other, other.actor("carol")))
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         w = worker(fc)
         await w.run_until_idle()
         other.arrivals.clear()
@@ -171,8 +178,8 @@ async def test_local_comment_federated_to_fediverse_author(make_instance: Any) -
 async def test_local_comment_must_be_approved(make_instance: Any) -> None:
     """Given a pending reader comment, when federating it, then it is refused and nothing
     is enqueued."""
-    fc = await start_blog(make_instance)
-    post = await add_post(fc)
+    fc = await start_blog_without_worker(make_instance)
+    post = await add_post_via_api(fc, "hello")
     local_id = await _local_comment(fc, post["id"], None, CommentStatus.PENDING)
     before = await deliveries(fc)
     with pytest.raises(InvalidInput, match="not approved and public"):
@@ -184,10 +191,10 @@ async def test_local_comment_must_be_approved(make_instance: Any) -> None:
 async def test_owner_reply_bad_input_stores_nothing(make_instance: Any) -> None:
     """Given a reply, when the owner sends empty text, answers an unknown comment or a
     pending public one, then a typed error is raised and nothing is stored or enqueued."""
-    fc = await start_blog(make_instance, moderation={"policy": "all"})
+    fc = await start_blog_without_worker(make_instance, moderation={"policy": "all"})
     async with peers("127.0.0.2") as [one]:
         alice = one.actor("alice")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         comment_id, _ = await reply_from(fc, one, alice, post["ap_id"])
         count = await fc.rt.db.read.fetchone("SELECT COUNT(*) FROM comments")
         with pytest.raises(InvalidInput, match="text: must not be empty"):
@@ -205,10 +212,10 @@ async def test_owner_reply_bad_input_stores_nothing(make_instance: Any) -> None:
 async def test_reply_through_admin_api(make_instance: Any) -> None:
     """Given a reply, when the admin API's reply endpoint is called with a bearer token,
     then 201 comes back with the new comment's id and its delivery is enqueued."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [one]:
         alice = one.actor("alice")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         comment_id, _ = await reply_from(fc, one, alice, post["ap_id"])
         resp = await fc.admin("POST", f"/api/v1/admin/comments/{comment_id}/reply",
                               json={"text": "Thanks"})
@@ -224,10 +231,10 @@ async def test_served_comment_objects(make_instance: Any) -> None:
     their ids, then the answer is a Note (browsers are sent to the thread), the remote one
     is 404 and the deleted one a 410 Tombstone; once the post is deleted, answering is
     refused and the answer is gone too."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [one]:
         alice = one.actor("alice")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         comment_id, _ = await reply_from(fc, one, alice, post["ap_id"])
         kept = await replies.owner_reply(fc.rt, comment_id, "Kept")
         dropped = await replies.owner_reply(fc.rt, comment_id, "Dropped")
@@ -252,8 +259,8 @@ async def test_served_comment_objects(make_instance: Any) -> None:
 async def test_replies_collection_pages(make_instance: Any) -> None:
     """Given 55 public replies and one pending, when the post's replies collection is
     fetched, then it counts 55, inlines the first 50 in order and pages to the rest."""
-    fc = await start_blog(make_instance)
-    post = await add_post(fc)
+    fc = await start_blog_without_worker(make_instance)
+    post = await add_post_via_api(fc, "hello")
     ids = []
     for n in range(56):
         now = fc.clock()
@@ -279,11 +286,11 @@ async def test_answer_edited_then_withdrawn_reaches_same_inboxes(make_instance: 
     """Given an owner answer delivered to the replier's and a follower's server, when it is
     edited and then deleted, then both servers get an Update with the new text and a newer
     `updated`, then a Delete of its Tombstone; a third server gets nothing."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2", "127.0.0.3", "127.0.0.4") as [one, two, three]:
         alice = one.actor("alice")
         await followed(fc, (two, two.actor("carol")))
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         w = worker(fc)
         await w.run_until_idle()
         two.arrivals.clear()
@@ -315,10 +322,10 @@ async def test_answer_to_reader_comment_goes_to_followers(make_instance: Any) ->
     """Given a reader's comment (no fediverse author), when the owner answers it, then the
     followers get a public Note (to Public, cc followers) that mentions nobody, threaded
     under the reader comment's id."""
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [one]:
         await followed(fc, (one, one.actor("carol")))
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         w = worker(fc)
         await w.run_until_idle()
         one.arrivals.clear()
@@ -339,10 +346,10 @@ async def test_reader_edit_and_delete_reach_the_fediverse(make_instance: Any) ->
     Update with the new text and then a Delete of the Note."""
     from tests.helpers.reader import post_local
 
-    fc = await start_blog(make_instance)
+    fc = await start_blog_without_worker(make_instance)
     async with peers("127.0.0.2") as [one]:
         alice = one.actor("alice")
-        post = await add_post(fc)
+        post = await add_post_via_api(fc, "hello")
         w = worker(fc)
         parent_id, _ = await reply_from(fc, one, alice, post["ap_id"])
         resp = await post_local(fc, post["id"], parent=str(parent_id), name="Bob",

@@ -7,7 +7,8 @@ import asyncio
 from fedcomments.services import moderation, replies
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeInstance, activity, deliver
-from tests.helpers.reader import add_post, flatten, post_local, remote_reply, thread
+from tests.helpers.posts import add_post_via_api
+from tests.helpers.reader import flatten, post_local, remote_reply, thread
 
 BLOG = "https://blog.example"
 
@@ -17,7 +18,7 @@ async def test_thread_nests_fediverse_owner_and_reader_comments(
     """Given a fediverse reply, the owner's answer to it and a reader's reply to that, the
     thread (by permalink or id) nests them and counts them; private replies never appear."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     alice = remote.actor("alice")
     reply_id = await remote_reply(fc, alice, post["ap_id"], content="<p>Great post</p>")
     answer = await replies.owner_reply(fc.rt, reply_id, "Thanks Alice!")
@@ -46,7 +47,7 @@ async def test_thread_nests_fediverse_owner_and_reader_comments(
 async def test_permalink_variants_and_errors(instance: Instance) -> None:
     """Given a post, its permalink with or without the trailing slash or a fragment finds it;
     unknown posts are 404, a missing parameter 400, a deleted post 410."""
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     for url in ("https://blog.example/a", "https://blog.example/a/#comments", post["ap_id"]):
         assert (await thread(instance, url=url))["post"]["id"] == post["id"]
     resp = await instance.session.get(f"{instance.url}/api/v1/thread",
@@ -64,7 +65,7 @@ async def test_etag_304_and_change(make_instance) -> None:  # type: ignore[no-un
     the ETag changes and the new comment is there at once."""
     fc: Instance = await make_instance(moderation={"policy": "none"},
                                        comments={"cache_max_age": 30})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     url = f"{fc.url}/api/v1/thread?id={post['id']}"
     first = await fc.session.get(url)
     etag = first.headers["ETag"]
@@ -87,7 +88,7 @@ async def test_cli_change_in_another_connection_is_seen(make_instance) -> None: 
     from fedcomments.runtime import open_runtime
 
     fc: Instance = await make_instance(moderation={"policy": "all"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     resp = await post_local(fc, post["id"], text="Waiting")
     comment_id = (await resp.json())["comment"]["id"]
     assert (await thread(fc, id=str(post["id"])))["count"] == 0
@@ -101,7 +102,7 @@ async def test_pending_rejected_and_private_stay_hidden(
     """Given pending, rejected and approved comments, only approved public ones are listed,
     and a reply under a rejected comment moves to the top level."""
     fc: Instance = await make_instance(moderation={"policy": "all"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     bob = remote.actor("bob")
     first = await remote_reply(fc, bob, post["ap_id"], content="<p>spam</p>")
     await moderation.reject_comments(fc.rt, [first])
@@ -119,7 +120,7 @@ async def test_cors_only_for_blog_origins(make_instance) -> None:  # type: ignor
     """Given [server] blog_origins, the thread grants CORS to that origin only, and the
     preflight for posting a comment names the methods and headers the widget uses."""
     fc: Instance = await make_instance(server={"blog_origins": [BLOG]})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     url = f"{fc.url}/api/v1/thread?id={post['id']}"
     ok = await fc.session.get(url, headers={"Origin": BLOG})
     assert ok.headers["Access-Control-Allow-Origin"] == BLOG
@@ -148,7 +149,7 @@ async def test_thread_is_read_with_a_fixed_number_of_queries(
     from fedcomments.web.public_api import THREAD_CACHE
 
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     alice = remote.actor("alice")
     parent = await remote_reply(fc, alice, post["ap_id"])
     for i in range(29):
@@ -193,7 +194,7 @@ async def test_concurrent_reads_share_one_change_check(instance: Instance) -> No
     from fedcomments.services.thread import get_thread
     from fedcomments.web.public_api import THREAD_CACHE
 
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     cache = instance.server.app[THREAD_CACHE]
     first = await get_thread(instance.rt, str(post["id"]), cache)
     statements: list[str] = []
@@ -234,8 +235,8 @@ async def test_cache_survives_unrelated_writes_and_follows_related_ones(
     """Given a cached thread, a comment on another post costs one stamp query and no rebuild;
     a renamed commenter, a reaction or a retitled post shows on the next read."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    a = await add_post(fc)
-    b = await add_post(fc, url="https://blog.example/b/", title="B")
+    a = await add_post_via_api(fc)
+    b = await add_post_via_api(fc, "b")
     alice = remote.actor("alice")
     await remote_reply(fc, alice, a["ap_id"])
     first = await thread(fc, id=str(a["id"]))
@@ -264,7 +265,7 @@ async def test_cache_survives_unrelated_writes_and_follows_related_ones(
 async def test_every_spelling_of_a_post_shares_one_rendering(instance: Instance) -> None:
     """Given a thread rendered once, asking for it by permalink with a fragment, without the
     trailing slash or by ActivityPub id renders nothing again."""
-    post = await add_post(instance)
+    post = await add_post_via_api(instance)
     first = await instance.session.get(f"{instance.url}/api/v1/thread?id={post['id']}")
     statements: list[str] = []
     raw = instance.rt.db._reader  # the read connection: tracing it is the only way to count
@@ -288,7 +289,7 @@ async def test_concurrent_reads_after_a_change_render_once(make_instance) -> Non
     from fedcomments.web.public_api import THREAD_CACHE
 
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     cache = fc.server.app[THREAD_CACHE]
     await get_thread(fc.rt, str(post["id"]), cache)
     assert (await post_local(fc, post["id"], text="News")).status == 201

@@ -12,7 +12,8 @@ from fedcomments.store import threads as thread_store
 from fedcomments.web.public_api import THREAD_CACHE
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeActor, FakeInstance, activity, deliver, note
-from tests.helpers.reader import add_post, flatten, post_local, remote_reply, thread
+from tests.helpers.posts import add_post_via_api
+from tests.helpers.reader import flatten, post_local, remote_reply, thread
 
 
 async def reference(fc: Instance, post_id: int) -> dict[str, Any]:
@@ -54,7 +55,7 @@ async def test_assembled_thread_equals_scratch_rendering_through_changes(
     each change removed exactly the fragments it touched, and nothing private is stored."""
     fc: Instance = await make_instance(moderation={"policy": "none"},
                                        comments={"max_depth": 2})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     alice, bob, carol = remote.actor("alice"), remote.actor("bob"), remote.actor("carol")
     first = note(alice, post["ap_id"], content="<p>First</p>", summary="spoiler", extra={
         "attachment": [{"type": "Document", "mediaType": "image/png",
@@ -144,7 +145,7 @@ async def test_refetched_actor_with_nothing_new_keeps_fragments_and_stamp(
     values (a refetch), then no fragment is dropped and the ETag stays; a new avatar drops
     that commenter's fragment and changes the ETag."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     alice = remote.actor("alice")
     reply = await remote_reply(fc, alice, post["ap_id"])
     url = f"{fc.url}/api/v1/thread?id={post['id']}"
@@ -170,7 +171,7 @@ async def test_fragments_of_other_settings_or_code_are_not_used(
     """Given fragments stored under another render key (the blog renamed in the config, or
     another version of the code), the thread renders them again rather than use them."""
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     answer_to = await remote_reply(fc, remote.actor("alice"), post["ap_id"])
     owner = await replies.owner_reply(fc.rt, answer_to, "Owner here")
     await thread(fc, id=str(post["id"]))
@@ -193,7 +194,7 @@ async def test_a_fragment_rendered_before_a_change_is_not_stored(
     from fedcomments.services.thread import ThreadCache, build_view
 
     fc: Instance = await make_instance(moderation={"policy": "none"})
-    post = await add_post(fc)
+    post = await add_post_via_api(fc)
     alice = remote.actor("alice")
     first = note(alice, post["ap_id"], content="<p>before</p>")
     await send(fc, alice, activity(alice, "Create", first))

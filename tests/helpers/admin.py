@@ -108,13 +108,6 @@ async def run_cli(*argv: str) -> CliRun:
 # --- a peer's activities ---------------------------------------------------------------
 
 
-async def add_post(fc: Instance, slug: str = "hello") -> dict[str, Any]:
-    resp = await fc.admin("POST", "/api/v1/admin/posts",
-                          json={"url": f"https://blog.example/{slug}/", "title": slug.title()})
-    assert resp.status == 201, await resp.text()
-    return dict(await resp.json())
-
-
 async def send(fc: Instance, actor: FakeActor, type_: str, obj: Any) -> int:
     """Sign and POST an activity to the shared inbox; returns the status."""
     resp = await deliver(fc.session, actor, f"{fc.url}/inbox", activity(actor, type_, obj))

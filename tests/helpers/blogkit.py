@@ -12,8 +12,10 @@ from tests.conftest import Instance
 from tests.helpers.peers import Peer, PeerActor
 
 
-async def start_blog(make_instance: Callable[..., Any], **sections: dict[str, Any]) -> Instance:
-    """A fedcomments instance without its background worker (the test drives it)."""
+async def start_blog_without_worker(make_instance: Callable[..., Any],
+                                    **sections: dict[str, Any]) -> Instance:
+    """A fedcomments instance (moderation off unless given) without its background
+    delivery worker: the test drives delivery with worker()."""
     federation = {"delivery_worker": False, **sections.pop("federation", {})}
     moderation = sections.pop("moderation", {"policy": "none"})
     return await make_instance(federation=federation, moderation=moderation, **sections)
@@ -37,13 +39,6 @@ async def followed(fc: Instance, *pairs: tuple[Peer, PeerActor]) -> None:
     await worker(fc).run_until_idle()
     for peer, _ in pairs:
         peer.arrivals.clear()
-
-
-async def add_post(fc: Instance, **fields: Any) -> dict[str, Any]:
-    body = {"url": "https://blog.example/hello/", "title": "Hello", **fields}
-    resp = await fc.admin("POST", "/api/v1/admin/posts", json=body)
-    assert resp.status in (200, 201), await resp.text()
-    return dict(await resp.json())
 
 
 async def deliveries(fc: Instance) -> list[dict[str, Any]]:

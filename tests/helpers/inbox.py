@@ -8,11 +8,11 @@ from typing import Any
 
 import aiohttp
 
-from fedcomments.model import Post, PostInput
+from fedcomments.model import Post
 from fedcomments.runtime import Runtime
-from fedcomments.services import posts as posts_service
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeActor, deliver
+from tests.helpers.posts import add_post_via_service
 
 #: Every table an inbox request may write to.
 STATE_TABLES = ("comments", "tombstones", "reactions", "followers", "processed_activities",
@@ -37,13 +37,6 @@ async def block_domain(rt: Runtime, domain: str) -> None:
         await tx.execute("INSERT INTO domain_blocks (domain, created_at) VALUES (?, ?)",
                          (domain, rt.now().isoformat()))
     await rt.refresh_blocklist(force=True)
-
-
-async def add_post(rt: Runtime, permalink: str = "https://blog.example/a/",
-                   title: str = "A post") -> Post:
-    """Register a blog post through the posts service."""
-    change = await posts_service.add_post(rt, PostInput(permalink=permalink, title=title))
-    return change.post
 
 
 @dataclass
@@ -83,8 +76,9 @@ class Blog:
         return [tuple(r) for r in await self.rt.db.read.fetchall(sql, params)]
 
 
-async def start_blog(make_instance: Callable[..., Any], **sections: dict[str, Any]) -> Blog:
+async def start_blog_with_post(make_instance: Callable[..., Any],
+                               **sections: dict[str, Any]) -> Blog:
     """A fedcomments instance (moderation off unless given) with one registered post."""
     sections.setdefault("moderation", {"policy": "none"})
     inst = await make_instance(**sections)
-    return Blog(inst, await add_post(inst.rt))
+    return Blog(inst, await add_post_via_service(inst.rt))

@@ -11,14 +11,6 @@ from tests.conftest import Instance
 from tests.helpers.fediverse import FakeActor, activity, deliver, note
 
 
-async def add_post(fc: Instance, url: str = "https://blog.example/a/", title: str = "A",
-                   **extra: Any) -> dict[str, Any]:
-    resp = await fc.admin("POST", "/api/v1/admin/posts", json={"url": url, "title": title,
-                                                                **extra})
-    assert resp.status == 201, await resp.text()
-    return await resp.json()
-
-
 async def form_token(fc: Instance, post_id: int) -> str:
     resp = await fc.session.get(f"{fc.url}/api/v1/form?post={post_id}")
     assert resp.status == 200, await resp.text()
