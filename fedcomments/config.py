@@ -18,11 +18,18 @@ ENV_VAR = "FEDCOMMENTS_CONFIG"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 
 
+#: More HTTP processes than this only fight over SQLite's single write lock.
+MAX_WORKERS = 32
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     base_url: str = DEFAULT_BASE_URL
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Processes serving HTTP on the port (SO_REUSEPORT, Linux); the first one also
+    #: runs the delivery worker and housekeeping.
+    workers: int = 1
     trusted_proxies: tuple[str, ...] = ()
     blog_origins: tuple[str, ...] = ()
 
@@ -191,6 +198,8 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
     base_url = _validate_base_url(base_url, f"{source}: [server] base_url")
     if not 0 < server.port < 65536:
         raise ConfigError(f"{source}: [server] port: must be between 1 and 65535")
+    if not 0 < server.workers <= MAX_WORKERS:
+        raise ConfigError(f"{source}: [server] workers: must be between 1 and {MAX_WORKERS}")
     built["server"] = dataclasses.replace(server, base_url=base_url)
     actor = built.get("actor", ActorSettings())
     if not actor.username or not actor.username.replace("_", "a").isalnum():

@@ -166,7 +166,7 @@ class DeliveryWorker:
         """Deliver until nothing is due and nothing is in flight (tests, one-shot runs)."""
         await publish.federate_due_posts(self.rt)
         while True:
-            await self.rt.refresh_blocklist()
+            await self.rt.refresh_shared()
             started = await self.run_once()
             if not self._tasks and not self._ready:
                 if started == 0 and not (self._finished or self._unrecorded or self._released):
@@ -189,7 +189,7 @@ class DeliveryWorker:
                     if self._last_refresh is None or (
                             loop.time() - self._last_refresh >= BLOCKLIST_REFRESH):
                         self._last_refresh = loop.time()
-                        await self.rt.refresh_blocklist()
+                        await self.rt.refresh_shared()
                     await self._chores()
                     await self.run_once()
                     if version is None and self._watching():

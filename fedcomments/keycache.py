@@ -2,8 +2,9 @@
 
 Entries live at most `ttl` (by the runtime's clock) and the whole cache is dropped once a
 commit of this process has written an actor or a key (the store counts those commits), so
-what it serves is never older than the last local change; changes made by another
-process (the CLI) show within the TTL.
+what it serves is never older than the last local change. Another process's changes (a
+sibling HTTP worker, the CLI) move the database's change counter, which the runtime
+checks twice a second (Runtime.refresh_shared); the TTL bounds everything else.
 """
 
 from __future__ import annotations

@@ -37,8 +37,23 @@ class TextFormatter(logging.Formatter):
         return f"{base} {extras}" if extras else base
 
 
-def configure(level: str = "info", *, as_json: bool = False) -> None:
+class _Worker(logging.Filter):
+    """Names the HTTP process of `[server] workers` each line came from."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__()
+        self.number = number
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.number
+        return True
+
+
+def configure(level: str = "info", *, as_json: bool = False, worker: int | None = None) -> None:
+    """Log to stderr; `worker` (when several HTTP processes run) is added to every line."""
     handler = logging.StreamHandler(sys.stderr)
+    if worker is not None:
+        handler.addFilter(_Worker(worker))
     handler.setFormatter(
         JsonFormatter() if as_json
         else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -18,6 +18,7 @@ from fedcomments.config import Settings
 from fedcomments.keycache import KeyCache
 from fedcomments.remote import RemoteClient, RemoteSettings
 from fedcomments.store import blocks as block_store
+from fedcomments.store import changes as change_store
 from fedcomments.store import instance as instance_store
 from fedcomments.store import queue
 from fedcomments.store.db import Database
@@ -50,7 +51,8 @@ class Runtime:
     marked_hosts: set[str] = field(default_factory=set)
     #: Senders' keys with their owners (services.actors.ResolvedKey), by key id.
     key_cache: KeyCache[Any] = field(default_factory=KeyCache)
-    _data_version: int = -1
+    #: The database's change counters as last seen (store/changes.py).
+    _counters: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.remote = RemoteClient(
@@ -73,17 +75,22 @@ class Runtime:
         return signer(method, url, headers, body, key_id=self.urls.key_id,
                       private_key_pem=self.keys.private_pem, now=self.now())
 
-    async def refresh_blocklist(self, *, force: bool = False) -> bool:
-        """Reload blocks when another connection or process committed; True if reloaded."""
-        version = await self.db.data_version()
-        if not force and version == self._data_version:
-            return False
-        self._data_version = version
-        domains = await block_store.blocked_domains(self.db.read)
-        actors = await block_store.blocked_actors(self.db.read)
-        self.blocklist.replace(domains, actors)
-        self.marked_hosts = await queue.marked_hosts(self.db.read)
-        return True
+    async def refresh_shared(self, *, force: bool = False) -> bool:
+        """Follow what other processes (the CLI, sibling HTTP workers) committed: reload
+        blocks and marked hosts when their change counter moved, and let the key cache
+        drop copies of actors another process changed. True if anything moved."""
+        counters = await change_store.counters(self.db.read)
+        moved = {name for name, n in counters.items() if self._counters.get(name) != n}
+        if self._counters and change_store.ACTORS in moved:
+            self.db.changed_elsewhere(change_store.ACTORS)
+        self._counters = counters
+        if force or change_store.BLOCKS in moved:
+            domains = await block_store.blocked_domains(self.db.read)
+            actors = await block_store.blocked_actors(self.db.read)
+            self.blocklist.replace(domains, actors)
+        if force or change_store.HOSTS in moved:
+            self.marked_hosts = await queue.marked_hosts(self.db.read)
+        return bool(moved)
 
 
 def user_agent(settings: Settings) -> str:
@@ -112,7 +119,7 @@ async def open_runtime(settings: Settings, *, clock: Clock = utcnow) -> AsyncIte
         keys = await _ensure_keys(db, clock())
         urls = Urls(settings.server.base_url, settings.actor.username)
         rt = Runtime(settings=settings, db=db, urls=urls, keys=keys, clock=clock)
-        await rt.refresh_blocklist(force=True)
+        await rt.refresh_shared(force=True)
         await rt.remote.start()
         try:
             yield rt

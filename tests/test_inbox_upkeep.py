@@ -31,7 +31,7 @@ async def mark_unavailable(blog: Blog) -> delivery_policy.HostState:
                                       unavailable_since=now - timedelta(hours=2))
     async with blog.rt.db.transaction() as tx:
         await queue.save_host(tx, state)
-    await blog.rt.refresh_blocklist(force=True)
+    await blog.rt.refresh_shared(force=True)
     return state
 
 

@@ -121,7 +121,7 @@ async def test_blocked_follower_server_gets_nothing(make_instance: Any) -> None:
         async with fc.rt.db.transaction() as tx:
             await block_store.insert_domain_block(tx, "127.0.0.2", reason="", keep_content=True,
                                                   now=fc.clock())
-        await fc.rt.refresh_blocklist(force=True)
+        await fc.rt.refresh_shared(force=True)
         await add_post_via_api(fc, "hello")
         creates = [d for d in await deliveries(fc) if d["activity_id"].endswith("#create")]
         assert [d["inbox"] for d in creates] == [fine.shared_inbox_url]
@@ -137,7 +137,7 @@ async def test_blocked_follower_account_gets_nothing(make_instance: Any) -> None
         async with fc.rt.db.transaction() as tx:
             await block_store.insert_actor_block(tx, alice.id, reason="", keep_content=True,
                                                  now=fc.clock())
-        await fc.rt.refresh_blocklist(force=True)
+        await fc.rt.refresh_shared(force=True)
         await add_post_via_api(fc, "hello")
         creates = [d for d in await deliveries(fc) if d["activity_id"].endswith("#create")]
         assert [d["inbox"] for d in creates] == [bob.inbox]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from fedcomments import logsetup
 from fedcomments.cli import common
 from fedcomments.config import Settings
+from fedcomments.errors import ConfigError
 from fedcomments.runtime import open_runtime
+from fedcomments.web import workers as workers_mod
 from fedcomments.web.app import create_app
 
 
@@ -30,9 +33,14 @@ def _banner(settings: Settings, handle: str) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     settings = common.settings(args)
-    logsetup.configure(args.log_level or settings.logging.level, as_json=settings.logging.json)
+    if args.worker is not None:
+        return _serve_child(args, settings)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    workers = settings.server.workers
+    socks = workers_mod.bind(host, port, first=True) if workers > 1 else None
+    logsetup.configure(args.log_level or settings.logging.level, as_json=settings.logging.json,
+                       worker=1 if socks else None)
     app = create_app(settings)
 
     async def announce(app: web.Application) -> None:
@@ -43,7 +51,35 @@ def serve(args: argparse.Namespace) -> int:
             flush=True)
 
     app.on_startup.append(announce)
-    web.run_app(app, host=host, port=port, print=None, access_log=None,
+    if socks:
+        command = workers_mod.child_command(getattr(args, "config", None), args.log_level)
+
+        async def children_ctx(app: web.Application) -> AsyncIterator[None]:
+            # After the runtime's context: the database is migrated before any child opens it.
+            children = workers_mod.Children(host, port, command, workers)
+            children.start()
+            try:
+                yield
+            finally:
+                await children.stop()
+
+        app.cleanup_ctx.append(children_ctx)
+        web.run_app(app, sock=socks, print=None, access_log=None, handle_signals=True,
+                    shutdown_timeout=10)
+    else:
+        web.run_app(app, host=host, port=port, print=None, access_log=None,
+                    handle_signals=True, shutdown_timeout=10)
+    return 0
+
+
+def _serve_child(args: argparse.Namespace, settings: Settings) -> int:
+    """HTTP worker N of `[server] workers`, on the sockets its parent handed down."""
+    if not args.listen_fds:
+        raise ConfigError("--worker needs --listen-fds")
+    logsetup.configure(args.log_level or settings.logging.level, as_json=settings.logging.json,
+                       worker=args.worker)
+    app = create_app(settings, background=False)
+    web.run_app(app, sock=workers_mod.adopt(args.listen_fds), print=None, access_log=None,
                 handle_signals=True, shutdown_timeout=10)
     return 0
 
@@ -62,6 +98,9 @@ def register(sub: object) -> None:
     p.add_argument("--host", help="listen address (default from [server] host)")
     p.add_argument("--port", type=int, help="listen port (default from [server] port)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    # Set by `serve` itself for its extra HTTP processes ([server] workers).
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--listen-fds", help=argparse.SUPPRESS)
     p.set_defaults(func=serve)
     p = common.add_command(sub, "init", "Create the database and the blog's keys, then exit.",
                            "fedcomments init --config /etc/fedcomments.toml")

@@ -157,7 +157,7 @@ async def block_domain(rt: Runtime, raw: str, *, reason: str | None = None,
         async with rt.db.transaction() as tx:
             result = await _block_domain_in(rt, tx, domain, text, keep_content)
     finally:
-        await rt.refresh_blocklist(force=True)
+        await rt.refresh_shared(force=True)
     log.info("domain blocked", extra={"domain": domain, **result.removed.as_dict()})
     return result
 
@@ -170,7 +170,7 @@ async def unblock_domain(rt: Runtime, raw: str) -> str:
             covered = covering_domain(domain, frozenset(await block_store.blocked_domains(tx)))
             hint = f"; it is covered by the block on {covered}" if covered else ""
             raise NotFound(f"domain: {domain} is not blocked{hint}")
-    await rt.refresh_blocklist(force=True)
+    await rt.refresh_shared(force=True)
     return domain
 
 
@@ -207,7 +207,7 @@ async def import_domain_blocks(rt: Runtime, text: str, *, keep_content: bool = F
                     result = await _block_domain_in(rt, tx, row.domain, row.reason, keep_content)
                     report.removed += result.removed
     finally:
-        await rt.refresh_blocklist(force=True)
+        await rt.refresh_shared(force=True)
     return report
 
 
@@ -277,7 +277,7 @@ async def block_actor(rt: Runtime, raw: str, *, reason: str | None = None,
                 tx, ap_id, removed=total.as_dict(),
                 keep_content=keep_content and (existing is None or existing.keep_content))
     finally:
-        await rt.refresh_blocklist(force=True)
+        await rt.refresh_shared(force=True)
     return BlockResult(ap_id, created, keep_content, removed)
 
 
@@ -293,7 +293,7 @@ async def unblock_actor(rt: Runtime, raw: str) -> str:
     async with rt.db.transaction() as tx:
         if not await block_store.delete_actor_block(tx, ap_id):
             raise NotFound(f"actor: {ap_id} is not blocked")
-    await rt.refresh_blocklist(force=True)
+    await rt.refresh_shared(force=True)
     return ap_id
 
 
@@ -305,10 +305,11 @@ async def list_actor_blocks(rt: Runtime) -> list[ActorBlock]:
 
 
 async def watch_blocklist(rt: Runtime, interval: float = 0.5) -> None:
-    """Reload blocks committed by another process (the CLI) within `interval` seconds."""
+    """Follow blocks (and the other shared state, see Runtime.refresh_shared) committed by
+    another process, the CLI or a sibling HTTP worker, within `interval` seconds."""
     while True:
         try:
-            await rt.refresh_blocklist()
+            await rt.refresh_shared()
         except Exception:  # a task boundary: log and keep watching
             log.exception("reloading the blocklist failed")
         await asyncio.sleep(interval)

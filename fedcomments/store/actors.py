@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fedcomments.model import Follower, RemoteActor
+from fedcomments.store.changes import ACTORS  # what Conn.touch names for these writes
 from fedcomments.store.db import Conn
 from fedcomments.store.rows import dt, dt_required, dumps, ts
 
@@ -54,9 +55,6 @@ class ActorFields:
     shared_inbox: str | None
     followers_url: str | None
 
-
-#: What Conn.touch names for writes to actors and their keys (cached by the inbox).
-ACTORS = "actors"
 
 
 async def by_ap_id(conn: Conn, ap_id: str) -> RemoteActor | None:

@@ -94,9 +94,14 @@ class Database:
                 self._committed(conn.touched)
 
     def version(self, table: str) -> int:
-        """Moves each time a commit of this process touched `table` (see Conn.touch): an
-        in-memory copy read at an older version may be stale."""
+        """Moves each time a commit of this process touched `table` (see Conn.touch), or
+        when another process's did (changed_elsewhere): a copy read at an older version may
+        be stale."""
         return self._versions.get(table, 0)
+
+    def changed_elsewhere(self, table: str) -> None:
+        """Another process changed `table` (seen in its change counter): move its version."""
+        self._committed({table})
 
     def _committed(self, touched: set[str]) -> None:
         for table in touched:

@@ -274,4 +274,25 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX deliveries_inbox_pending ON deliveries(inbox, id) "
         "WHERE status = 'pending'",
     ],
+    # 7: counters of the changes that in-memory copies follow (senders' keys, blocks,
+    # hosts with delivery marks), moved by triggers, so every process on the database (the
+    # HTTP workers, the CLI) sees the others' changes by reading one small table.
+    [
+        """CREATE TABLE change_counters (
+            name TEXT PRIMARY KEY,
+            n INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID""",
+        "INSERT INTO change_counters (name) VALUES ('actors'), ('blocks'), ('hosts')",
+        *[f"""CREATE TRIGGER count_{table}_{event.lower()} AFTER {event} ON {table}{when} BEGIN
+            UPDATE change_counters SET n = n + 1 WHERE name = '{counter}';
+        END""" for table, counter, when_update in [
+            ("actors", "actors", ""),
+            ("actor_keys", "actors", ""),
+            ("domain_blocks", "blocks", ""),
+            ("actor_blocks", "blocks", ""),
+            # Every delivery writes its host's row; only the marks are followed.
+            ("hosts", "hosts", " WHEN OLD.unavailable_since IS NOT NEW.unavailable_since"
+                               " OR OLD.failure_days IS NOT NEW.failure_days"),
+        ] for event, when in [("INSERT", ""), ("UPDATE", when_update), ("DELETE", "")]],
+    ],
 ]

@@ -97,8 +97,10 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
-               run_worker: bool | None = None) -> web.Application:
-    """`run_worker` (default: [federation] delivery_worker) starts the delivery worker."""
+               run_worker: bool | None = None, background: bool = True) -> web.Application:
+    """`run_worker` (default: [federation] delivery_worker) starts the delivery worker;
+    `background=False` (the extra HTTP processes of `[server] workers`) runs neither it
+    nor housekeeping, which want one of each per database."""
     app = web.Application(
         middlewares=[access_log, security_headers, errors],
         client_max_size=settings.federation.max_body_bytes,
@@ -117,8 +119,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
             app[RUNTIME] = rt
             # Blocks made by the CLI (another process) take effect here within a second;
             # old inbox records are pruned hourly.
-            tasks = [asyncio.create_task(watch_blocklist(rt)),
-                     asyncio.create_task(housekeeping(rt))]
+            tasks = [asyncio.create_task(watch_blocklist(rt))]
+            if background:
+                tasks.append(asyncio.create_task(housekeeping(rt)))
             try:
                 yield
             finally:
@@ -135,7 +138,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
         async with open_runtime(settings, clock=clock) as rt, delivery.running_worker(rt):
             yield
 
-    if settings.federation.delivery_worker if run_worker is None else run_worker:
+    if background and (settings.federation.delivery_worker if run_worker is None
+                       else run_worker):
         app.cleanup_ctx.append(worker_ctx)
     federation.setup(app)
     inbox.setup(app)

@@ -36,7 +36,7 @@ async def block_domain(rt: Runtime, domain: str) -> None:
     async with rt.db.transaction() as tx:
         await tx.execute("INSERT INTO domain_blocks (domain, created_at) VALUES (?, ?)",
                          (domain, rt.now().isoformat()))
-    await rt.refresh_blocklist(force=True)
+    await rt.refresh_shared(force=True)
 
 
 @dataclass

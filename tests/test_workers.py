@@ -1,0 +1,275 @@
+"""`[server] workers`: several HTTP processes on one port and one database, in step.
+
+The server runs as real processes here (`python -m fedcomments serve`), a fake remote
+instance signs for real, and what the processes share is checked in the SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from fedcomments.config import settings_from_mapping
+from fedcomments.errors import ConfigError
+from fedcomments.runtime import Runtime, open_runtime
+from fedcomments.services import actors as actor_service
+from fedcomments.services import blocks as block_service
+from fedcomments.store import actors as actor_store
+from fedcomments.store import changes
+from tests.conftest import free_port
+from tests.helpers.fediverse import FakeInstance, activity, deliver, note
+
+TOKEN = "t" * 40
+
+
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+async def _until(check: object, what: str, seconds: float = 20.0) -> None:
+    """Poll `check()` (bounded), for states another process reaches in its own time."""
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class Served:
+    """`fedcomments serve` with `workers = 2` as a process tree, its stderr in a file."""
+
+    def __init__(self, tmp_path: Path, workers: int = 2) -> None:
+        self.port = free_port()
+        self.db = tmp_path / "fc.sqlite3"
+        self.log = tmp_path / "server.log"
+        self.config = tmp_path / "fc.toml"
+        self.config.write_text(
+            f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nworkers = {workers}\n'
+            f'[storage]\ndatabase = "{self.db}"\n'
+            f'[federation]\nallow_private_addresses = true\n'
+            f'[moderation]\npolicy = "none"\n'
+            f'[admin]\ntoken = "{TOKEN}"\n'
+            f'[logging]\njson = true\n')
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> subprocess.Popen[bytes]:
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "fedcomments", "serve", "--config", str(self.config)],
+                stdout=subprocess.DEVNULL, stderr=log, cwd=self.config.parent,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return self.proc
+
+    def lines(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()
+                if line.startswith("{")]
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    server = Served(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        assert server.proc is not None
+        children = _children(server.proc.pid)
+        if server.proc.poll() is None:
+            server.stop()
+        for pid in children:  # never leave a child behind if the parent failed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+async def _ready(session: aiohttp.ClientSession, served: Served) -> None:
+    async def up() -> bool:
+        try:
+            async with session.get(f"{served.url}/.well-known/nodeinfo") as resp:
+                return resp.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while not await up():
+        assert served.proc is not None and served.proc.poll() is None, served.log.read_text()
+        if time.monotonic() > deadline:
+            raise AssertionError("server did not come up")
+        await asyncio.sleep(0.05)
+    await _until(lambda: len(_children(served.proc.pid)) == 1, "the second worker")  # type: ignore[union-attr]
+
+
+async def test_two_workers_share_the_port_and_store_every_reply_once(served: Served) -> None:
+    """Given workers = 2, when 40 signed replies arrive on fresh connections, then both
+    processes answer some, every reply is stored exactly once, and SIGTERM stops both."""
+    remote = await FakeInstance().start()
+    try:
+        alice = remote.actor("alice")
+        async with aiohttp.ClientSession() as admin:
+            await _ready(admin, served)
+            resp = await admin.post(f"{served.url}/api/v1/admin/posts",
+                                    headers={"Authorization": f"Bearer {TOKEN}"},
+                                    json={"url": "https://blog.example/a/", "title": "A"})
+            assert resp.status == 201, await resp.text()
+            post_ap_id = (await resp.json())["ap_id"]
+        notes = [note(alice, post_ap_id, content=f"<p>reply {i}</p>") for i in range(40)]
+        for doc in notes:
+            # A new connection each time: SO_REUSEPORT spreads connections, not requests.
+            async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(force_close=True)) as session:
+                resp = await deliver(session, alice, f"{served.url}/inbox",
+                                     activity(alice, "Create", doc))
+                assert resp.status == 202
+    finally:
+        await remote.close()
+    assert served.proc is not None
+    child = _children(served.proc.pid)
+    assert served.stop() == 0
+    for pid in child:
+        await _until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), f"child {pid} to exit")
+    with sqlite3.connect(served.db) as db:
+        stored = dict(db.execute("SELECT ap_id, COUNT(*) FROM comments GROUP BY ap_id"))
+    assert stored == {doc["id"]: 1 for doc in notes}
+    inbox_lines = [line for line in served.lines()
+                   if line.get("path") == "/inbox" and line.get("status") == 202]
+    assert len(inbox_lines) == 40
+    assert {line["worker"] for line in inbox_lines} == {1, 2}
+
+
+async def test_a_worker_that_dies_is_started_again(served: Served) -> None:
+    """Given workers = 2, when the second process is killed, then the first starts a new
+    one within its restart pause and the port keeps answering."""
+    assert served.proc is not None
+    async with aiohttp.ClientSession() as session:
+        await _ready(session, served)
+        (first,) = _children(served.proc.pid)
+        os.kill(first, signal.SIGKILL)
+        await _until(lambda: _children(served.proc.pid) - {first}, "a new child")  # type: ignore[union-attr]
+        (second,) = _children(served.proc.pid) - {first}
+        for _ in range(10):
+            async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(force_close=True)) as fresh, \
+                    fresh.get(f"{served.url}/.well-known/nodeinfo") as resp:
+                assert resp.status == 200
+    restarts = [line for line in served.lines() if line["logger"] == "fedcomments.workers"]
+    assert restarts and restarts[0]["child"] == 2 and restarts[0]["pid"] == first
+    assert restarts[0]["code"] == -signal.SIGKILL
+    assert served.stop() == 0
+    await _until(lambda: not Path(f"/proc/{second}").exists(), "the new child to exit")
+
+
+async def test_a_taken_port_fails_before_any_worker_starts(tmp_path: Path) -> None:
+    """Given a port another server listens on, when serve starts with workers = 2, then it
+    exits 1 with one line naming the address and starts no child."""
+    served = Served(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", served.port))
+        taken.listen()
+        proc = served.start()
+        assert proc.wait(timeout=30) == 1
+    err = served.log.read_text().strip().splitlines()
+    assert err == [f"fedcomments: error: cannot listen on 127.0.0.1:{served.port}: "
+                   "address already in use"]
+
+
+def test_workers_must_be_between_1_and_32() -> None:
+    """Given workers = 0 or 33, when the config loads, then it is refused by name."""
+    for bad in (0, 33):
+        with pytest.raises(ConfigError, match=r"\[server\] workers: must be between 1 and 32"):
+            settings_from_mapping({"server": {"workers": bad}}, source="c.toml")
+    assert settings_from_mapping({"server": {"workers": 4}}, source="c.toml").server.workers == 4
+
+
+# --- in-memory copies follow other processes' commits ------------------------------------
+
+
+@pytest.fixture
+async def two_runtimes(tmp_path: Path) -> AsyncIterator[tuple[Runtime, Runtime]]:
+    """Two runtimes on one SQLite file, as two HTTP workers (or a worker and the CLI)."""
+    settings = settings_from_mapping({"storage": {"database": str(tmp_path / "fc.sqlite3")}},
+                                     source="test")
+    async with open_runtime(settings) as one, open_runtime(settings) as two:
+        yield one, two
+
+
+async def test_a_key_deleted_by_another_process_leaves_the_key_cache(
+        two_runtimes: tuple[Runtime, Runtime]) -> None:
+    """Given a key cached by one process, when another deletes it, then after the first
+    follows the change counters the cache no longer serves it."""
+    one, two = two_runtimes
+    key_id = "https://remote.example/users/a#main-key"
+    async with one.db.transaction() as tx:
+        actor_id = await actor_store.upsert(tx, actor_store.ActorFields(
+            ap_id="https://remote.example/users/a", domain="remote.example", type="Person",
+            username="a", name="A", summary=None, url=None, icon=None,
+            inbox="https://remote.example/users/a/inbox", shared_inbox=None,
+            followers_url=None), one.now())
+        await actor_store.store_key(tx, key_id, actor_id, "PEM", one.now())
+    cached = await actor_service.cached_key(one, key_id)
+    assert cached is not None and cached.pem == "PEM"
+    async with two.db.transaction() as tx:
+        await actor_store.delete_keys(tx, actor_id)
+    # Not yet followed: the copy is still served (this is what the counters fix).
+    assert await actor_service.cached_key(one, key_id) is cached
+    assert await one.refresh_shared() is True
+    assert await actor_service.cached_key(one, key_id) is None
+
+
+async def test_blocks_from_another_process_are_followed_and_nothing_else_reloads(
+        two_runtimes: tuple[Runtime, Runtime]) -> None:
+    """Given two processes, when one blocks a domain, then the other's refresh sees it,
+    and a refresh with nothing changed reports nothing moved."""
+    one, two = two_runtimes
+    assert await one.refresh_shared() is False
+    await block_service.block_domain(two, "spam.example", reason="spam")
+    assert not one.blocklist.domain_blocked("spam.example")
+    assert await one.refresh_shared() is True
+    assert one.blocklist.domain_blocked("spam.example")
+    assert await one.refresh_shared() is False
+
+
+def test_host_counter_moves_only_with_delivery_marks(tmp_path: Path) -> None:
+    """Given migration 7, when a host's success time changes, then the hosts counter stays;
+    when its unavailable mark changes, then it moves by one."""
+    settings = settings_from_mapping({"storage": {"database": str(tmp_path / "fc.sqlite3")}},
+                                     source="test")
+
+    async def migrate() -> None:
+        async with open_runtime(settings):
+            pass
+
+    asyncio.run(migrate())
+    with sqlite3.connect(settings.database_path) as db:
+        def count() -> int:
+            return int(db.execute("SELECT n FROM change_counters WHERE name = ?",
+                                  (changes.HOSTS,)).fetchone()[0])
+
+        db.execute("INSERT INTO hosts (host) VALUES ('a.example')")
+        after_insert = count()
+        db.execute("UPDATE hosts SET last_success_at = 'x', consecutive_failures = 3")
+        assert count() == after_insert
+        db.execute("UPDATE hosts SET unavailable_since = '2026-01-01T00:00:00Z'")
+        assert count() == after_insert + 1
