@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import re
 from collections.abc import Mapping
@@ -25,33 +24,18 @@ from fedcomments.ap import httpsig, keys, sfv
 from fedcomments.ap.httpsig import SignatureError
 from fedcomments.ap.httpsig import SignatureFailure as F
 from fedcomments.errors import FedcommentsError
+from tests.helpers.independent import Message
+from tests.helpers.vectors import (
+    CAVAGE_PRIVATE,
+    CAVAGE_PUBLIC,
+    RFC_ED25519_PRIVATE,
+    RFC_ED25519_PUBLIC,
+    RFC_RSA_PSS_PUBLIC,
+)
 
 # --- published vectors ---------------------------------------------------------------------------
 
-# draft-cavage-http-signatures-12, appendix C: the 1024-bit "Test" key and request.
-CAVAGE_PRIVATE = """-----BEGIN RSA PRIVATE KEY-----
-MIICXgIBAAKBgQDCFENGw33yGihy92pDjZQhl0C36rPJj+CvfSC8+q28hxA161QF
-NUd13wuCTUcq0Qd2qsBe/2hFyc2DCJJg0h1L78+6Z4UMR7EOcpfdUE9Hf3m/hs+F
-UR45uBJeDK1HSFHD8bHKD6kv8FPGfJTotc+2xjJwoYi+1hqp1fIekaxsyQIDAQAB
-AoGBAJR8ZkCUvx5kzv+utdl7T5MnordT1TvoXXJGXK7ZZ+UuvMNUCdN2QPc4sBiA
-QWvLw1cSKt5DsKZ8UETpYPy8pPYnnDEz2dDYiaew9+xEpubyeW2oH4Zx71wqBtOK
-kqwrXa/pzdpiucRRjk6vE6YY7EBBs/g7uanVpGibOVAEsqH1AkEA7DkjVH28WDUg
-f1nqvfn2Kj6CT7nIcE3jGJsZZ7zlZmBmHFDONMLUrXR/Zm3pR5m0tCmBqa5RK95u
-412jt1dPIwJBANJT3v8pnkth48bQo/fKel6uEYyboRtA5/uHuHkZ6FQF7OUkGogc
-mSJluOdc5t6hI1VsLn0QZEjQZMEOWr+wKSMCQQCC4kXJEsHAve77oP6HtG/IiEn7
-kpyUXRNvFsDE0czpJJBvL/aRFUJxuRK91jhjC68sA7NsKMGg5OXb5I5Jj36xAkEA
-gIT7aFOYBFwGgQAQkWNKLvySgKbAZRTeLBacpHMuQdl1DfdntvAyqpAZ0lY0RKmW
-G6aFKaqQfOXKCyWoUiVknQJAXrlgySFci/2ueKlIE1QqIiLSZ8V8OlpFLRnb1pzI
-7U1yQXnTAEFYM560yJlzUpOb1V4cScGd365tiSMvxLOvTA==
------END RSA PRIVATE KEY-----
-"""
-CAVAGE_PUBLIC = """-----BEGIN PUBLIC KEY-----
-MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDCFENGw33yGihy92pDjZQhl0C3
-6rPJj+CvfSC8+q28hxA161QFNUd13wuCTUcq0Qd2qsBe/2hFyc2DCJJg0h1L78+6
-Z4UMR7EOcpfdUE9Hf3m/hs+FUR45uBJeDK1HSFHD8bHKD6kv8FPGfJTotc+2xjJw
-oYi+1hqp1fIekaxsyQIDAQAB
------END PUBLIC KEY-----
-"""
+# draft-cavage-http-signatures-12, appendix C: the request signed with the "Test" key.
 CAVAGE_URL = "https://example.com/foo?param=value&pet=dog"
 CAVAGE_NOW = datetime(2014, 1, 5, 21, 31, 40, tzinfo=UTC)
 CAVAGE_HEADERS = {
@@ -75,25 +59,7 @@ C3_SIGNATURE = (
     "EUHFv120V01IL+TAD48XaERZFukWgHoBTLMhYS2Gb51gWxpeIq8knRmPnYePbF5MOkR0Zkly4zKH7s1dE="
 )
 
-# RFC 9421 appendix B: test keys (B.1.2, B.1.4), the request (B.2) and signatures.
-RFC_PSS_PUBLIC = """-----BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAr4tmm3r20Wd/PbqvP1s2
-+QEtvpuRaV8Yq40gjUR8y2Rjxa6dpG2GXHbPfvMs8ct+Lh1GH45x28Rw3Ry53mm+
-oAXjyQ86OnDkZ5N8lYbggD4O3w6M6pAvLkhk95AndTrifbIFPNU8PPMO7OyrFAHq
-gDsznjPFmTOtCEcN2Z1FpWgchwuYLPL+Wokqltd11nqqzi+bJ9cvSKADYdUAAN5W
-Utzdpiy6LbTgSxP7ociU4Tn0g5I6aDZJ7A8Lzo0KSyZYoA485mqcO0GVAdVw9lq4
-aOT9v6d+nb4bnNkQVklLQ3fVAvJm+xdDOp9LCNCN48V2pnDOkFV6+U9nV5oyc6XI
-2wIDAQAB
------END PUBLIC KEY-----
-"""
-RFC_ED25519_PRIVATE = """-----BEGIN PRIVATE KEY-----
-MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF
------END PRIVATE KEY-----
-"""
-RFC_ED25519_PUBLIC = """-----BEGIN PUBLIC KEY-----
-MCowBQYDK2VwAyEAJrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=
------END PUBLIC KEY-----
-"""
+# RFC 9421 appendix B: the request (B.2) and its signatures by the B.1 test keys.
 RFC_URL = "https://example.com/foo?param=Value&Pet=dog"
 RFC_CREATED = datetime.fromtimestamp(1618884473, UTC)
 RFC_HEADERS = {
@@ -387,16 +353,16 @@ def test_rfc9421_b21_minimal_base_and_published_pss_signature():
     )
     assert (parsed.label, parsed.key_id, parsed.algorithm) == ("sig-b21", "test-key-rsa-pss", None)
     assert keys.verify_bytes(
-        RFC_PSS_PUBLIC, "rsa-pss-sha512", parsed.signature, parsed.signature_base
+        RFC_RSA_PSS_PUBLIC, "rsa-pss-sha512", parsed.signature, parsed.signature_base
     )
     # Valid cryptography, but it signs nothing about the request: our policy refuses it.
-    assert failure(headers, RFC_PSS_PUBLIC, now=RFC_CREATED, url=RFC_URL) is F.MISSING_COMPONENT
+    assert failure(headers, RFC_RSA_PSS_PUBLIC, now=RFC_CREATED, url=RFC_URL) is F.MISSING_COMPONENT
 
 
 def test_rfc9421_b23_full_coverage_verifies_end_to_end():
     """Given B.2.3 (RSA-PSS without alg, sha-512 digest), when verified, then it passes exactly."""
     headers = {**RFC_HEADERS, "Signature-Input": B23_INPUT, "Signature": B23_SIGNATURE}
-    parsed = check(headers, RFC_PSS_PUBLIC, now=RFC_CREATED, url=RFC_URL)
+    parsed = check(headers, RFC_RSA_PSS_PUBLIC, now=RFC_CREATED, url=RFC_URL)
     assert parsed.signature_base == (
         b'"date": Tue, 20 Apr 2021 02:07:55 GMT\n"@method": POST\n"@path": /foo\n'
         b'"@query": ?param=Value&Pet=dog\n"@authority": example.com\n'
@@ -431,15 +397,6 @@ def test_rfc9421_b26_leaves_the_query_unsigned_so_policy_refuses_it():
 
 
 # --- cross-checks with independent implementations -----------------------------------------------
-
-
-@dataclasses.dataclass
-class Message:
-    """The request shape http_message_signatures reads (method, absolute url, headers)."""
-
-    method: str
-    url: str
-    headers: CaseInsensitiveDict
 
 
 def _resolver(pem: str, private: bool) -> MappingKeyResolver:

@@ -20,7 +20,7 @@ from tests.helpers.fediverse import (
     activity,
     note,
 )
-from tests.helpers.inbox import Blog, stored_state
+from tests.helpers.inbox import Blog, outcome, stored_state
 
 
 async def local_comment(blog: Blog, *, visibility: Visibility = Visibility.PUBLIC) -> str:
@@ -38,11 +38,6 @@ async def local_comment(blog: Blog, *, visibility: Visibility = Visibility.PUBLI
 async def reactions(blog: Blog) -> list[tuple[Any, ...]]:
     return await blog.rows("SELECT a.ap_id, r.type, r.target_ap_id, r.comment_id IS NOT NULL "
                            "FROM reactions r JOIN actors a ON a.id = r.actor_id ORDER BY r.id")
-
-
-async def outcome(response: Any) -> str:
-    assert response.status == 202, await response.text()
-    return str((await response.json())["outcome"])
 
 
 # --- Follow / Undo{Follow} -----------------------------------------------------------------

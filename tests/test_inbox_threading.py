@@ -19,17 +19,12 @@ from tests.helpers.fediverse import (
     note,
     running,
 )
-from tests.helpers.inbox import Blog, block_domain, start_blog_with_post, stored_state
+from tests.helpers.inbox import Blog, block_domain, outcome, start_blog_with_post, stored_state
 
 
 @pytest.fixture
 def remote(remotes: list[FakeInstance]) -> FakeInstance:
     return remotes[0]
-
-
-async def outcome(response: Any) -> str:
-    assert response.status == 202, await response.text()
-    return str((await response.json())["outcome"])
 
 
 async def thread(blog: Blog) -> list[tuple[str, str | None, str]]:

@@ -13,14 +13,9 @@ from fedcomments import delivery_policy
 from fedcomments.services import inbox as inbox_service
 from fedcomments.store import queue
 from tests.helpers.fediverse import FakeInstance, activity, note
-from tests.helpers.inbox import Blog
+from tests.helpers.inbox import Blog, outcome
 
 HOST = "127.0.0.1"  # where the fake instance's actors live (the port is not part of it)
-
-
-async def outcome(response: Any) -> str:
-    assert response.status == 202, await response.text()
-    return str((await response.json())["outcome"])
 
 
 async def mark_unavailable(blog: Blog) -> delivery_policy.HostState:

@@ -3,8 +3,6 @@ kept for the owner only, never widened later (issue 3, point 12)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from fedcomments.store import comments as comment_store
@@ -14,12 +12,7 @@ from tests.helpers.fediverse import (
     activity,
     note,
 )
-from tests.helpers.inbox import Blog
-
-
-async def outcome(response: Any) -> str:
-    assert response.status == 202, await response.text()
-    return str((await response.json())["outcome"])
+from tests.helpers.inbox import Blog, outcome
 
 
 async def public_surfaces(blog: Blog) -> tuple[list[str | None], int, int]:

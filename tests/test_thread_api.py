@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from fedcomments.services import moderation, replies
 from tests.conftest import Instance
@@ -11,6 +13,19 @@ from tests.helpers.posts import add_post_via_api
 from tests.helpers.reader import flatten, post_local, remote_reply, thread
 
 BLOG = "https://blog.example"
+
+
+@contextlib.asynccontextmanager
+async def traced_reads(fc: Instance) -> AsyncIterator[list[str]]:
+    """Every SQL statement the read connection runs inside the block, in order."""
+    statements: list[str] = []
+    raw = fc.rt.db._reader  # the read connection: tracing it is the only way to count
+    assert raw is not None
+    await raw.set_trace_callback(statements.append)
+    try:
+        yield statements
+    finally:
+        await raw.set_trace_callback(None)
 
 
 async def test_thread_nests_fediverse_owner_and_reader_comments(
@@ -156,11 +171,7 @@ async def test_thread_is_read_with_a_fixed_number_of_queries(
         resp = await post_local(fc, post["id"], parent=str(parent), name=f"R{i}",
                                 text=f"comment {i}", wait=61)
         assert resp.status == 201, await resp.text()
-    statements: list[str] = []
-    raw = fc.rt.db._reader  # the read connection: tracing it is the only way to count
-    assert raw is not None
-    await raw.set_trace_callback(statements.append)
-    try:
+    async with traced_reads(fc) as statements:
         data = await thread(fc, id=str(post["id"]))
         cold = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "PRAGMA"))]
         await fc.server.app[THREAD_CACHE].fragments.flush()
@@ -170,8 +181,6 @@ async def test_thread_is_read_with_a_fixed_number_of_queries(
         statements.clear()
         await thread(fc, id=str(post["id"]))
         warm = list(statements)
-    finally:
-        await raw.set_trace_callback(None)
     assert data["count"] == 30 and uncached.data == data
     # data_version, the post (a first-seen spelling), then in one trip and one snapshot:
     # data_version, the post, the thread's rows, the comments whose fragment is missing,
@@ -197,15 +206,9 @@ async def test_concurrent_reads_share_one_change_check(instance: Instance) -> No
     post = await add_post_via_api(instance)
     cache = instance.server.app[THREAD_CACHE]
     first = await get_thread(instance.rt, str(post["id"]), cache)
-    statements: list[str] = []
-    raw = instance.rt.db._reader  # the read connection: tracing it is the only way to count
-    assert raw is not None
-    await raw.set_trace_callback(statements.append)
-    try:
+    async with traced_reads(instance) as statements:
         views = await asyncio.gather(*(get_thread(instance.rt, str(post["id"]), cache)
                                        for _ in range(50)))
-    finally:
-        await raw.set_trace_callback(None)
     assert {v.etag for v in views} == {first.etag}
     assert 1 <= len([s for s in statements if "data_version" in s]) <= 2
     assert len(statements) <= 2
@@ -241,14 +244,8 @@ async def test_cache_survives_unrelated_writes_and_follows_related_ones(
     await remote_reply(fc, alice, a["ap_id"])
     first = await thread(fc, id=str(a["id"]))
     assert (await post_local(fc, b["id"], text="elsewhere")).status == 201
-    statements: list[str] = []
-    raw = fc.rt.db._reader  # the read connection: tracing it is the only way to count
-    assert raw is not None
-    await raw.set_trace_callback(statements.append)
-    try:
+    async with traced_reads(fc) as statements:
         assert await thread(fc, id=str(a["id"])) == first
-    finally:
-        await raw.set_trace_callback(None)
     assert not any("FROM comments" in s for s in statements), statements
     async with fc.rt.db.transaction() as tx:
         await tx.execute("UPDATE actors SET name = 'Alice Renamed' WHERE ap_id = ?", (alice.id,))
@@ -267,18 +264,12 @@ async def test_every_spelling_of_a_post_shares_one_rendering(instance: Instance)
     trailing slash or by ActivityPub id renders nothing again."""
     post = await add_post_via_api(instance)
     first = await instance.session.get(f"{instance.url}/api/v1/thread?id={post['id']}")
-    statements: list[str] = []
-    raw = instance.rt.db._reader  # the read connection: tracing it is the only way to count
-    assert raw is not None
-    await raw.set_trace_callback(statements.append)
-    try:
+    async with traced_reads(instance) as statements:
         for url in (f"{post['url']}#c1", f"{post['url']}#c2", post["url"].rstrip("/"),
                     post["ap_id"]):
             resp = await instance.session.get(f"{instance.url}/api/v1/thread",
                                               params={"url": url})
             assert resp.headers["ETag"] == first.headers["ETag"], url
-    finally:
-        await raw.set_trace_callback(None)
     assert not any("FROM comments" in s or "FROM reactions" in s for s in statements)
 
 
@@ -293,15 +284,9 @@ async def test_concurrent_reads_after_a_change_render_once(make_instance) -> Non
     cache = fc.server.app[THREAD_CACHE]
     await get_thread(fc.rt, str(post["id"]), cache)
     assert (await post_local(fc, post["id"], text="News")).status == 201
-    statements: list[str] = []
-    raw = fc.rt.db._reader  # the read connection: tracing it is the only way to count
-    assert raw is not None
-    await raw.set_trace_callback(statements.append)
-    try:
+    async with traced_reads(fc) as statements:
         views = await asyncio.gather(*(get_thread(fc.rt, str(post["id"]), cache)
                                        for _ in range(30)))
-    finally:
-        await raw.set_trace_callback(None)
     assert {v.data["count"] for v in views} == {1} and len({v.etag for v in views}) == 1
     assert len({id(v) for v in views}) == 1
     assert sum("FROM comments c LEFT JOIN comment_fragments" in s for s in statements) == 1

@@ -19,6 +19,7 @@ from fedcomments.store import actors as actor_store
 from fedcomments.store.actors import ActorFields
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeActor, FakeInstance, activity, deliver, note
+from tests.helpers.peers import until
 
 
 @dataclass
@@ -143,11 +144,12 @@ async def wait_for_probe(fc: Instance, actor: FakeActor, want: int,
 
 
 async def wait_until(check: Callable[[], bool], bound: float = 5.0) -> float:
-    """Poll a condition every 50 ms until it holds; returns the seconds it took."""
+    """`until` that fails the test when `bound` passes; returns the seconds it took."""
     start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < bound, f"condition still false after {bound}s"
-        await asyncio.sleep(0.05)
+    try:
+        await until(check, bound)
+    except TimeoutError:
+        raise AssertionError(f"condition still false after {bound}s") from None
     return time.monotonic() - start
 
 

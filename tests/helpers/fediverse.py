@@ -242,7 +242,7 @@ class FakeInstance:
     def actor(self, username: str = "alice", *, ed25519: bool = False,
               key_style: str = "mastodon") -> FakeActor:
         ed = ed25519 or key_style == "multikey"
-        pair = keys.generate_ed25519_keypair() if ed else _rsa()
+        pair = keys.generate_ed25519_keypair() if ed else pooled_rsa_keypair()
         a = FakeActor(self, username, pair, key_style=key_style)
         self.actors[username] = a
         return a
@@ -343,9 +343,11 @@ async def running(count: int = 1, host: str = "127.0.0.1") -> AsyncIterator[list
 _RSA_POOL: list[keys.KeyPair] = []
 
 
-def _rsa() -> keys.KeyPair:
-    # RSA generation is the slowest thing in the suite; a small per-process pool keeps
-    # actors distinct within a test while reusing keys across tests.
+def pooled_rsa_keypair() -> keys.KeyPair:
+    """An RSA key pair for a test actor (FakeActor here, PeerActor in peers.py).
+
+    RSA generation is the slowest thing in the suite; a small per-process pool keeps any 8
+    actors made one after another distinct while reusing keys across tests."""
     if len(_RSA_POOL) < 8:
         _RSA_POOL.append(keys.generate_rsa_keypair())
         return _RSA_POOL[-1]

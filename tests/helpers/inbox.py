@@ -39,6 +39,12 @@ async def block_domain(rt: Runtime, domain: str) -> None:
     await rt.refresh_shared(force=True)
 
 
+async def outcome(response: aiohttp.ClientResponse) -> str:
+    """What the inbox did with an activity it accepted (202): its `outcome` field."""
+    assert response.status == 202, await response.text()
+    return str((await response.json())["outcome"])
+
+
 @dataclass
 class Blog:
     """Our instance under test with one post, and shortcuts to talk to its inbox."""

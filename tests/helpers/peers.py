@@ -20,21 +20,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fedcomments.ap import keys
+from tests.helpers.fediverse import PUBLIC, pooled_rsa_keypair
 from tests.helpers.independent import cavage_sign, cavage_verify, rfc9421_verify
 
 AS2 = "application/activity+json"
-PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 _KEY_ID = re.compile(r'keyid="([^"]+)"', re.IGNORECASE)
-_POOL: list[keys.KeyPair] = []
-
-
-def _keypair() -> keys.KeyPair:
-    # RSA generation is slow; a few keys reused across actors of one process are enough.
-    if len(_POOL) < 4:
-        _POOL.append(keys.generate_rsa_keypair())
-        return _POOL[-1]
-    _POOL.append(_POOL.pop(0))
-    return _POOL[-1]
 
 
 @dataclass
@@ -152,7 +142,7 @@ class Peer:
             await self.server.close()
 
     def actor(self, username: str = "alice") -> PeerActor:
-        actor = PeerActor(self, username, _keypair())
+        actor = PeerActor(self, username, pooled_rsa_keypair())
         self.actors[username] = actor
         return actor
 
