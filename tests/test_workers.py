@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,7 +29,8 @@ from fedcomments.runtime import Runtime, open_runtime
 from fedcomments.services import actors as actor_service
 from fedcomments.services import blocks as block_service
 from fedcomments.store import actors as actor_store
-from fedcomments.store import changes
+from fedcomments.store import changes, units
+from fedcomments.store.units import begin_immediate
 from tests.conftest import free_port
 from tests.helpers.fediverse import FakeInstance, activity, deliver, note
 
@@ -273,3 +275,65 @@ def test_host_counter_moves_only_with_delivery_marks(tmp_path: Path) -> None:
         assert count() == after_insert
         db.execute("UPDATE hosts SET unavailable_since = '2026-01-01T00:00:00Z'")
         assert count() == after_insert + 1
+
+
+# --- two writers on one file: the wait for the write lock -------------------------------
+
+
+def _connection(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA busy_timeout = 0")
+    return db
+
+
+def test_begin_immediate_waits_for_another_writer_and_then_takes_the_lock(
+        tmp_path: Path) -> None:
+    """Given another connection in a write transaction, when begin_immediate runs, then it
+    tries again (the first try was busy) and gets the lock as soon as the other commits."""
+    path = tmp_path / "w.sqlite3"
+    holder, waiter = _connection(path), _connection(path)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    tries: list[str] = []
+    first_try = threading.Event()
+
+    def traced(sql: str) -> None:
+        if sql.startswith("BEGIN"):
+            tries.append(sql)
+            first_try.set()
+
+    waiter.set_trace_callback(traced)
+    failure: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            begin_immediate(waiter)
+        except BaseException as exc:  # reported to the test thread below
+            failure.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    assert first_try.wait(10)
+    holder.execute("COMMIT")
+    thread.join(10)
+    assert not thread.is_alive() and not failure
+    assert waiter.in_transaction and len(tries) >= 2
+    assert waiter.execute("SELECT x FROM t").fetchall() == [(1,)]
+    waiter.execute("ROLLBACK")
+
+
+def test_begin_immediate_gives_up_busy_after_its_wait(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a write transaction that never ends, when begin_immediate's wait runs out, then
+    it raises SQLite's busy error and holds no transaction."""
+    monkeypatch.setattr(units, "WRITE_WAIT_S", 0.05)
+    path = tmp_path / "w.sqlite3"
+    holder, waiter = _connection(path), _connection(path)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE t (x)")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        begin_immediate(waiter)
+    assert not waiter.in_transaction
+    holder.execute("ROLLBACK")

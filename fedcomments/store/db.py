@@ -15,7 +15,7 @@ import aiosqlite
 from fedcomments.errors import FedcommentsError
 from fedcomments.store.conn import Conn
 from fedcomments.store.schema import MIGRATIONS
-from fedcomments.store.units import Unit, run_batch
+from fedcomments.store.units import Unit, begin_immediate, run_batch
 
 BUSY_TIMEOUT_MS = 5000
 #: Units sharing one transaction at most: bounds how long the writer is held.
@@ -51,7 +51,7 @@ class Database:
     async def open(self) -> None:
         if self.path != ":memory:":
             _create_private_file(Path(self.path))
-        self._writer = await _connect(self.path)
+        self._writer = await _connect(self.path, writer=True)
         try:
             await _migrate(self._writer)
             self._reader = await _connect(self.path)
@@ -82,8 +82,8 @@ class Database:
         if self._writer is None:
             raise StoreError("database is not open")
         async with self._lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             conn = Conn(self._writer)
+            await conn.run(begin_immediate)
             try:
                 yield conn
             except BaseException:
@@ -167,13 +167,15 @@ def _create_private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
+async def _connect(path: str, *, writer: bool = False) -> aiosqlite.Connection:
     try:
         conn = await aiosqlite.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open database ({exc})") from None
     conn.row_factory = sqlite3.Row
-    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    # The writer waits for other writers in begin_immediate (finer steps than SQLite's);
+    # inside its transaction, with WAL, nothing else can be busy.
+    await conn.execute(f"PRAGMA busy_timeout = {0 if writer else BUSY_TIMEOUT_MS}")
     await conn.execute("PRAGMA foreign_keys = ON")
     await conn.execute("PRAGMA synchronous = NORMAL")
     if path != ":memory:":
@@ -194,7 +196,7 @@ async def _migrate(conn: aiosqlite.Connection) -> None:
     for version in range(current + 1, len(MIGRATIONS) + 1):
         # DDL and PRAGMA user_version are transactional in SQLite: a crash mid-way
         # leaves the previous version intact.
-        await conn.execute("BEGIN IMMEDIATE")
+        await conn._execute(begin_immediate, conn._conn)
         try:
             async with conn.execute("PRAGMA user_version") as cur:
                 row = await cur.fetchone()

@@ -13,6 +13,7 @@ its own SAVEPOINT, so one that raises is rolled back alone and its caller gets t
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -37,6 +38,32 @@ class _Immediate(Conn):
         return fn(self._db, *args)
 
 
+#: How long a write waits for another process's write transaction to end.
+WRITE_WAIT_S = 5.0
+
+
+def begin_immediate(db: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another connection's write in steps of 50 µs to 1 ms.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15 … ms between tries. Two HTTP workers
+    (or a worker and the delivery worker) each commit a batch every millisecond or two, so
+    the one waiting would sleep through several of the other's commits. The writer
+    connection's busy_timeout is therefore 0 and the wait is this loop's.
+    """
+    deadline = time.monotonic() + WRITE_WAIT_S
+    pause = 0.00005
+    while True:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or (
+                    time.monotonic() > deadline):
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.001)
+
+
 def _drive(awaitable: Awaitable[T]) -> T:
     coro = awaitable.__await__()
     try:
@@ -59,7 +86,7 @@ def run_batch(db: sqlite3.Connection, units: list[Unit[Any]]
     """
     conn = _Immediate(db)
     outcomes: list[tuple[bool, Any]] = []
-    db.execute("BEGIN IMMEDIATE")
+    begin_immediate(db)
     try:
         for unit in units:
             db.execute("SAVEPOINT unit")
