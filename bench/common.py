@@ -276,6 +276,15 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def children(pid: int) -> list[int]:
+    """Live child processes of `pid` (Linux /proc)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -456,6 +465,8 @@ class FloorProcess:
     command: list[str]
     port: int
     log_path: Path
+    #: A line the process prints once it listens (when others already hold the port).
+    ready_line: str | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     async def start(self, limit: float = 60.0) -> FloorProcess:
@@ -465,10 +476,21 @@ class FloorProcess:
         log.close()
         try:
             await wait_for_port(self.port, self.proc, limit)
+            await self._wait_for_line(limit)
         except RuntimeError as exc:
             tail = self.log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{' '.join(self.command)}: {exc}\n{tail}") from None
         return self
+
+    async def _wait_for_line(self, limit: float) -> None:
+        if self.ready_line is None:
+            return
+        deadline = asyncio.get_running_loop().time() + limit
+        while self.ready_line not in self.log_path.read_text(errors="replace"):
+            if asyncio.get_running_loop().time() > deadline or (
+                    self.proc is not None and self.proc.poll() is not None):
+                raise RuntimeError(f"no {self.ready_line!r} line")
+            await asyncio.sleep(0.02)
 
     @property
     def pid(self) -> int:

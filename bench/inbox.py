@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -380,13 +380,14 @@ def top_functions(stats: pstats.Stats, total: float, n: int = 8) -> str:
 
 
 def phase_rows(report: Report, label: str, ours: LoadResult, floor: LoadResult,
-               ours_cpu: float, floor_cpu: float) -> None:
+               ours_cpu: float, floor_cpu: float, *, throughput_only: bool = False) -> None:
     report.add(f"accepted replies/s, {label}", per_s(ours.rate(202)), per_s(floor.rate(202)),
                ratio(ours.rate(202), floor.rate(202)))
-    for q in (50, 99):
-        report.add(f"latency p{q}, {label}", ms(ours.percentile(q, 202)),
-                   ms(floor.percentile(q, 202)),
-                   ratio(ours.percentile(q, 202), floor.percentile(q, 202), percent=False))
+    if not throughput_only:
+        for q in (50, 99):
+            report.add(f"latency p{q}, {label}", ms(ours.percentile(q, 202)),
+                       ms(floor.percentile(q, 202)),
+                       ratio(ours.percentile(q, 202), floor.percentile(q, 202), percent=False))
     report.add(f"server CPU per reply, {label}", f"{ours_cpu / max(1, ours.ok(202)) * 1e3:.2f} ms",
                f"{floor_cpu / max(1, floor.ok(202)) * 1e3:.2f} ms",
                ratio(ours_cpu / max(1, ours.ok(202)), floor_cpu / max(1, floor.ok(202)),
@@ -400,28 +401,59 @@ def describe(result: LoadResult) -> str:
         f", errors {errors}" if errors else "")
 
 
-async def measured(gen: LoadGenerator, pid: int, port: int, requests: list[Request],
+@dataclass
+class Side:
+    """One server under load: where to send, what to send, whose CPU to count."""
+
+    name: str
+    port: int
+    pids: Callable[[], list[int]]
+    requests: dict[int, list[Request]] = field(default_factory=dict)
+
+
+def tree_cpu(pids: list[int]) -> float:
+    """CPU seconds of these processes and of their live children (HTTP workers)."""
+    return sum(common.cpu_seconds(p) for p in {*pids, *(c for p in pids
+                                                          for c in common.children(p))})
+
+
+async def measured(gen: LoadGenerator, side: Side, requests: list[Request],
                    concurrency: int) -> tuple[LoadResult, float]:
-    cpu0 = common.cpu_seconds(pid)
-    result = await gen.run(HOST, port, requests, concurrency=concurrency, time_limit=120)
-    return result, common.cpu_seconds(pid) - cpu0
+    cpu0 = tree_cpu(side.pids())
+    result = await gen.run(HOST, side.port, requests, concurrency=concurrency, time_limit=120)
+    return result, tree_cpu(side.pids()) - cpu0
 
 
-async def interleaved(gen: LoadGenerator, concurrency: int,
-                      ours: tuple[int, int, list[Request]], floor: tuple[int, int, list[Request]]
-                      ) -> tuple[LoadResult, float, LoadResult, float]:
-    """Both loads in alternating rounds, so background noise falls on both alike."""
-    chunk = -(-len(ours[2]) // ROUNDS)
-    merged: list[tuple[LoadResult, float]] = [(LoadResult(), 0.0), (LoadResult(), 0.0)]
+async def interleaved(gen: LoadGenerator, concurrency: int, sides: list[Side]
+                      ) -> list[tuple[LoadResult, float]]:
+    """Every side's load in rounds, the order rotating from round to round, so
+    background noise falls on all alike."""
+    chunk = -(-len(sides[0].requests[concurrency]) // ROUNDS)
+    merged = [(LoadResult(), 0.0) for _ in sides]
     for r in range(ROUNDS):
         part = slice(r * chunk, (r + 1) * chunk)
-        order = (0, 1) if r % 2 else (1, 0)  # the floor goes first in rounds 0 and 2
-        for side in order:
-            pid, port, requests = (ours, floor)[side]
-            result, cpu = await measured(gen, pid, port, requests[part], concurrency)
-            merged[side] = (merged[side][0].merge(result, offset=r * chunk),
-                            merged[side][1] + cpu)
-    return merged[0][0], merged[0][1], merged[1][0], merged[1][1]
+        for k in range(len(sides)):
+            i = (k + r) % len(sides)
+            side = sides[i]
+            result, cpu = await measured(gen, side, side.requests[concurrency][part],
+                                         concurrency)
+            merged[i] = (merged[i][0].merge(result, offset=r * chunk), merged[i][1] + cpu)
+    return merged
+
+
+async def start_floors(tmp: Path, keys_file: Path, processes: int) -> list[common.FloorProcess]:
+    """The floor as `processes` processes sharing one port (SO_REUSEPORT) and one file."""
+    port = common.free_port()
+    name = f"floor{processes}"
+    floors = []
+    for n in range(processes):
+        floor = common.FloorProcess(
+            common.floor_command("inbox.py", "--port", str(port), "--db",
+                                 str(tmp / f"{name}.sqlite3"), "--keys", str(keys_file),
+                                 *(["--reuse-port"] if processes > 1 else [])),
+            port, tmp / f"{name}-{n}.log", ready_line="floor listening")
+        floors.append(await floor.start())
+    return floors
 
 
 async def run(args: Any) -> Report:
@@ -440,64 +472,88 @@ async def run(args: Any) -> Report:
             gen.close()
             pool.shutdown()
             return report
-        ours = Server.prepare(tmp / "ours")
-        floor_port = common.free_port()
+        servers = {1: Server.prepare(tmp / "ours"),
+                   2: Server.prepare(tmp / "ours2", server={"workers": 2})}
         keys_file = tmp / "floor-keys.json"
         keys_file.write_text(json.dumps({remote.key_id(n): common.public_pem(k)
                                          for n, k in enumerate(keys)}))
-        floor = common.FloorProcess(
-            common.floor_command("inbox.py", "--port", str(floor_port),
-                                 "--db", str(tmp / "floor.sqlite3"), "--keys", str(keys_file)),
-            floor_port, tmp / "floor.log")
+        floors: dict[int, list[common.FloorProcess]] = {}
         try:
-            await asyncio.gather(gen.warm(), ours.start(), floor.start())
-            post = await ours.admin("POST", "/api/v1/admin/posts", {
-                "url": "https://blog.example/viral/", "title": "A post that went viral"})
-            blog = f"{ours.url}/users/blog"
+            await asyncio.gather(gen.warm(), *(s.start() for s in servers.values()))
+            for n in (1, 2):
+                floors[n] = await start_floors(tmp, keys_file, n)
+            await asyncio.gather(*(wait_for_workers(s) for s in servers.values()))
             everyone = list(range(sizes.actors))
-            first = make_phase(remote, everyone, post["ap_id"], blog, [])
-            phases = {c: make_phase(remote, [i % sizes.actors for i in range(sizes.replies)],
-                                    post["ap_id"], blog, first.note_ids()) for c in (16, 64)}
-            common.progress(f"signing {sizes.actors + 4 * sizes.replies} requests")
-            ours_auth, floor_auth = f"{HOST}:{ours.port}", f"{HOST}:{floor_port}"
-            first_reqs = sign_all(pool, len(keys), first.items(remote, ours_auth, "/inbox"))
-            reqs = {c: (sign_all(pool, len(keys), p.items(remote, ours_auth, "/inbox")),
-                        sign_all(pool, len(keys), p.items(remote, floor_auth, "/inbox")))
-                    for c, p in phases.items()}
-
+            plans = {}
+            for n, server in servers.items():
+                post = await server.admin("POST", "/api/v1/admin/posts", {
+                    "url": "https://blog.example/viral/", "title": "A post that went viral"})
+                blog = f"{server.url}/users/blog"
+                first = make_phase(remote, everyone, post["ap_id"], blog, [])
+                plans[n] = (first, {c: make_phase(
+                    remote, [i % sizes.actors for i in range(sizes.replies)], post["ap_id"],
+                    blog, first.note_ids()) for c in (16, 64)})
+            common.progress(f"signing {2 * sizes.actors + 8 * sizes.replies} requests")
+            sides = [Side(f"ours{n}", s.port, lambda s=s: [s.pid]) for n, s in servers.items()]
+            sides += [Side(f"floor{n}", fl[0].port, lambda fl=fl: [f.pid for f in fl])
+                      for n, fl in floors.items()]
+            for side, plan in zip(sides, (plans[1], plans[2], plans[1], plans[1]), strict=True):
+                auth = f"{HOST}:{side.port}"
+                side.requests = {c: sign_all(pool, len(keys), p.items(remote, auth, "/inbox"))
+                                 for c, p in plan[1].items()}
             common.progress("first contact: every actor's first reply (key fetched)")
-            first_res, _ = await measured(gen, ours.pid, ours.port, first_reqs, 16)
+            first_res = {}
+            for n, side in zip((1, 2), sides, strict=False):
+                first_reqs = sign_all(pool, len(keys), plans[n][0].items(
+                    remote, f"{HOST}:{side.port}", "/inbox"))
+                first_res[n], _ = await measured(gen, side, first_reqs, 16)
             results = {}
             for c in (16, 64):
-                common.progress(f"concurrency {c}: floor and fedcomments, {ROUNDS} rounds each")
-                ours_res, ours_cpu, floor_res, floor_cpu = await interleaved(
-                    gen, c, (ours.pid, ours.port, reqs[c][0]), (floor.pid, floor_port, reqs[c][1]))
-                results[c] = (ours_res, floor_res)
-                phase_rows(report, f"c={c}", ours_res, floor_res, ours_cpu, floor_cpu)
-            report.add("accepted replies/s, first contact c=16 (key fetched)",
-                       per_s(first_res.rate(202)), "", "")
-            rss = ours.rss_mb()
+                common.progress(f"concurrency {c}: fedcomments with 1 and 2 workers, the floor "
+                                f"in 1 and 2 processes, {ROUNDS} rounds each")
+                results[c] = await interleaved(gen, c, sides)
+                (o1, o1_cpu), (o2, o2_cpu), (f1, f1_cpu), (f2, _) = results[c]
+                phase_rows(report, f"c={c}", o1, f1, o1_cpu, f1_cpu)
+                phase_rows(report, f"c={c}, workers = 2", o2, f1, o2_cpu, f1_cpu,
+                           throughput_only=True)
+                report.add(f"accepted replies/s, c={c}, workers = 2, floor in 2 processes",
+                           per_s(o2.rate(202)), per_s(f2.rate(202)),
+                           ratio(o2.rate(202), f2.rate(202)))
+            for n in (1, 2):
+                report.add(f"accepted replies/s, first contact c=16 (key fetched), "
+                           f"workers = {n}", per_s(first_res[n].rate(202)), "", "")
+            rss = {n: sum(common.rss_mb(p) for p in [s.pid, *common.children(s.pid)])
+                   for n, s in servers.items()}
         finally:
-            await asyncio.gather(ours.stop(), floor.stop())
+            await asyncio.gather(*(s.stop() for s in servers.values()),
+                                 *(f.stop() for fl in floors.values() for f in fl))
 
-        accepted = accepted_ids(first_res, first)
-        sent = first.note_ids()
-        for c, (ours_res, _) in results.items():
-            accepted += accepted_ids(ours_res, phases[c])
-            sent += phases[c].note_ids()
-        lost, duplicated, unacked = check_stored(ours.database, accepted, sent)
-        report.add("stored exactly once (read back from SQLite)",
-                   f"{len(accepted) - lost} of {len(accepted)} accepted",
-                   f"lost {lost}, duplicated {duplicated}", "")
-        if unacked:
-            report.note(f"{unacked} replies were stored without a 202 reaching the client")
-        report.add("server RSS after the run", f"{rss:.0f} MB")
-        report.note(f"first contact: {describe(first_res)}; "
-                    + "; ".join(f"c={c}: ours {describe(o)}, floor {describe(f)}"
-                                for c, (o, f) in results.items()))
+        for n, server in servers.items():
+            first, phases = plans[n]
+            accepted = accepted_ids(first_res[n], first)
+            sent = first.note_ids()
+            for c in (16, 64):
+                accepted += accepted_ids(results[c][n - 1][0], phases[c])
+                sent += phases[c].note_ids()
+            lost, duplicated, unacked = check_stored(server.database, accepted, sent)
+            report.add(f"stored exactly once (read back from SQLite), workers = {n}",
+                       f"{len(accepted) - lost} of {len(accepted)} accepted",
+                       f"lost {lost}, duplicated {duplicated}", "")
+            if unacked:
+                report.note(f"workers = {n}: {unacked} replies were stored without a 202 "
+                            "reaching the client")
+        for n in (1, 2):
+            report.add(f"server RSS after the run, workers = {n}", f"{rss[n]:.0f} MB")
+        report.note("; ".join(
+            f"c={c}: " + ", ".join(f"{side.name} {describe(res)}"
+                                   for side, (res, _) in zip(sides, results[c], strict=True))
+            for c in (16, 64)))
         report.note(f"{sizes.replies} replies per phase, every third one answers an earlier "
                     f"reply; {remote.fetches} actor documents served by the fake instance")
         report.note("ratio: throughput as ours ÷ floor; latency and CPU as ours ÷ floor (× slower)")
+        report.note("workers = 2: `[server] workers = 2`, two HTTP processes on one port and "
+                    "one SQLite file; the floor as the target sets it is one process, and the "
+                    "row 'floor in 2 processes' gives it the same two")
         common.progress("profiling an in-process run")
         await profile_stages(tmp / "profile", remote, gen, pool, sizes, report, args.pstats)
         isolated_stages(remote, report)
@@ -505,6 +561,23 @@ async def run(args: Any) -> Report:
     gen.close()
     pool.shutdown()
     return report
+
+
+async def wait_for_workers(server: Server, limit: float = 30.0) -> None:
+    """Until every HTTP process of `[server] workers` answers: the port opens with the
+    first, so fresh connections are sent until each worker has logged one request."""
+    want = int(server.config["server"].get("workers", 1))
+    if want == 1:
+        return
+    deadline = asyncio.get_running_loop().time() + limit
+    while not all(f"worker={n}" in server.log_path.read_text() for n in range(2, want + 1)):
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"{want} workers did not all answer; log:\n{server.log_tail()}")
+        _reader, writer = await asyncio.open_connection(HOST, server.port)
+        writer.write(b"GET /.well-known/nodeinfo HTTP/1.1\r\nHost: x\r\n"
+                     b"Connection: close\r\n\r\n")
+        await _reader.read()
+        writer.close()
 
 
 def main() -> int:
@@ -516,10 +589,12 @@ def main() -> int:
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--db", help=argparse.SUPPRESS)
     p.add_argument("--keys", help=argparse.SUPPRESS)
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.floor_server:
-        web.run_app(floor_app(args.db, args.keys), host=HOST, port=args.port, print=None,
-                    access_log=None)
+        web.run_app(floor_app(args.db, args.keys), host=HOST, port=args.port,
+                    print=lambda _: print("floor listening", flush=True), access_log=None,
+                    reuse_port=args.reuse_port or None)
         return 0
     asyncio.run(run(args)).print()
     return 0
