@@ -1388,7 +1388,7 @@ def test_cavage_parameter_pattern_matches_the_plain_grammar() -> None:
     import random
     import re
 
-    from fedcomments.ap.httpsig import _CAVAGE_PARAM
+    from fedcomments.ap.httpsig_cavage import _CAVAGE_PARAM
 
     plain = re.compile(
         r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^",\s]*))\s*(?:,|$)')
