@@ -12,15 +12,11 @@ from typing import Any
 
 import pytest
 
-from fedcomments.ap import jsonld
-from fedcomments.ap.jsonld import AS2, CANONICAL_CONTEXT, Normalizer, bundled_file
-from fedcomments.ap.parse import (
-    ACTIVITY_TYPES,
-    ACTOR_TYPES,
-    parse_activity,
-    parse_actor,
-    parse_object,
-)
+from fedcomments.ap import jsonld_contexts as jsonld
+from fedcomments.ap.jsonld import Normalizer
+from fedcomments.ap.jsonld_contexts import AS2, CANONICAL_CONTEXT, bundled_file
+from fedcomments.ap.parse import parse_activity, parse_actor, parse_object
+from fedcomments.ap.parse_values import ACTIVITY_TYPES, ACTOR_TYPES
 from fedcomments.ap.types import PUBLIC, Visibility
 from fedcomments.errors import ProtocolError
 

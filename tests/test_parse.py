@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from fedcomments.ap.jsonld import AS2, Normalizer
+from fedcomments.ap.jsonld import Normalizer
+from fedcomments.ap.jsonld_contexts import AS2
 from fedcomments.ap.parse import (
-    MAX_CONTENT,
-    MAX_NAME,
     parse_activity,
     parse_actor,
     parse_key_document,
     parse_object,
     visibility_of,
 )
+from fedcomments.ap.parse_values import MAX_CONTENT, MAX_NAME
 from fedcomments.ap.types import PUBLIC, Attachment, Mention, PublicKey, Visibility
 from fedcomments.errors import ProtocolError
 

@@ -11,13 +11,8 @@ from typing import Any
 import pytest
 
 from fedcomments.ap.jsonld import Normalizer
-from fedcomments.ap.parse import (
-    ACTIVITY_TYPES,
-    ACTOR_TYPES,
-    parse_activity,
-    parse_actor,
-    parse_object,
-)
+from fedcomments.ap.parse import parse_activity, parse_actor, parse_object
+from fedcomments.ap.parse_values import ACTIVITY_TYPES, ACTOR_TYPES
 from fedcomments.ap.types import (
     PUBLIC,
     Attachment,
