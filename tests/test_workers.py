@@ -33,6 +33,7 @@ from fedcomments.store import changes, units
 from fedcomments.store.units import begin_immediate
 from tests.conftest import free_port
 from tests.helpers.fediverse import FakeInstance, activity, deliver, note
+from tests.helpers.peers import until
 
 TOKEN = "t" * 40
 
@@ -40,15 +41,6 @@ TOKEN = "t" * 40
 def _children(pid: int) -> set[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return {int(p) for p in path.read_text().split()} if path.exists() else set()
-
-
-async def _until(check: object, what: str, seconds: float = 20.0) -> None:
-    """Poll `check()` (bounded), for states another process reaches in its own time."""
-    deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class Served:
@@ -121,7 +113,7 @@ async def _ready(session: aiohttp.ClientSession, served: Served) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("server did not come up")
         await asyncio.sleep(0.05)
-    await _until(lambda: len(_children(served.proc.pid)) == 1, "the second worker")  # type: ignore[union-attr]
+    await until(lambda: len(_children(served.proc.pid)) == 1, 20)  # type: ignore[union-attr]
 
 
 async def test_two_workers_share_the_port_and_store_every_reply_once(served: Served) -> None:
@@ -151,7 +143,7 @@ async def test_two_workers_share_the_port_and_store_every_reply_once(served: Ser
     child = _children(served.proc.pid)
     assert served.stop() == 0
     for pid in child:
-        await _until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), f"child {pid} to exit")
+        await until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 20)
     with sqlite3.connect(served.db) as db:
         stored = dict(db.execute("SELECT ap_id, COUNT(*) FROM comments GROUP BY ap_id"))
     assert stored == {doc["id"]: 1 for doc in notes}
@@ -169,7 +161,7 @@ async def test_a_worker_that_dies_is_started_again(served: Served) -> None:
         await _ready(session, served)
         (first,) = _children(served.proc.pid)
         os.kill(first, signal.SIGKILL)
-        await _until(lambda: _children(served.proc.pid) - {first}, "a new child")  # type: ignore[union-attr]
+        await until(lambda: bool(_children(served.proc.pid) - {first}), 20)  # type: ignore[union-attr]
         (second,) = _children(served.proc.pid) - {first}
         for _ in range(10):
             async with aiohttp.ClientSession(
@@ -180,7 +172,7 @@ async def test_a_worker_that_dies_is_started_again(served: Served) -> None:
     assert restarts and restarts[0]["child"] == 2 and restarts[0]["pid"] == first
     assert restarts[0]["code"] == -signal.SIGKILL
     assert served.stop() == 0
-    await _until(lambda: not Path(f"/proc/{second}").exists(), "the new child to exit")
+    await until(lambda: not Path(f"/proc/{second}").exists(), 20)
 
 
 async def test_a_taken_port_fails_before_any_worker_starts(tmp_path: Path) -> None:
