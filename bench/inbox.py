@@ -286,11 +286,12 @@ async def profile_stages(directory: Path, remote: FakeInstance, gen: LoadGenerat
     def under(part: str) -> Callable[[str], bool]:
         return lambda f: f.replace("\\", "/").endswith(part) or f"/{part}" in f
 
-    verify = _entered(stats, under("fedcomments/ap/httpsig.py"))
-    normalise = _entered(stats, lambda f: under("fedcomments/ap/jsonld.py")(f) or "/pyld/" in f)
-    parse = _entered(stats, under("fedcomments/ap/parse.py")) - normalise
+    # Each stage is a family of modules (httpsig.py with httpsig_*.py, and so on).
+    verify = _entered(stats, under("fedcomments/ap/httpsig"))
+    normalise = _entered(stats, lambda f: under("fedcomments/ap/jsonld")(f) or "/pyld/" in f)
+    parse = _entered(stats, under("fedcomments/ap/parse")) - normalise
     sanitise = _entered(stats, under("fedcomments/ap/sanitize.py"),
-                        outside=lambda f: not under("fedcomments/ap/parse.py")(f))
+                        outside=lambda f: not under("fedcomments/ap/parse")(f))
     store = _entered(stats, under("fedcomments/store/"))
     # Busy time of the event-loop thread: everything but its waits in epoll.
     busy = sum(tt for (_f, _l, name), (_cc, _nc, tt, _ct, _c) in stats.stats.items()  # type: ignore[attr-defined]
