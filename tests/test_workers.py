@@ -329,3 +329,27 @@ def test_begin_immediate_gives_up_busy_after_its_wait(tmp_path: Path,
         begin_immediate(waiter)
     assert not waiter.in_transaction
     holder.execute("ROLLBACK")
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its new parent to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_a_worker_whose_parent_is_killed_stops(served: Served) -> None:
+    """Given workers = 2, when the first process is killed outright (SIGKILL), then the
+    second stops by itself instead of serving on as an orphan."""
+    assert served.proc is not None
+    async with aiohttp.ClientSession() as session:
+        await _ready(session, served)
+    (child,) = _children(served.proc.pid)
+    served.proc.kill()
+    served.proc.wait(timeout=10)
+    await until(lambda: not _running(child), 20)
+    gone = [line for line in served.lines()
+            if line.get("message") == "parent process gone; stopping"]
+    assert gone and gone[0]["worker"] == 2 and gone[0]["parent"] == served.proc.pid

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 
@@ -74,11 +76,20 @@ def serve(args: argparse.Namespace) -> int:
 
 def _serve_child(args: argparse.Namespace, settings: Settings) -> int:
     """HTTP worker N of `[server] workers`, on the sockets its parent handed down."""
-    if not args.listen_fds:
-        raise ConfigError("--worker needs --listen-fds")
+    if not args.listen_fds or not args.parent:
+        raise ConfigError("--worker needs --listen-fds and --parent")
     logsetup.configure(args.log_level or settings.logging.level, as_json=settings.logging.json,
                        worker=args.worker)
     app = create_app(settings, background=False)
+
+    async def parent_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(workers_mod.follow_parent(args.parent))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(parent_ctx)
     web.run_app(app, sock=workers_mod.adopt(args.listen_fds), print=None, access_log=None,
                 handle_signals=True, shutdown_timeout=10)
     return 0
@@ -101,6 +112,7 @@ def register(sub: object) -> None:
     # Set by `serve` itself for its extra HTTP processes ([server] workers).
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     p.add_argument("--listen-fds", help=argparse.SUPPRESS)
+    p.add_argument("--parent", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=serve)
     p = common.add_command(sub, "init", "Create the database and the blog's keys, then exit.",
                            "fedcomments init --config /etc/fedcomments.toml")

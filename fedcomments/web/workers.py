@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
 import socket
 import sys
@@ -89,6 +90,35 @@ def bind(host: str, port: int, *, first: bool = False) -> list[socket.socket]:
     return socks
 
 
+async def follow_parent(parent: int) -> None:
+    """In a child: stop, as SIGTERM would, once the parent that started it is gone.
+
+    A parent killed outright (SIGKILL, the OOM killer) cannot stop its children; an
+    orphan would go on serving alone, with no delivery worker and nobody to restart it,
+    and keep the port from the parent's next start. A pidfd (Linux 5.3) becomes readable
+    when its process ends, so the loop is told, not polled.
+    """
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        fd = None
+    # Opened first, checked after: a parent that ended before the open is not missed.
+    if fd is not None:
+        try:
+            if os.getppid() == parent:
+                loop.add_reader(fd, lambda: gone.done() or gone.set_result(None))
+                try:
+                    await gone
+                finally:
+                    loop.remove_reader(fd)
+        finally:
+            os.close(fd)
+    log.warning("parent process gone; stopping", extra={"parent": parent})
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def adopt(fds: str) -> list[socket.socket]:
     """The listening sockets a child was handed (`--listen-fds 5,6`)."""
     return [socket.socket(fileno=int(fd)) for fd in fds.split(",")]
@@ -100,7 +130,7 @@ class Children:
     def __init__(self, host: str, port: int, command: Sequence[str], count: int) -> None:
         self.host, self.port = host, port
         #: `fedcomments serve` with the parent's config and log level; each child gets
-        #: `--worker N --listen-fds …` appended.
+        #: `--worker N --parent PID --listen-fds …` appended.
         self.command = list(command)
         self.count = count
         self.procs: dict[int, asyncio.subprocess.Process] = {}
@@ -116,7 +146,7 @@ class Children:
         try:
             fds = [sock.fileno() for sock in socks]
             return await asyncio.create_subprocess_exec(
-                *self.command, "--worker", str(number),
+                *self.command, "--worker", str(number), "--parent", str(os.getpid()),
                 "--listen-fds", ",".join(map(str, fds)), pass_fds=fds)
         finally:
             # The child holds its own copies; ours must go, or the kernel would keep
