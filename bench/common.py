@@ -422,7 +422,22 @@ class Server:
         self.proc = None
 
     def rss_mb(self) -> float:
-        return rss_mb(self.pid)
+        """RSS of the server: every HTTP process of `[server] workers` together."""
+        return sum(rss_mb(p) for p in [self.pid, *children(self.pid)])
+
+    async def wait_for_workers(self, limit: float = 30.0) -> None:
+        """Until every HTTP process of `[server] workers` answers: the port opens with the
+        first, so fresh connections are sent until each worker has logged one request."""
+        want = int(self.config["server"].get("workers", 1))
+        deadline = asyncio.get_running_loop().time() + limit
+        while not all(f"worker={n}" in self.log_path.read_text() for n in range(2, want + 1)):
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"{want} workers did not all answer; log:\n{self.log_tail()}")
+            reader, writer = await asyncio.open_connection(HOST, self.port)
+            writer.write(b"GET /.well-known/nodeinfo HTTP/1.1\r\nHost: x\r\n"
+                         b"Connection: close\r\n\r\n")
+            await reader.read()
+            writer.close()
 
     async def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         assert self.session is not None

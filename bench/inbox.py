@@ -483,7 +483,7 @@ async def run(args: Any) -> Report:
             await asyncio.gather(gen.warm(), *(s.start() for s in servers.values()))
             for n in (1, 2):
                 floors[n] = await start_floors(tmp, keys_file, n)
-            await asyncio.gather(*(wait_for_workers(s) for s in servers.values()))
+            await asyncio.gather(*(s.wait_for_workers() for s in servers.values()))
             everyone = list(range(sizes.actors))
             plans = {}
             for n, server in servers.items():
@@ -523,8 +523,7 @@ async def run(args: Any) -> Report:
             for n in (1, 2):
                 report.add(f"accepted replies/s, first contact c=16 (key fetched), "
                            f"workers = {n}", per_s(first_res[n].rate(202)), "", "")
-            rss = {n: sum(common.rss_mb(p) for p in [s.pid, *common.children(s.pid)])
-                   for n, s in servers.items()}
+            rss = {n: s.rss_mb() for n, s in servers.items()}
         finally:
             await asyncio.gather(*(s.stop() for s in servers.values()),
                                  *(f.stop() for fl in floors.values() for f in fl))
@@ -562,23 +561,6 @@ async def run(args: Any) -> Report:
     gen.close()
     pool.shutdown()
     return report
-
-
-async def wait_for_workers(server: Server, limit: float = 30.0) -> None:
-    """Until every HTTP process of `[server] workers` answers: the port opens with the
-    first, so fresh connections are sent until each worker has logged one request."""
-    want = int(server.config["server"].get("workers", 1))
-    if want == 1:
-        return
-    deadline = asyncio.get_running_loop().time() + limit
-    while not all(f"worker={n}" in server.log_path.read_text() for n in range(2, want + 1)):
-        if asyncio.get_running_loop().time() > deadline:
-            raise RuntimeError(f"{want} workers did not all answer; log:\n{server.log_tail()}")
-        _reader, writer = await asyncio.open_connection(HOST, server.port)
-        writer.write(b"GET /.well-known/nodeinfo HTTP/1.1\r\nHost: x\r\n"
-                     b"Connection: close\r\n\r\n")
-        await _reader.read()
-        writer.close()
 
 
 def main() -> int:

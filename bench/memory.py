@@ -52,9 +52,10 @@ async def settle(server: Server) -> float:
     return server.rss_mb()
 
 
-async def idle(tmp: Any) -> float:
-    server = Server.prepare(tmp / "idle")
+async def idle(tmp: Any, workers: int = 1) -> float:
+    server = Server.prepare(tmp / f"idle{workers}", server={"workers": workers})
     async with common.running(server):
+        await server.wait_for_workers()
         return await settle(server)
 
 
@@ -165,6 +166,9 @@ async def run(args: Any) -> Report:
         rss = await idle(tmp)
         report.add("RSS idle (fresh database)", f"{rss:.0f} MB", f"target ≤ {IDLE_TARGET_MB} MB",
                    f"{rss / IDLE_TARGET_MB * 100:.0f} %")
+        rss2 = await idle(tmp, workers=2)
+        report.add("RSS idle, [server] workers = 2 (both processes)", f"{rss2:.0f} MB", "",
+                   f"+{rss2 - rss:.0f} MB for the second")
         await big_database(tmp, sizes, report)
         common.progress("inbox load")
         await during_inbox(tmp, sizes, report)
