@@ -414,8 +414,7 @@ class Side:
 
 def tree_cpu(pids: list[int]) -> float:
     """CPU seconds of these processes and of their live children (HTTP workers)."""
-    return sum(common.cpu_seconds(p) for p in {*pids, *(c for p in pids
-                                                          for c in common.children(p))})
+    return sum(common.tree_cpu_seconds(p) for p in pids)
 
 
 async def measured(gen: LoadGenerator, side: Side, requests: list[Request],

@@ -251,6 +251,11 @@ async def run(args: Any) -> Report:
     cpu: dict[str, float] = {}
     with common.workdir(args.keep) as tmp:
         ours = Server.prepare(tmp / "ours")
+        # The same file served by `[server] workers = 2`, for the uncached reads. It is the
+        # same server (base URL and all) on another port: the stored fragments name the
+        # settings that rendered them, and a second identity would render its own.
+        ours2 = Server.prepare(tmp / "ours2", server={"workers": 2, "base_url": ours.url},
+                               storage={"database": str(ours.database)})
         common.progress(f"seeding a 200- and a {big_label}-comment thread (store layer)")
         small, big = await seed.seed_fedcomments(common.settings_object(ours.config), [
             ("https://blog.example/viral/", isso_peer.TITLE, seed.thread_spec(200)),
@@ -274,6 +279,9 @@ async def run(args: Any) -> Report:
                                    isso_dir / "isso.log")
         try:
             await asyncio.gather(gen.warm(), ours.start(), isso.start())
+            # After ours: the database is migrated before the second server opens it.
+            await ours2.start()
+            await ours2.wait_for_workers()
             api = await thread_api_path(ours, small)
             api_big = await thread_api_path(ours, big)
             static = tmp / "static.json"
@@ -331,24 +339,29 @@ async def run(args: Any) -> Report:
                         # A 304 has no body, whatever the thread's size: measured at the
                         # static floor's concurrency.
                         jobs[target.key + "_inm"] = Job(ours.port, [path], target.accept, etag)
-                pids = {ours.port: ours.pid, floor_port: floor.pid, isso_port: isso.pid}
+                uncached = jobs.get("api_uncached")
+                if uncached is not None:
+                    jobs["api_uncached_w2"] = Job(ours2.port, uncached.paths, uncached.accept,
+                                                  concurrency=uncached.concurrency)
+                pids = {ours.port: ours.pid, floor_port: floor.pid, isso_port: isso.pid,
+                        ours2.port: ours2.pid}
                 results["api_first"] = await first_reads(gen, ours, targets)
                 for round_ in range(ROUNDS):
                     common.progress(f"round {round_ + 1} of {ROUNDS}: floors, Isso, fedcomments")
                     for key, job in jobs.items():
                         seconds = (sizes.isso_seconds if job.isso else sizes.seconds) / ROUNDS
                         pid = pids[job.port]
-                        cpu_before = common.cpu_seconds(pid)
+                        cpu_before = common.tree_cpu_seconds(pid)
                         result = await load(gen, job.port, job.paths, seconds,
                                             accept=job.accept, etag=job.etag,
                                             concurrency=job.concurrency)
-                        cpu[key] = cpu.get(key, 0.0) + common.cpu_seconds(pid) - cpu_before
+                        cpu[key] = cpu.get(key, 0.0) + common.tree_cpu_seconds(pid) - cpu_before
                         previous = results.get(key)
                         results[key] = previous.merge(result) if previous else result
             finally:
                 await floor.stop()
         finally:
-            await asyncio.gather(ours.stop(), isso.stop())
+            await asyncio.gather(ours.stop(), ours2.stop(), isso.stop())
         shown, stored = stored_fragments(ours.database)
     gen.close()
 
@@ -359,6 +372,9 @@ async def run(args: Any) -> Report:
         times=True, missing="thread API not found")
     add(report, "JSON API, 200 comments, uncached", r["api_uncached"], 200, r["tree"],
         "SQLite-tree floor", missing="thread API not found")
+    add(report, "JSON API, 200 comments, uncached, [server] workers = 2",
+        r.get("api_uncached_w2"), 200, r["isso"], "Isso", times=True,
+        missing="thread API not found")
     add(report, "JSON API, 200 comments, cached", r["api"], 200, r["static"], "static JSON",
         missing="thread API not found")
     add(report, "JSON API, 200 comments, If-None-Match", r["api_inm"], 304, r["static"],
