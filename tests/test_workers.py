@@ -33,7 +33,7 @@ from fedcomments.store import changes, units
 from fedcomments.store.units import begin_immediate
 from tests.conftest import free_port
 from tests.helpers.fediverse import FakeInstance, activity, deliver, note
-from tests.helpers.peers import until
+from tests.helpers.peers import until, until_true
 
 TOKEN = "t" * 40
 
@@ -353,3 +353,95 @@ async def test_a_worker_whose_parent_is_killed_stops(served: Served) -> None:
     gone = [line for line in served.lines()
             if line.get("message") == "parent process gone; stopping"]
     assert gone and gone[0]["worker"] == 2 and gone[0]["parent"] == served.proc.pid
+
+
+async def test_a_worker_stopped_with_sigterm_is_not_started_again(served: Served) -> None:
+    """Given workers = 2, when the second process alone gets SIGTERM (as systemd signals
+    every process of a service), then it stops cleanly and the first does not restart it."""
+    assert served.proc is not None
+    async with aiohttp.ClientSession() as session:
+        await _ready(session, served)
+
+        async def second_answered() -> bool:
+            # Fresh connections until the second process has served one: its signal
+            # handlers are in place by then, so SIGTERM stops it gracefully (exit 0).
+            async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(force_close=True)) as fresh, \
+                    fresh.get(f"{served.url}/.well-known/nodeinfo") as resp:
+                assert resp.status == 200
+            return any(line.get("worker") == 2 for line in served.lines())
+
+        await until_true(second_answered, 20)
+    (child,) = _children(served.proc.pid)
+    os.kill(child, signal.SIGTERM)
+
+    def stopped() -> list[dict[str, object]]:
+        return [line for line in served.lines() if line.get("message") == "HTTP worker stopped"]
+
+    await until(lambda: bool(stopped()), 20)
+    assert stopped()[0]["pid"] == child and stopped()[0]["code"] == 0
+    assert _children(served.proc.pid) == set()
+    assert not [line for line in served.lines() if line["logger"] == "fedcomments.workers"
+                and line["level"] == "error"]
+    assert served.stop() == 0
+
+
+def _sqlite_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t.is_alive() and "_connection_worker_thread" in t.name]
+
+
+async def test_opening_the_database_cancelled_at_any_point_leaves_no_thread(
+        tmp_path: Path) -> None:
+    """Given a stop signal during start-up (aiohttp cancels the start-up task), when
+    Database.open is cancelled after each of its steps in turn, then every SQLite thread it
+    started ends; a thread left behind would keep the process from ever exiting."""
+    from fedcomments.store.db import Database
+
+    before = set(_sqlite_threads())
+    path = str(tmp_path / "fc.sqlite3")
+    first = Database(path)
+    await first.open()  # migrated once, as a restarted server finds it
+    await first.close()
+    # Each step is one turn of the event loop; open() needs a few hundred.
+    for steps in range(1, 2000, 3):
+        db = Database(path)
+        task = asyncio.ensure_future(db.open())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        if task.done():
+            await db.close()
+            break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await until(lambda: set(_sqlite_threads()) <= before, 10)
+    else:
+        raise AssertionError("open() never finished within 2000 steps")
+
+
+async def test_closing_the_database_cancelled_at_any_point_leaves_no_thread(
+        tmp_path: Path) -> None:
+    """Given a second stop signal while the server cleans up (aiohttp then cancels the
+    clean-up), when Database.close is cancelled after each of its steps in turn, then both
+    SQLite threads still end."""
+    from fedcomments.store.db import Database
+
+    before = set(_sqlite_threads())
+    path = str(tmp_path / "fc.sqlite3")
+    # From one step on: a task cancelled before its first step never runs at all.
+    for steps in range(1, 400, 2):
+        db = Database(path)
+        await db.open()
+        task = asyncio.ensure_future(db.close())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        finished = task.done()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        # `db` is still referenced: nothing but close() itself may end the threads.
+        await until(lambda: set(_sqlite_threads()) <= before, 10)
+        if finished:
+            return
+    raise AssertionError("close() never finished within 400 steps")

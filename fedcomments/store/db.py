@@ -60,15 +60,25 @@ class Database:
             raise
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            # Committed units reach their callers before the connections go; the wait
-            # neither raises the flusher's error nor swallows our own cancellation.
-            await asyncio.wait([self._flusher])
-        for conn in (self._reader, self._writer):
-            if conn is not None:
+        connections = [c for c in (self._reader, self._writer) if c is not None]
+        closed: list[aiosqlite.Connection] = []
+        try:
+            if self._flusher is not None:
+                # Committed units reach their callers before the connections go; the wait
+                # neither raises the flusher's error nor swallows our own cancellation.
+                await asyncio.wait([self._flusher])
+            for conn in connections:
                 with contextlib.suppress(Exception):
                     await conn.close()
-        self._reader = self._writer = None
+                closed.append(conn)
+        finally:
+            # Cancelled half-way (a second stop signal cancels aiohttp's clean-up): the
+            # remaining connections' threads must end all the same, or the interpreter
+            # waits for them forever at exit. Work queued before runs first.
+            for conn in connections:
+                if conn not in closed:
+                    conn.stop()
+            self._reader = self._writer = None
 
     @property
     def read(self) -> Conn:
@@ -173,13 +183,19 @@ async def _connect(path: str, *, writer: bool = False) -> aiosqlite.Connection:
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open database ({exc})") from None
     conn.row_factory = sqlite3.Row
-    # The writer waits for other writers in begin_immediate (finer steps than SQLite's);
-    # inside its transaction, with WAL, nothing else can be busy.
-    await conn.execute(f"PRAGMA busy_timeout = {0 if writer else BUSY_TIMEOUT_MS}")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    await conn.execute("PRAGMA synchronous = NORMAL")
-    if path != ":memory:":
-        await conn.execute("PRAGMA journal_mode = WAL")
+    try:
+        # The writer waits for other writers in begin_immediate (finer steps than
+        # SQLite's); inside its transaction, with WAL, nothing else can be busy.
+        await conn.execute(f"PRAGMA busy_timeout = {0 if writer else BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        if path != ":memory:":
+            await conn.execute("PRAGMA journal_mode = WAL")
+    except BaseException:
+        # Failed, or cancelled (a stop signal during start-up): the connection's thread
+        # must end all the same, or the interpreter waits for it forever at exit.
+        conn.stop()
+        raise
     return conn
 
 

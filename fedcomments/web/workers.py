@@ -9,7 +9,8 @@ database, in the parent. Everything else the processes share lives in SQLite, an
 in-memory copies follow it (see Runtime.refresh_shared).
 
 A child that dies is started again, after a pause that grows while it keeps dying; its
-socket closes with it, so no connection waits on a socket nobody accepts from.
+socket closes with it, so no connection waits on a socket nobody accepts from. One that
+was asked to stop (SIGTERM, SIGINT) stays stopped.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from fedcomments.errors import FedcommentsError
 
 log = logging.getLogger("fedcomments.workers")
 
+#: Exit codes of a child that was asked to stop (SIGTERM or SIGINT, handled or not): it
+#: is not started again. Anything else (a crash, SIGKILL from the OOM killer) is.
+STOPPED = frozenset({0, 130, -signal.SIGTERM, -signal.SIGINT})
 #: aiohttp's own default; a burst of first contacts from a popular post fits in it.
 BACKLOG = 128
 RESTART_PAUSE = 1.0
@@ -145,9 +149,11 @@ class Children:
         socks = bind(self.host, self.port)
         try:
             fds = [sock.fileno() for sock in socks]
+            # Its own session: Ctrl-C in a terminal reaches the parent alone, which then
+            # stops each child with one SIGTERM (a second signal would cut its clean-up).
             return await asyncio.create_subprocess_exec(
                 *self.command, "--worker", str(number), "--parent", str(os.getpid()),
-                "--listen-fds", ",".join(map(str, fds)), pass_fds=fds)
+                "--listen-fds", ",".join(map(str, fds)), pass_fds=fds, start_new_session=True)
         finally:
             # The child holds its own copies; ours must go, or the kernel would keep
             # routing connections to them once the child is gone.
@@ -168,6 +174,12 @@ class Children:
                 self.procs[number] = proc
                 code = await proc.wait()
                 if self._stopping:
+                    return
+                if code in STOPPED:
+                    # Asked to stop: Ctrl-C reaches the whole process group, and systemd
+                    # signals every process of the service, often before the parent.
+                    log.info("HTTP worker stopped", extra={"child": number, "pid": proc.pid,
+                                                           "code": code})
                     return
                 log.error("HTTP worker exited; starting it again",
                           extra={"child": number, "pid": proc.pid, "code": code})
