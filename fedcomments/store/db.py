@@ -184,13 +184,15 @@ async def _connect(path: str, *, writer: bool = False) -> aiosqlite.Connection:
         raise StoreError(f"{path}: cannot open database ({exc})") from None
     conn.row_factory = sqlite3.Row
     try:
-        # The writer waits for other writers in begin_immediate (finer steps than
-        # SQLite's); inside its transaction, with WAL, nothing else can be busy.
-        await conn.execute(f"PRAGMA busy_timeout = {0 if writer else BUSY_TIMEOUT_MS}")
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA synchronous = NORMAL")
         if path != ":memory:":
             await conn.execute("PRAGMA journal_mode = WAL")
+        if writer:
+            # From here the writer waits for other writers in begin_immediate (finer
+            # steps than SQLite's); inside its transaction, with WAL, nothing is busy.
+            await conn.execute("PRAGMA busy_timeout = 0")
     except BaseException:
         # Failed, or cancelled (a stop signal during start-up): the connection's thread
         # must end all the same, or the interpreter waits for it forever at exit.
