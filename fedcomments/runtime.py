@@ -75,6 +75,11 @@ class Runtime:
         return signer(method, url, headers, body, key_id=self.urls.key_id,
                       private_key_pem=self.keys.private_pem, now=self.now())
 
+    @property
+    def blocks_seen(self) -> int | None:
+        """The blocks counter the in-memory blocklist was loaded at."""
+        return self._counters.get(change_store.BLOCKS)
+
     async def refresh_shared(self, *, force: bool = False) -> bool:
         """Follow what other processes (the CLI, sibling HTTP workers) committed: reload
         blocks and marked hosts when their change counter moved, and let the key cache

@@ -115,3 +115,24 @@ def _other_process(path: Path, sql: str) -> str:
     done = subprocess.run([sys.executable, "-c", script, str(path), sql],
                           check=True, capture_output=True, text=True)
     return done.stdout.strip()
+
+
+async def test_a_failed_commit_is_rolled_back_and_the_writer_stays_usable(
+        tmp_path: Path) -> None:
+    """Given a transaction whose COMMIT fails (a deferred foreign key), when it ends, then
+    the error reaches the caller, nothing is stored, and the next transaction begins."""
+    db = Database(str(tmp_path / "fc.sqlite3"))
+    await db.open()
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            async with db.transaction() as tx:
+                await tx.execute("PRAGMA defer_foreign_keys = ON")
+                await tx.execute(
+                    "INSERT INTO comments (post_id, origin, visibility, status, content, "
+                    "published_at, created_at) VALUES (9999, 'local', 'public', 'approved', "
+                    "'x', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+        async with db.transaction() as tx:
+            row = await tx.fetchone("SELECT COUNT(*) FROM comments")
+            assert row is not None and row[0] == 0
+    finally:
+        await db.close()

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 
 from fedcomments.config import settings_from_mapping
-from fedcomments.errors import ConfigError
+from fedcomments.errors import ConfigError, Forbidden
 from fedcomments.runtime import Runtime, open_runtime
 from fedcomments.services import actors as actor_service
 from fedcomments.services import blocks as block_service
@@ -445,3 +445,70 @@ async def test_closing_the_database_cancelled_at_any_point_leaves_no_thread(
         if finished:
             return
     raise AssertionError("close() never finished within 400 steps")
+
+
+async def test_a_block_committed_by_another_process_refuses_the_next_write_at_once(
+        tmp_path: Path) -> None:
+    """Given a worker whose in-memory blocklist has not yet seen a block another worker
+    just committed (and whose purge already ran), when a reply from the blocked domain
+    reaches the first worker, then it is refused and nothing of it is stored."""
+    from multidict import CIMultiDict
+
+    from fedcomments.model import PostInput
+    from fedcomments.services import inbox as inbox_service
+    from fedcomments.services import posts as post_service
+    from tests.helpers.fediverse import our_cavage
+
+    settings = settings_from_mapping({
+        "storage": {"database": str(tmp_path / "fc.sqlite3")},
+        "federation": {"allow_private_addresses": True},
+        "moderation": {"policy": "none"}}, source="test")
+    remote = await FakeInstance(host="localhost").start()
+    try:
+        alice = remote.actor("alice")
+        async with open_runtime(settings) as one, open_runtime(settings) as two:
+            post = (await post_service.add_post(one, PostInput(
+                permalink="https://blog.example/a/", title="A"))).post
+
+            async def send(text: str) -> inbox_service.InboxResult:
+                doc = activity(alice, "Create", note(alice, post.ap_id, content=text))
+                body = json.dumps(doc).encode()
+                url = f"{settings.server.base_url}/inbox"
+                base = {"Content-Type": "application/activity+json"}
+                signed = our_cavage("POST", url, dict(base), body, alice.key_id,
+                                    alice.keypair.private_pem, one.now())
+                return await inbox_service.receive(one, inbox_service.InboxRequest(
+                    method="POST", url=url, headers=CIMultiDict({**base, **signed}),
+                    body=body))
+
+            assert (await send("<p>before</p>")).outcome == "created"
+            result = await block_service.block_domain(two, "localhost", reason="spam")
+            assert result.removed.comments == 1
+            assert not one.blocklist.domain_blocked("localhost")  # not followed yet
+            with pytest.raises(Forbidden, match="localhost is blocked"):
+                await send("<p>after</p>")
+            assert one.blocklist.domain_blocked("localhost")
+    finally:
+        await remote.close()
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM comments").fetchone()[0] == 0
+
+
+def test_every_change_counter_trigger_exists(tmp_path: Path) -> None:
+    """Given a migrated database, then each table the in-memory copies follow has its
+    insert, update and delete counter triggers (a rebuilt table would silently lose them)."""
+    settings = settings_from_mapping({"storage": {"database": str(tmp_path / "fc.sqlite3")}},
+                                     source="test")
+
+    async def migrate() -> None:
+        async with open_runtime(settings):
+            pass
+
+    asyncio.run(migrate())
+    with sqlite3.connect(settings.database_path) as db:
+        names = {r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'count_%'")}
+    assert names == {f"count_{table}_{event}"
+                     for table in ("actors", "actor_keys", "domain_blocks", "actor_blocks",
+                                   "hosts")
+                     for event in ("insert", "update", "delete")}

@@ -16,7 +16,7 @@ from fedcomments.errors import FedcommentsError
 from fedcomments.model import Attachment, CommentStatus, Origin, RemoteActor
 from fedcomments.model import Visibility as ModelVisibility
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors
+from fedcomments.services import actors, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import posts as post_store
@@ -231,7 +231,7 @@ async def import_remote_reply(
         return await _insert_thread(rt, tx, comment, activity_id, target, _Chain())
 
     try:
-        result = await rt.db.unit(known_parent)
+        result = await unblocked.unit(rt, actor.ap_id, known_parent)
         if result is not None:
             return result
         # Before any fetch: a replayed activity or a known object must cost nothing.
@@ -244,8 +244,8 @@ async def import_remote_reply(
         if found is None:
             return ImportResult(None, "not in any of our threads")
         target, chain = found
-        return await rt.db.unit(
-            lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain))
+        return await unblocked.unit(
+            rt, actor.ap_id, lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain))
     except _Abort as abort:
         return ImportResult(None, abort.reason)
 
@@ -331,7 +331,7 @@ async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: Remot
         )
         return "edited"
 
-    return await rt.db.unit(work)
+    return await unblocked.unit(rt, actor.ap_id, work)
 
 
 async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activity_id: str

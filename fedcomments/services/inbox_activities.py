@@ -15,7 +15,7 @@ from fedcomments.ap.sanitize import plain_text
 from fedcomments.errors import FedcommentsError, InvalidInput, Unauthorized
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, comments
+from fedcomments.services import actors, comments, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import queue
@@ -72,7 +72,7 @@ async def _on_follow(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
         await queue.enqueue(tx, activity_id=accept_id, inbox=inbox, body=body, now=now)
         return "follower added"
 
-    return await rt.db.unit(work)
+    return await unblocked.unit(rt, actor.ap_id, work)
 
 
 async def _on_undo(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -103,7 +103,7 @@ async def _on_undo(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteA
         )
         return "reaction removed" if removed_reactions else "nothing to undo"
 
-    return await rt.db.unit(work)
+    return await unblocked.unit(rt, actor.ap_id, work)
 
 
 async def _on_create(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -170,7 +170,7 @@ async def _on_delete(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
         await actor_store.delete_keys(tx, actor.id)
         return f"actor deleted ({removed} comments removed)"
 
-    return await rt.db.unit(work)
+    return await unblocked.unit(rt, actor.ap_id, work)
 
 
 async def _on_reaction(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -196,7 +196,7 @@ async def _on_reaction(rt: Runtime, activity: parse.IncomingActivity, actor: Rem
         )
         return "reaction added" if added else "reaction already counted"
 
-    return await rt.db.unit(work)
+    return await unblocked.unit(rt, actor.ap_id, work)
 
 
 async def _on_flag(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -212,7 +212,7 @@ async def _on_flag(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteA
         )
         return "report stored"
 
-    return await rt.db.unit(work)
+    return await unblocked.unit(rt, actor.ap_id, work)
 
 
 _HANDLERS: dict[str, Handler] = {

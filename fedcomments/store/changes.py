@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from fedcomments.store.conn import Conn
 
 #: Writes to actors and their keys (what the inbox's key cache copies).
@@ -17,3 +19,22 @@ async def counters(conn: Conn) -> dict[str, int]:
     any process that changed the table."""
     return {row[0]: int(row[1]) for row in await conn.fetchall(
         "SELECT name, n FROM change_counters")}
+
+
+class ChangedMeanwhile(Exception):
+    """A counter moved since the caller's in-memory copy was read (see require_unchanged)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} changed meanwhile")
+        self.name = name
+
+
+def _counter(db: sqlite3.Connection, name: str) -> int:
+    return int(db.execute("SELECT n FROM change_counters WHERE name = ?", (name,)).fetchone()[0])
+
+
+async def require_unchanged(conn: Conn, name: str, seen: int | None) -> None:
+    """Inside a write transaction: raise ChangedMeanwhile unless `name`'s counter is still
+    `seen`. SQLite's write lock orders this against the transaction that moved it."""
+    if await conn.run(_counter, name) != seen:
+        raise ChangedMeanwhile(name)

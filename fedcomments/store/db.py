@@ -96,12 +96,14 @@ class Database:
             await conn.run(begin_immediate)
             try:
                 yield conn
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            else:
                 await self._writer.execute("COMMIT")
-                self._committed(conn.touched)
+            except BaseException:
+                # Also when COMMIT itself failed: the transaction must not stay open, or
+                # every later BEGIN on this connection fails.
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
+                raise
+            self._committed(conn.touched)
 
     def version(self, table: str) -> int:
         """Moves each time a commit of this process touched `table` (see Conn.touch), or
@@ -187,11 +189,16 @@ async def _connect(path: str, *, writer: bool = False) -> aiosqlite.Connection:
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA synchronous = NORMAL")
+        wal = False
         if path != ":memory:":
-            await conn.execute("PRAGMA journal_mode = WAL")
-        if writer:
+            async with conn.execute("PRAGMA journal_mode = WAL") as cur:
+                row = await cur.fetchone()
+            wal = row is not None and str(row[0]).lower() == "wal"
+        if writer and wal:
             # From here the writer waits for other writers in begin_immediate (finer
             # steps than SQLite's); inside its transaction, with WAL, nothing is busy.
+            # Without WAL (a file system without shared memory) COMMIT waits for readers,
+            # so SQLite's own busy wait stays.
             await conn.execute("PRAGMA busy_timeout = 0")
     except BaseException:
         # Failed, or cancelled (a stop signal during start-up): the connection's thread
