@@ -116,10 +116,12 @@ async def _ensure_keys(db: Database, now: datetime) -> apkeys.KeyPair:
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings, *, clock: Clock = utcnow) -> AsyncIterator[Runtime]:
-    """Open the database (migrating it), load or create the keys, start the client."""
+async def open_runtime(settings: Settings, *, clock: Clock = utcnow,
+                       migrate: bool = True) -> AsyncIterator[Runtime]:
+    """Open the database (migrating it, unless `migrate` is False: see Database.open), load
+    or create the keys, start the client."""
     db = Database(str(settings.database_path))
-    await db.open()
+    await db.open(migrate=migrate)
     try:
         keys = await _ensure_keys(db, clock())
         urls = Urls(settings.server.base_url, settings.actor.username)

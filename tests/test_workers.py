@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -100,20 +99,21 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 
 
 async def _ready(session: aiohttp.ClientSession, served: Served) -> None:
-    async def up() -> bool:
-        try:
-            async with session.get(f"{served.url}/.well-known/nodeinfo") as resp:
-                return resp.status == 200
-        except aiohttp.ClientError:
-            return False
-
-    deadline = time.monotonic() + 30
-    while not await up():
+    """Until both processes serve: the first answers, then fresh connections are sent until
+    the second has logged one (its socket listens only once it serves)."""
+    async def answered_by_second() -> bool:
         assert served.proc is not None and served.proc.poll() is None, served.log.read_text()
-        if time.monotonic() > deadline:
-            raise AssertionError("server did not come up")
-        await asyncio.sleep(0.05)
-    await until(lambda: len(_children(served.proc.pid)) == 1, 20)  # type: ignore[union-attr]
+        try:
+            async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(force_close=True)) as fresh, \
+                    fresh.get(f"{served.url}/.well-known/nodeinfo") as resp:
+                assert resp.status == 200
+        except aiohttp.ClientError:
+            return False  # not listening yet
+        return any(line.get("worker") == 2 for line in served.lines())
+
+    await until_true(answered_by_second, 30)
+    assert served.proc is not None and len(_children(served.proc.pid)) == 1
 
 
 async def test_two_workers_share_the_port_and_store_every_reply_once(served: Served) -> None:
@@ -130,13 +130,17 @@ async def test_two_workers_share_the_port_and_store_every_reply_once(served: Ser
             assert resp.status == 201, await resp.text()
             post_ap_id = (await resp.json())["ap_id"]
         notes = [note(alice, post_ap_id, content=f"<p>reply {i}</p>") for i in range(40)]
-        for doc in notes:
-            # A new connection each time: SO_REUSEPORT spreads connections, not requests.
+
+        async def send(doc: dict[str, object]) -> int:
+            # A new connection each: SO_REUSEPORT spreads connections, not requests.
             async with aiohttp.ClientSession(
                     connector=aiohttp.TCPConnector(force_close=True)) as session:
                 resp = await deliver(session, alice, f"{served.url}/inbox",
                                      activity(alice, "Create", doc))
-                assert resp.status == 202
+                return resp.status
+
+        # All at once, so the two processes' writers also compete for SQLite's lock.
+        assert await asyncio.gather(*(send(doc) for doc in notes)) == [202] * 40
     finally:
         await remote.close()
     assert served.proc is not None
@@ -180,6 +184,8 @@ async def test_a_taken_port_fails_before_any_worker_starts(tmp_path: Path) -> No
     exits 1 with one line naming the address and starts no child."""
     served = Served(tmp_path)
     with socket.socket() as taken:
+        # Another server that shares its port: without the check first, ours would join it.
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", served.port))
         taken.listen()
         proc = served.start()
@@ -360,18 +366,9 @@ async def test_a_worker_stopped_with_sigterm_is_not_started_again(served: Served
     every process of a service), then it stops cleanly and the first does not restart it."""
     assert served.proc is not None
     async with aiohttp.ClientSession() as session:
+        # The second process has served by then: its signal handlers are in place, so
+        # SIGTERM stops it gracefully (exit 0).
         await _ready(session, served)
-
-        async def second_answered() -> bool:
-            # Fresh connections until the second process has served one: its signal
-            # handlers are in place by then, so SIGTERM stops it gracefully (exit 0).
-            async with aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(force_close=True)) as fresh, \
-                    fresh.get(f"{served.url}/.well-known/nodeinfo") as resp:
-                assert resp.status == 200
-            return any(line.get("worker") == 2 for line in served.lines())
-
-        await until_true(second_answered, 20)
     (child,) = _children(served.proc.pid)
     os.kill(child, signal.SIGTERM)
 
@@ -512,3 +509,20 @@ def test_every_change_counter_trigger_exists(tmp_path: Path) -> None:
                      for table in ("actors", "actor_keys", "domain_blocks", "actor_blocks",
                                    "hosts")
                      for event in ("insert", "update", "delete")}
+
+
+async def test_an_extra_worker_never_migrates(tmp_path: Path) -> None:
+    """Given a database at an older schema (an upgrade on disk, the old parent still
+    running), when an extra HTTP process opens it, then it refuses with one clear error
+    and the schema stays as it was."""
+    from fedcomments.store.db import Database, StoreError
+
+    path = tmp_path / "fc.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 3")
+    child = Database(str(path))
+    with pytest.raises(StoreError, match="schema version 3, this fedcomments expects"):
+        await child.open(migrate=False)
+    await child.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3

@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from fedcomments import logsetup
+from fedcomments import logsetup, processes
 from fedcomments.cli import common
 from fedcomments.config import Settings
 from fedcomments.errors import ConfigError
 from fedcomments.runtime import open_runtime
-from fedcomments.web import workers as workers_mod
 from fedcomments.web.app import create_app
 
 
@@ -40,7 +39,8 @@ def serve(args: argparse.Namespace) -> int:
     host = args.host or settings.server.host
     port = args.port or settings.server.port
     workers = settings.server.workers
-    socks = workers_mod.bind(host, port, first=True) if workers > 1 else None
+    where = processes.addresses(host, port) if workers > 1 else []
+    socks = processes.bind(where, first=True) if workers > 1 else None
     logsetup.configure(args.log_level or settings.logging.level, as_json=settings.logging.json,
                        worker=1 if socks else None)
     app = create_app(settings)
@@ -54,18 +54,24 @@ def serve(args: argparse.Namespace) -> int:
 
     app.on_startup.append(announce)
     if socks:
-        command = workers_mod.child_command(getattr(args, "config", None), args.log_level)
+        command = processes.child_command(getattr(args, "config", None), args.log_level)
+
+        children = processes.Children(where, command, workers)
 
         async def children_ctx(app: web.Application) -> AsyncIterator[None]:
             # After the runtime's context: the database is migrated before any child opens it.
-            children = workers_mod.Children(host, port, command, workers)
             children.start()
             try:
                 yield
             finally:
                 await children.stop()
 
+        async def stop_children(app: web.Application) -> None:
+            # As this process stops accepting, not after its own drain: they drain together.
+            children.signal_stop()
+
         app.cleanup_ctx.append(children_ctx)
+        app.on_shutdown.append(stop_children)
         web.run_app(app, sock=socks, print=None, access_log=None, handle_signals=True,
                     shutdown_timeout=10)
     else:
@@ -83,14 +89,18 @@ def _serve_child(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings, background=False)
 
     async def parent_ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(workers_mod.follow_parent(args.parent))
+        task = asyncio.create_task(processes.follow_parent(args.parent))
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def stop_once(app: web.Application) -> None:
+        processes.stop_once()
+
     app.cleanup_ctx.append(parent_ctx)
-    web.run_app(app, sock=workers_mod.adopt(args.listen_fds), print=None, access_log=None,
+    app.on_startup.append(stop_once)
+    web.run_app(app, sock=processes.adopt(args.listen_fds), print=None, access_log=None,
                 handle_signals=True, shutdown_timeout=10)
     return 0
 

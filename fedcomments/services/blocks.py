@@ -311,7 +311,7 @@ async def watch_blocklist(rt: Runtime, interval: float = 0.5) -> None:
         try:
             await rt.refresh_shared()
         except Exception:  # a task boundary: log and keep watching
-            log.exception("reloading the blocklist failed")
+            log.exception("following other processes' changes failed")
         await asyncio.sleep(interval)
 
 

@@ -56,7 +56,6 @@ class ActorFields:
     followers_url: str | None
 
 
-
 async def by_ap_id(conn: Conn, ap_id: str) -> RemoteActor | None:
     row = await conn.fetchone(f"SELECT {ACTOR_COLUMNS} FROM actors a WHERE a.ap_id = ?", (ap_id,))
     return actor_from_row(row) if row else None

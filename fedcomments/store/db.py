@@ -48,12 +48,18 @@ class Database:
         self.unit_batches = 0
         self.units_done = 0
 
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True) -> None:
+        """Open (and migrate) the database. `migrate=False` (the extra HTTP processes)
+        refuses a schema other than this code's instead: after an upgrade on disk, a
+        restarted child must not migrate the database under its older parent."""
         if self.path != ":memory:":
             _create_private_file(Path(self.path))
         self._writer = await _connect(self.path, writer=True)
         try:
-            await _migrate(self._writer)
+            if migrate:
+                await _migrate(self._writer)
+            else:
+                await _expect_current(self._writer)
             self._reader = await _connect(self.path)
         except BaseException:
             await self.close()
@@ -206,6 +212,16 @@ async def _connect(path: str, *, writer: bool = False) -> aiosqlite.Connection:
         conn.stop()
         raise
     return conn
+
+
+async def _expect_current(conn: aiosqlite.Connection) -> None:
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    current = int(row[0]) if row else 0
+    if current != len(MIGRATIONS):
+        raise StoreError(
+            f"database schema version {current}, this fedcomments expects "
+            f"{len(MIGRATIONS)}: restart `fedcomments serve` to upgrade")
 
 
 async def _migrate(conn: aiosqlite.Connection) -> None:

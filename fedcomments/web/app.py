@@ -100,7 +100,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                run_worker: bool | None = None, background: bool = True) -> web.Application:
     """`run_worker` (default: [federation] delivery_worker) starts the delivery worker;
     `background=False` (the extra HTTP processes of `[server] workers`) runs neither it
-    nor housekeeping, which want one of each per database."""
+    nor housekeeping, which want one of each per database, and never migrates."""
     app = web.Application(
         middlewares=[access_log, security_headers, errors],
         client_max_size=settings.federation.max_body_bytes,
@@ -115,10 +115,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     )
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with open_runtime(settings, clock=clock) as rt:
+        async with open_runtime(settings, clock=clock, migrate=background) as rt:
             app[RUNTIME] = rt
-            # Blocks made by the CLI (another process) take effect here within a second;
-            # old inbox records are pruned hourly.
+            # What other processes (the CLI, sibling HTTP workers) change is followed here
+            # within half a second; old inbox records are pruned hourly.
             tasks = [asyncio.create_task(watch_blocklist(rt))]
             if background:
                 tasks.append(asyncio.create_task(housekeeping(rt)))

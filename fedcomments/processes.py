@@ -4,13 +4,15 @@ One Python process runs on one core at a time, so `[server] workers = N` lets `s
 start N-1 more copies of itself. The parent binds its socket first (a port that is
 taken fails there, before anything starts), then gives each child a socket of its own on
 the same port as an inherited file descriptor; the kernel spreads new connections over
-the sockets. Children serve HTTP only: the delivery worker and housekeeping run once per
-database, in the parent. Everything else the processes share lives in SQLite, and their
-in-memory copies follow it (see Runtime.refresh_shared).
+the sockets that listen, and a child's socket listens only once the child serves. Children
+serve HTTP only: the delivery worker and housekeeping run once per database, in the
+parent. Everything else the processes share lives in SQLite, and their in-memory copies
+follow it (see Runtime.refresh_shared).
 
 A child that dies is started again, after a pause that grows while it keeps dying; its
 socket closes with it, so no connection waits on a socket nobody accepts from. One that
-was asked to stop (SIGTERM, SIGINT) stays stopped.
+was asked to stop (SIGTERM, SIGINT) stays stopped. When the parent stops, every child gets
+one SIGTERM at the moment the parent stops accepting, so they drain side by side.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from aiohttp import web
+
 from fedcomments.errors import FedcommentsError
 
 log = logging.getLogger("fedcomments.workers")
@@ -32,24 +36,31 @@ log = logging.getLogger("fedcomments.workers")
 #: Exit codes of a child that was asked to stop (SIGTERM or SIGINT, handled or not): it
 #: is not started again. Anything else (a crash, SIGKILL from the OOM killer) is.
 STOPPED = frozenset({0, 130, -signal.SIGTERM, -signal.SIGINT})
-#: aiohttp's own default; a burst of first contacts from a popular post fits in it.
-BACKLOG = 128
 RESTART_PAUSE = 1.0
 MAX_RESTART_PAUSE = 30.0
 STOP_TIMEOUT = 15.0
+#: Where pidfds are missing (Linux before 5.3, some seccomp profiles), how often a child
+#: looks whether its parent is still there (seconds).
+PARENT_POLL = 1.0
+
+Address = tuple[int, int, int, tuple[object, ...]]
 
 
 class ListenError(FedcommentsError):
     """The server's address cannot be listened on (taken, or no such address)."""
 
 
-def _addresses(host: str, port: int) -> list[tuple[int, int, int, tuple[object, ...]]]:
+def addresses(host: str, port: int) -> list[Address]:
+    """Every address of `host` to listen on, resolved once (a restart does no DNS)."""
+    if sys.platform != "linux":
+        # Elsewhere SO_REUSEPORT exists but does not spread connections over the sockets.
+        raise ListenError("[server] workers above 1 needs Linux (SO_REUSEPORT)")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    seen: dict[tuple[object, ...], tuple[int, int, int, tuple[object, ...]]] = {}
+    seen: dict[tuple[object, ...], Address] = {}
     for family, type_, proto, _name, addr in infos:
         seen.setdefault(addr, (family, type_, proto, addr))
     return list(seen.values())
@@ -65,18 +76,16 @@ def _socket(family: int, type_: int, proto: int, *, shared: bool) -> socket.sock
     return sock
 
 
-def bind(host: str, port: int, *, first: bool = False) -> list[socket.socket]:
-    """Listening sockets on every address of `host`, shareable by the sibling processes.
+def bind(where: Sequence[Address], *, first: bool = False) -> list[socket.socket]:
+    """Sockets bound (not yet listening: aiohttp listens once its app has started) on
+    every address, shareable by the sibling processes.
 
     `first`: check before that nobody listens there yet. SO_REUSEPORT would otherwise let
-    a second server of the same user join the port silently and take half its traffic.
+    a second server of the same user join the port silently and take part of its traffic.
     """
-    if not hasattr(socket, "SO_REUSEPORT"):
-        raise ListenError("[server] workers above 1 needs SO_REUSEPORT (Linux)")
-    addresses = _addresses(host, port)
     socks: list[socket.socket] = []
     try:
-        for family, type_, proto, addr in addresses:
+        for family, type_, proto, addr in where:
             if first:
                 # Without SO_REUSEPORT this bind fails while anyone listens on the port.
                 with _socket(family, type_, proto, shared=False) as probe:
@@ -84,11 +93,11 @@ def bind(host: str, port: int, *, first: bool = False) -> list[socket.socket]:
             sock = _socket(family, type_, proto, shared=True)
             socks.append(sock)
             sock.bind(addr)
-            sock.listen(BACKLOG)
             sock.setblocking(False)
     except OSError as exc:
         for sock in socks:
             sock.close()
+        host, port = str(where[0][3][0]), int(str(where[0][3][1]))
         reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
         raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
     return socks
@@ -100,16 +109,21 @@ async def follow_parent(parent: int) -> None:
     A parent killed outright (SIGKILL, the OOM killer) cannot stop its children; an
     orphan would go on serving alone, with no delivery worker and nobody to restart it,
     and keep the port from the parent's next start. A pidfd (Linux 5.3) becomes readable
-    when its process ends, so the loop is told, not polled.
+    when its process ends, so the loop is told; without one, the parent is looked for.
     """
-    loop = asyncio.get_running_loop()
-    gone: asyncio.Future[None] = loop.create_future()
     try:
-        fd = os.pidfd_open(parent)
+        fd: int | None = os.pidfd_open(parent)
     except ProcessLookupError:
+        fd = None
+    except (OSError, AttributeError):
+        log.info("no pidfd here: looking for the parent every second", extra={"parent": parent})
+        while os.getppid() == parent:  # noqa: ASYNC110 - nothing to wait on but time
+            await asyncio.sleep(PARENT_POLL)
         fd = None
     # Opened first, checked after: a parent that ended before the open is not missed.
     if fd is not None:
+        loop = asyncio.get_running_loop()
+        gone: asyncio.Future[None] = loop.create_future()
         try:
             if os.getppid() == parent:
                 loop.add_reader(fd, lambda: gone.done() or gone.set_result(None))
@@ -123,16 +137,31 @@ async def follow_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def stop_once() -> None:
+    """In a child, once serving: the first SIGTERM or SIGINT stops it gracefully, later ones
+    are ignored. systemd signals every process of a service and the parent signals its
+    children too; a second signal would make aiohttp cut the clean-up short."""
+    loop = asyncio.get_running_loop()
+
+    def first() -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: None)
+        raise web.GracefulExit()  # what aiohttp's own handler raises
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, first)
+
+
 def adopt(fds: str) -> list[socket.socket]:
-    """The listening sockets a child was handed (`--listen-fds 5,6`)."""
+    """The sockets a child was handed (`--listen-fds 5,6`)."""
     return [socket.socket(fileno=int(fd)) for fd in fds.split(",")]
 
 
 class Children:
     """Workers 2..N of `serve`, kept running until `stop`."""
 
-    def __init__(self, host: str, port: int, command: Sequence[str], count: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, where: Sequence[Address], command: Sequence[str], count: int) -> None:
+        self.where = list(where)
         #: `fedcomments serve` with the parent's config and log level; each child gets
         #: `--worker N --parent PID --listen-fds …` appended.
         self.command = list(command)
@@ -146,11 +175,11 @@ class Children:
                        for number in range(2, self.count + 1)]
 
     async def _spawn(self, number: int) -> asyncio.subprocess.Process:
-        socks = bind(self.host, self.port)
+        socks = bind(self.where)
         try:
             fds = [sock.fileno() for sock in socks]
             # Its own session: Ctrl-C in a terminal reaches the parent alone, which then
-            # stops each child with one SIGTERM (a second signal would cut its clean-up).
+            # stops each child with one SIGTERM.
             return await asyncio.create_subprocess_exec(
                 *self.command, "--worker", str(number), "--parent", str(os.getpid()),
                 "--listen-fds", ",".join(map(str, fds)), pass_fds=fds, start_new_session=True)
@@ -170,8 +199,13 @@ class Children:
             except (OSError, FedcommentsError) as exc:
                 log.error("cannot start HTTP worker", extra={"child": number,
                                                              "error": str(exc)})
+            except Exception:  # a task boundary: log, and try again after the pause
+                log.exception("cannot start HTTP worker", extra={"child": number})
             else:
                 self.procs[number] = proc
+                if self._stopping:  # stop() ran while it was starting
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.terminate()
                 code = await proc.wait()
                 if self._stopping:
                     return
@@ -190,13 +224,20 @@ class Children:
             await asyncio.sleep(pause)
             pause = min(pause * 2, MAX_RESTART_PAUSE)
 
-    async def stop(self) -> None:
-        """SIGTERM every child (each finishes its requests), SIGKILL after STOP_TIMEOUT."""
+    def signal_stop(self) -> None:
+        """SIGTERM every child (each drains its own requests); see `stop`."""
         self._stopping = True
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+
+    async def stop(self) -> None:
+        """Wait for the children signalled by `signal_stop` (called here if it was not),
+        SIGKILL those still there after STOP_TIMEOUT."""
+        if not self._stopping:
+            self.signal_stop()
         running = [p for p in self.procs.values() if p.returncode is None]
-        for proc in running:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
         if running:
             _done, late = await asyncio.wait([asyncio.ensure_future(p.wait()) for p in running],
                                              timeout=STOP_TIMEOUT)
@@ -206,6 +247,8 @@ class Children:
                         with contextlib.suppress(ProcessLookupError):
                             proc.kill()
                 await asyncio.wait(late)
+        # A child that was still starting when we stopped is terminated by its _keep.
+        await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
