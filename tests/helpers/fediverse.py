@@ -22,6 +22,8 @@ from fedcomments.ap import httpsig, keys
 from tests.helpers.independent import cavage_sign, rfc9421_sign
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+#: Seconds a fake server waits for connections still open when it closes.
+SHUTDOWN_TIMEOUT = 1.0
 # Mastodon's real @context for activities (trimmed of terms we never read is NOT done:
 # this is what it sends).
 MASTODON_CONTEXT: list[Any] = [
@@ -232,7 +234,10 @@ class FakeInstance:
         app.router.add_post("/inbox", self._inbox)
         app.router.add_get("/{tail:.*}", self._get)
         self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
+        # A remote going away does not wait for our idle keep-alive connections: with
+        # aiohttp's default (60 s) a delivery in flight at the end of a test held its
+        # teardown until our client's 30 s timeout.
+        await self.server.start_server(shutdown_timeout=SHUTDOWN_TIMEOUT)
         return self
 
     async def close(self) -> None:

@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fedcomments.ap import keys
-from tests.helpers.fediverse import PUBLIC, pooled_rsa_keypair
+from tests.helpers.fediverse import PUBLIC, SHUTDOWN_TIMEOUT, pooled_rsa_keypair
 from tests.helpers.independent import cavage_sign, cavage_verify, rfc9421_verify
 
 AS2 = "application/activity+json"
@@ -129,7 +129,10 @@ class Peer:
         app.router.add_post("/users/{name}/inbox", self._inbox)
         app.router.add_post("/inbox", self._inbox)
         self.server = TestServer(app, host=self.address)
-        await self.server.start_server()
+        # A remote going away does not wait for our idle keep-alive connections: with
+        # aiohttp's default (60 s) a delivery in flight at the end of a test held its
+        # teardown until our client's 30 s timeout.
+        await self.server.start_server(shutdown_timeout=SHUTDOWN_TIMEOUT)
         self._session = aiohttp.ClientSession()
         return self
 
