@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fedcomments.config import settings_from_mapping
+from fedcomments.config import Settings, settings_from_mapping
 from fedcomments.errors import ConfigError, Forbidden
 from fedcomments.runtime import Runtime, open_runtime
 from fedcomments.services import actors as actor_service
@@ -251,9 +251,8 @@ async def test_blocks_from_another_process_are_followed_and_nothing_else_reloads
     assert await one.refresh_shared() is False
 
 
-def test_host_counter_moves_only_with_delivery_marks(tmp_path: Path) -> None:
-    """Given migration 7, when a host's success time changes, then the hosts counter stays;
-    when its unavailable mark changes, then it moves by one."""
+def _migrated(tmp_path: Path) -> Settings:
+    """Settings for a database file that has been created and migrated, then closed."""
     settings = settings_from_mapping({"storage": {"database": str(tmp_path / "fc.sqlite3")}},
                                      source="test")
 
@@ -262,6 +261,13 @@ def test_host_counter_moves_only_with_delivery_marks(tmp_path: Path) -> None:
             pass
 
     asyncio.run(migrate())
+    return settings
+
+
+def test_host_counter_moves_only_with_delivery_marks(tmp_path: Path) -> None:
+    """Given migration 7, when a host's success time changes, then the hosts counter stays;
+    when its unavailable mark changes, then it moves by one."""
+    settings = _migrated(tmp_path)
     with sqlite3.connect(settings.database_path) as db:
         def count() -> int:
             return int(db.execute("SELECT n FROM change_counters WHERE name = ?",
@@ -494,14 +500,7 @@ async def test_a_block_committed_by_another_process_refuses_the_next_write_at_on
 def test_every_change_counter_trigger_exists(tmp_path: Path) -> None:
     """Given a migrated database, then each table the in-memory copies follow has its
     insert, update and delete counter triggers (a rebuilt table would silently lose them)."""
-    settings = settings_from_mapping({"storage": {"database": str(tmp_path / "fc.sqlite3")}},
-                                     source="test")
-
-    async def migrate() -> None:
-        async with open_runtime(settings):
-            pass
-
-    asyncio.run(migrate())
+    settings = _migrated(tmp_path)
     with sqlite3.connect(settings.database_path) as db:
         names = {r[0] for r in db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'count_%'")}
