@@ -456,6 +456,93 @@ async def start_floors(tmp: Path, keys_file: Path, processes: int) -> list[commo
     return floors
 
 
+async def compare(tmp: Path, remote: FakeInstance, gen: LoadGenerator,
+                  pool: ProcessPoolExecutor, sizes: Sizes, keys: list[Any],
+                  report: Report) -> None:
+    """Ours with one and two workers against the floor in one and two processes."""
+    servers = {1: Server.prepare(tmp / "ours"),
+               2: Server.prepare(tmp / "ours2", server={"workers": 2})}
+    keys_file = tmp / "floor-keys.json"
+    keys_file.write_text(json.dumps({remote.key_id(n): common.public_pem(k)
+                                     for n, k in enumerate(keys)}))
+    floors: dict[int, list[common.FloorProcess]] = {}
+    try:
+        await asyncio.gather(gen.warm(), *(s.start() for s in servers.values()))
+        for n in (1, 2):
+            floors[n] = await start_floors(tmp, keys_file, n)
+        await asyncio.gather(*(s.wait_for_workers() for s in servers.values()))
+        everyone = list(range(sizes.actors))
+        plans = {}
+        for n, server in servers.items():
+            post = await server.admin("POST", "/api/v1/admin/posts", {
+                "url": "https://blog.example/viral/", "title": "A post that went viral"})
+            blog = f"{server.url}/users/blog"
+            first = make_phase(remote, everyone, post["ap_id"], blog, [])
+            plans[n] = (first, {c: make_phase(
+                remote, [i % sizes.actors for i in range(sizes.replies)], post["ap_id"],
+                blog, first.note_ids()) for c in (16, 64)})
+        common.progress(f"signing {2 * sizes.actors + 8 * sizes.replies} requests")
+        sides = [Side(f"ours{n}", s.port, lambda s=s: [s.pid]) for n, s in servers.items()]
+        sides += [Side(f"floor{n}", fl[0].port, lambda fl=fl: [f.pid for f in fl])
+                  for n, fl in floors.items()]
+        for side, plan in zip(sides, (plans[1], plans[2], plans[1], plans[1]), strict=True):
+            auth = f"{HOST}:{side.port}"
+            side.requests = {c: sign_all(pool, len(keys), p.items(remote, auth, "/inbox"))
+                             for c, p in plan[1].items()}
+        common.progress("first contact: every actor's first reply (key fetched)")
+        first_res = {}
+        for n, side in zip((1, 2), sides, strict=False):
+            first_reqs = sign_all(pool, len(keys), plans[n][0].items(
+                remote, f"{HOST}:{side.port}", "/inbox"))
+            first_res[n], _ = await measured(gen, side, first_reqs, 16)
+        results = {}
+        for c in (16, 64):
+            common.progress(f"concurrency {c}: fedcomments with 1 and 2 workers, the floor "
+                            f"in 1 and 2 processes, {ROUNDS} rounds each")
+            results[c] = await interleaved(gen, c, sides)
+            (o1, o1_cpu), (o2, o2_cpu), (f1, f1_cpu), (f2, _) = results[c]
+            phase_rows(report, f"c={c}", o1, f1, o1_cpu, f1_cpu)
+            phase_rows(report, f"c={c}, workers = 2", o2, f1, o2_cpu, f1_cpu,
+                       throughput_only=True)
+            report.add(f"accepted replies/s, c={c}, workers = 2, floor in 2 processes",
+                       per_s(o2.rate(202)), per_s(f2.rate(202)),
+                       ratio(o2.rate(202), f2.rate(202)))
+        for n in (1, 2):
+            report.add(f"accepted replies/s, first contact c=16 (key fetched), "
+                       f"workers = {n}", per_s(first_res[n].rate(202)), "", "")
+        rss = {n: s.rss_mb() for n, s in servers.items()}
+    finally:
+        await asyncio.gather(*(s.stop() for s in servers.values()),
+                             *(f.stop() for fl in floors.values() for f in fl))
+
+    for n, server in servers.items():
+        first, phases = plans[n]
+        accepted = accepted_ids(first_res[n], first)
+        sent = first.note_ids()
+        for c in (16, 64):
+            accepted += accepted_ids(results[c][n - 1][0], phases[c])
+            sent += phases[c].note_ids()
+        lost, duplicated, unacked = check_stored(server.database, accepted, sent)
+        report.add(f"stored exactly once (read back from SQLite), workers = {n}",
+                   f"{len(accepted) - lost} of {len(accepted)} accepted",
+                   f"lost {lost}, duplicated {duplicated}", "")
+        if unacked:
+            report.note(f"workers = {n}: {unacked} replies were stored without a 202 "
+                        "reaching the client")
+    for n in (1, 2):
+        report.add(f"server RSS after the run, workers = {n}", f"{rss[n]:.0f} MB")
+    report.note("; ".join(
+        f"c={c}: " + ", ".join(f"{side.name} {describe(res)}"
+                               for side, (res, _) in zip(sides, results[c], strict=True))
+        for c in (16, 64)))
+    report.note(f"{sizes.replies} replies per phase, every third one answers an earlier "
+                f"reply; {remote.fetches} actor documents served by the fake instance")
+    report.note("ratio: throughput as ours ÷ floor; latency and CPU as ours ÷ floor (× slower)")
+    report.note("workers = 2: `[server] workers = 2`, two HTTP processes on one port and "
+                "one SQLite file; the floor as the target sets it is one process, and the "
+                "row 'floor in 2 processes' gives it the same two")
+
+
 async def run(args: Any) -> Report:
     sizes = QUICK if args.quick else FULL
     report = Report(f"Inbox: signed Mastodon Create{{Note}} replies from {sizes.actors} actors")
@@ -466,93 +553,8 @@ async def run(args: Any) -> Report:
         remote = await FakeInstance(keys).start()
         if args.profile_only:
             await gen.warm()
-            await profile_stages(tmp / "profile", remote, gen, pool, sizes, report, args.pstats)
-            isolated_stages(remote, report)
-            await remote.close()
-            gen.close()
-            pool.shutdown()
-            return report
-        servers = {1: Server.prepare(tmp / "ours"),
-                   2: Server.prepare(tmp / "ours2", server={"workers": 2})}
-        keys_file = tmp / "floor-keys.json"
-        keys_file.write_text(json.dumps({remote.key_id(n): common.public_pem(k)
-                                         for n, k in enumerate(keys)}))
-        floors: dict[int, list[common.FloorProcess]] = {}
-        try:
-            await asyncio.gather(gen.warm(), *(s.start() for s in servers.values()))
-            for n in (1, 2):
-                floors[n] = await start_floors(tmp, keys_file, n)
-            await asyncio.gather(*(s.wait_for_workers() for s in servers.values()))
-            everyone = list(range(sizes.actors))
-            plans = {}
-            for n, server in servers.items():
-                post = await server.admin("POST", "/api/v1/admin/posts", {
-                    "url": "https://blog.example/viral/", "title": "A post that went viral"})
-                blog = f"{server.url}/users/blog"
-                first = make_phase(remote, everyone, post["ap_id"], blog, [])
-                plans[n] = (first, {c: make_phase(
-                    remote, [i % sizes.actors for i in range(sizes.replies)], post["ap_id"],
-                    blog, first.note_ids()) for c in (16, 64)})
-            common.progress(f"signing {2 * sizes.actors + 8 * sizes.replies} requests")
-            sides = [Side(f"ours{n}", s.port, lambda s=s: [s.pid]) for n, s in servers.items()]
-            sides += [Side(f"floor{n}", fl[0].port, lambda fl=fl: [f.pid for f in fl])
-                      for n, fl in floors.items()]
-            for side, plan in zip(sides, (plans[1], plans[2], plans[1], plans[1]), strict=True):
-                auth = f"{HOST}:{side.port}"
-                side.requests = {c: sign_all(pool, len(keys), p.items(remote, auth, "/inbox"))
-                                 for c, p in plan[1].items()}
-            common.progress("first contact: every actor's first reply (key fetched)")
-            first_res = {}
-            for n, side in zip((1, 2), sides, strict=False):
-                first_reqs = sign_all(pool, len(keys), plans[n][0].items(
-                    remote, f"{HOST}:{side.port}", "/inbox"))
-                first_res[n], _ = await measured(gen, side, first_reqs, 16)
-            results = {}
-            for c in (16, 64):
-                common.progress(f"concurrency {c}: fedcomments with 1 and 2 workers, the floor "
-                                f"in 1 and 2 processes, {ROUNDS} rounds each")
-                results[c] = await interleaved(gen, c, sides)
-                (o1, o1_cpu), (o2, o2_cpu), (f1, f1_cpu), (f2, _) = results[c]
-                phase_rows(report, f"c={c}", o1, f1, o1_cpu, f1_cpu)
-                phase_rows(report, f"c={c}, workers = 2", o2, f1, o2_cpu, f1_cpu,
-                           throughput_only=True)
-                report.add(f"accepted replies/s, c={c}, workers = 2, floor in 2 processes",
-                           per_s(o2.rate(202)), per_s(f2.rate(202)),
-                           ratio(o2.rate(202), f2.rate(202)))
-            for n in (1, 2):
-                report.add(f"accepted replies/s, first contact c=16 (key fetched), "
-                           f"workers = {n}", per_s(first_res[n].rate(202)), "", "")
-            rss = {n: s.rss_mb() for n, s in servers.items()}
-        finally:
-            await asyncio.gather(*(s.stop() for s in servers.values()),
-                                 *(f.stop() for fl in floors.values() for f in fl))
-
-        for n, server in servers.items():
-            first, phases = plans[n]
-            accepted = accepted_ids(first_res[n], first)
-            sent = first.note_ids()
-            for c in (16, 64):
-                accepted += accepted_ids(results[c][n - 1][0], phases[c])
-                sent += phases[c].note_ids()
-            lost, duplicated, unacked = check_stored(server.database, accepted, sent)
-            report.add(f"stored exactly once (read back from SQLite), workers = {n}",
-                       f"{len(accepted) - lost} of {len(accepted)} accepted",
-                       f"lost {lost}, duplicated {duplicated}", "")
-            if unacked:
-                report.note(f"workers = {n}: {unacked} replies were stored without a 202 "
-                            "reaching the client")
-        for n in (1, 2):
-            report.add(f"server RSS after the run, workers = {n}", f"{rss[n]:.0f} MB")
-        report.note("; ".join(
-            f"c={c}: " + ", ".join(f"{side.name} {describe(res)}"
-                                   for side, (res, _) in zip(sides, results[c], strict=True))
-            for c in (16, 64)))
-        report.note(f"{sizes.replies} replies per phase, every third one answers an earlier "
-                    f"reply; {remote.fetches} actor documents served by the fake instance")
-        report.note("ratio: throughput as ours ÷ floor; latency and CPU as ours ÷ floor (× slower)")
-        report.note("workers = 2: `[server] workers = 2`, two HTTP processes on one port and "
-                    "one SQLite file; the floor as the target sets it is one process, and the "
-                    "row 'floor in 2 processes' gives it the same two")
+        else:
+            await compare(tmp, remote, gen, pool, sizes, keys, report)
         common.progress("profiling an in-process run")
         await profile_stages(tmp / "profile", remote, gen, pool, sizes, report, args.pstats)
         isolated_stages(remote, report)
