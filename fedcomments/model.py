@@ -182,3 +182,16 @@ class DeliveryJob:
     last_status: int | None = None
     last_error: str | None = None
     finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HostState:
+    """What we know about one remote server as a delivery target (a row of `hosts`)."""
+
+    host: str
+    consecutive_failures: int = 0
+    paused_until: datetime | None = None
+    #: Distinct UTC days (YYYY-MM-DD) with a failure since the last success.
+    failure_days: tuple[str, ...] = ()
+    unavailable_since: datetime | None = None
+    last_success_at: datetime | None = None

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fedcomments.model import CommentStatus
-from fedcomments.netguard import FetchRefused, RefusalReason
+from fedcomments.remote.guard import FetchRefused, RefusalReason
 from fedcomments.runtime import open_runtime
 from fedcomments.services import blocks
 from fedcomments.services.blocks import watch_blocklist

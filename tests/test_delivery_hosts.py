@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fedcomments import delivery_policy
+from fedcomments.delivery import policy as delivery_policy
 from fedcomments.services import deliveries as delivery_admin
 from fedcomments.store import queue
 from fedcomments.store.rows import dt

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fedcomments.delivery_policy import (
+from fedcomments.delivery.policy import (
     BREAKER_THRESHOLD,
     MAX_ATTEMPTS,
     HostState,

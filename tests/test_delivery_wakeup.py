@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fedcomments import delivery
+from fedcomments.delivery import worker as delivery
 from fedcomments.store import queue
 from tests.helpers.blogkit import deliveries, start_blog_without_worker, worker
 from tests.helpers.peers import Peer, peers, until, until_true

@@ -4,14 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from fedcomments.blockfile import (
-    LineNote,
-    Row,
-    is_mastodon_csv,
-    parse_blocklist,
-    write_mastodon_csv,
-    write_plain,
-)
 from fedcomments.blocklist import Blocklist
 from fedcomments.domains import (
     ActorRef,
@@ -23,6 +15,14 @@ from fedcomments.domains import (
     webfinger_urls,
 )
 from fedcomments.errors import InvalidInput
+from fedcomments.services.blockfile import (
+    LineNote,
+    Row,
+    is_mastodon_csv,
+    parse_blocklist,
+    write_mastodon_csv,
+    write_plain,
+)
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

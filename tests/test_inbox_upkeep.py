@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from fedcomments import delivery_policy
+from fedcomments.delivery import policy as delivery_policy
+from fedcomments.model import HostState
 from fedcomments.services import inbox as inbox_service
 from fedcomments.store import queue
 from tests.helpers.fediverse import FakeInstance, activity, note
@@ -18,11 +19,11 @@ from tests.helpers.inbox import Blog, outcome
 HOST = "127.0.0.1"  # where the fake instance's actors live (the port is not part of it)
 
 
-async def mark_unavailable(blog: Blog) -> delivery_policy.HostState:
+async def mark_unavailable(blog: Blog) -> HostState:
     """HOST as the delivery worker leaves it after failures on seven distinct days."""
     now = blog.rt.now()
     days = tuple((now - timedelta(days=d)).strftime("%Y-%m-%d") for d in range(6, -1, -1))
-    state = delivery_policy.HostState(host=HOST, consecutive_failures=9, failure_days=days,
+    state = HostState(host=HOST, consecutive_failures=9, failure_days=days,
                                       unavailable_since=now - timedelta(hours=2))
     async with blog.rt.db.transaction() as tx:
         await queue.save_host(tx, state)

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 from yarl import URL
 
-from fedcomments.netguard import (
+from fedcomments.remote.guard import (
     FetchRefused,
     RefusalReason,
     address_allowed,

@@ -17,7 +17,6 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from fedcomments.netguard import RefusalReason
 from fedcomments.remote import (
     AS2_ACCEPT,
     AddressRefused,
@@ -27,6 +26,7 @@ from fedcomments.remote import (
     RemoteClient,
     RemoteSettings,
 )
+from fedcomments.remote.guard import RefusalReason
 
 AS2 = "application/activity+json"
 LD_AS2 = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from fedcomments import logsetup, processes
-from fedcomments.cli import common
+from fedcomments import logsetup
+from fedcomments.cli import common, processes
 from fedcomments.config import Settings
 from fedcomments.errors import ConfigError
 from fedcomments.runtime import open_runtime

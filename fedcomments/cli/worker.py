@@ -11,7 +11,7 @@ from fedcomments import logsetup
 from fedcomments.cli import common
 from fedcomments.cli.server import data_path
 from fedcomments.config import Settings
-from fedcomments.delivery import DeliveryWorker
+from fedcomments.delivery.worker import DeliveryWorker
 from fedcomments.runtime import open_runtime
 
 

@@ -5,7 +5,6 @@
 `http1` and `signing` the delivery path's framing and signing threads.
 """
 
-from fedcomments.netguard import FetchRefused, HostCheck
 from fedcomments.remote.client import RemoteClient
 from fedcomments.remote.common import (
     AS2_ACCEPT,
@@ -16,6 +15,7 @@ from fedcomments.remote.common import (
     RemoteSettings,
     Signer,
 )
+from fedcomments.remote.guard import FetchRefused, HostCheck
 from fedcomments.remote.resolver import AddressRefused, GuardedResolver
 
 __all__ = [

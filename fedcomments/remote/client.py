@@ -1,6 +1,6 @@
 """Signed, guarded GETs of JSON documents (aiohttp) and the entry point for delivery POSTs.
 
-Timeouts, size caps and the SSRF guard (`netguard`) apply to every hop and every resolved
+Timeouts, size caps and the SSRF guard (`guard`) apply to every hop and every resolved
 address. Signing and the domain-block check are injected as callables.
 """
 
@@ -19,7 +19,6 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from fedcomments.netguard import FetchRefused, HostCheck, RefusalReason, Target, check_url
 from fedcomments.remote.common import (
     AS2_ACCEPT,
     AS2_CONTENT_TYPE,
@@ -31,6 +30,7 @@ from fedcomments.remote.common import (
     Signer,
     merge_headers,
 )
+from fedcomments.remote.guard import FetchRefused, HostCheck, RefusalReason, Target, check_url
 from fedcomments.remote.post import Poster
 from fedcomments.remote.resolver import AddressRefused, GuardedResolver
 

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 
 from multidict import CIMultiDictProxy
 
-from fedcomments.netguard import FetchRefused, RefusalReason, Target
 from fedcomments.remote.common import FetchFailed, PostResult, RemoteSettings, Signer
+from fedcomments.remote.guard import FetchRefused, RefusalReason, Target
 from fedcomments.remote.http1 import BadAnswer, Wire, read_body, read_head, request_bytes
 from fedcomments.remote.resolver import AddressRefused, GuardedResolver
 from fedcomments.remote.signing import SigningThreads

@@ -7,7 +7,7 @@ import socket
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from fedcomments.netguard import address_allowed
+from fedcomments.remote.guard import address_allowed
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from fedcomments import blockfile
-from fedcomments.blockfile import LineNote, Row
 from fedcomments.domains import (
     ActorRef,
     covering_domain,
@@ -29,7 +27,9 @@ from fedcomments.domains import (
 from fedcomments.errors import FedcommentsError, InvalidInput, NotFound, RemoteError
 from fedcomments.model import ActorBlock, DomainBlock
 from fedcomments.runtime import Runtime
+from fedcomments.services import blockfile
 from fedcomments.services import comments as comment_service
+from fedcomments.services.blockfile import LineNote, Row
 from fedcomments.store import actors as actor_store
 from fedcomments.store import blocks as block_store
 from fedcomments.store.db import Conn

@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from fedcomments import delivery_policy as policy
+from fedcomments.delivery import policy
 from fedcomments.errors import InvalidInput, NotFound
 from fedcomments.model import DeliveryJob, DeliveryStatus
 from fedcomments.runtime import Runtime

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fedcomments.blocklist import host_of
-from fedcomments.delivery_policy import HostState
-from fedcomments.model import DeliveryJob, DeliveryStatus
+from fedcomments.model import DeliveryJob, DeliveryStatus, HostState
 from fedcomments.store.db import Conn
 from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
 

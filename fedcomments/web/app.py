@@ -12,8 +12,8 @@ from datetime import datetime
 import jinja2
 from aiohttp import web
 
-from fedcomments import delivery
 from fedcomments.config import Settings
+from fedcomments.delivery import worker as delivery
 from fedcomments.errors import FedcommentsError
 from fedcomments.runtime import open_runtime, utcnow
 from fedcomments.services.blocks import watch_blocklist

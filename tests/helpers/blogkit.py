@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from fedcomments.delivery import DeliveryWorker
+from fedcomments.delivery.worker import DeliveryWorker
 from tests.conftest import Instance
 from tests.helpers.peers import Peer, PeerActor
 

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from fedcomments import delivery_policy as policy
-from fedcomments.delivery_attempt import Attempt
-from fedcomments.model import DeliveryJob, DeliveryStatus
+from fedcomments.delivery import policy
+from fedcomments.delivery.attempt import Attempt
+from fedcomments.model import DeliveryJob, DeliveryStatus, HostState
 from fedcomments.store import queue
 from fedcomments.store.db import Conn
 
@@ -105,7 +105,7 @@ class PassWriter:
             return {}
         hosts = {a.job.host for a in attempts if not (a.blocked or a.refused)}
         before = await queue.host_states(tx, hosts)
-        states = {h: before.get(h, policy.HostState(host=h)) for h in hosts}
+        states = {h: before.get(h, HostState(host=h)) for h in hosts}
         outcomes = [await self._outcome(tx, a, now, states) for a in attempts]
         await queue.record(tx, outcomes, now)
         changed = {h: s for h, s in states.items() if s is not before.get(h)}
@@ -124,7 +124,7 @@ class PassWriter:
         return slots
 
     async def _outcome(self, tx: Conn, attempt: Attempt, now: datetime,
-                       states: dict[str, policy.HostState]) -> queue.Outcome:
+                       states: dict[str, HostState]) -> queue.Outcome:
         """The job's fate (and its host's) after one attempt."""
         job = attempt.job
         if attempt.blocked:

@@ -12,7 +12,7 @@ holds its slot until its outcome is written, so after a crash at most
 `delivery_concurrency` deliveries (and the slow ones) are sent again. Passes follow each
 other as long as requests finish: every pass writes all the outcomes that came in while
 the previous one ran, and claims jobs ahead, which wait in memory for a slot.
-`delivery_attempt` makes one attempt; `delivery_pass` is the pass on the writer thread.
+`attempt` makes one attempt; `queue_pass` is the pass on the writer thread.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-from fedcomments.delivery_attempt import Attempt, attempt, is_blocked
-from fedcomments.delivery_pass import PassWriter, Plan
+from fedcomments.delivery.attempt import Attempt, attempt, is_blocked
+from fedcomments.delivery.queue_pass import PassWriter, Plan
 from fedcomments.model import DeliveryJob
 from fedcomments.runtime import Runtime
 from fedcomments.services import deliveries, publish

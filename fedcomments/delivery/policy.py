@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from fedcomments.model import HostState
+
 #: A job is tried at least this many times and over at least RETRY_HORIZON before it is
 #: marked failed (Mastodon retries about as long: Sidekiq's 16 retries span ~2 days).
 MAX_ATTEMPTS = 16
@@ -138,22 +140,9 @@ def decide(
 # --- hosts -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HostState:
-    """What we know about one remote server (a row of `hosts`)."""
-
-    host: str
-    consecutive_failures: int = 0
-    paused_until: datetime | None = None
-    #: Distinct UTC days (YYYY-MM-DD) with a failure since the last success.
-    failure_days: tuple[str, ...] = ()
-    unavailable_since: datetime | None = None
-    last_success_at: datetime | None = None
-
-    @property
-    def half_open(self) -> bool:
-        """The breaker tripped: one probe at a time until a success closes it."""
-        return self.consecutive_failures >= BREAKER_THRESHOLD
+def half_open(state: HostState) -> bool:
+    """The breaker tripped: one probe at a time until a success closes it."""
+    return state.consecutive_failures >= BREAKER_THRESHOLD
 
 
 def host_slots(state: HostState | None, now: datetime, per_host: int) -> int:
@@ -164,7 +153,7 @@ def host_slots(state: HostState | None, now: datetime, per_host: int) -> int:
         return 0
     if state.paused_until is not None and state.paused_until > now:
         return 0
-    return 1 if state.half_open else per_host
+    return 1 if half_open(state) else per_host
 
 
 def host_after_success(state: HostState, now: datetime) -> HostState:

@@ -7,10 +7,10 @@ import functools
 import logging
 from dataclasses import dataclass
 
-from fedcomments import delivery_policy as policy
+from fedcomments.delivery import policy
 from fedcomments.model import DeliveryJob
-from fedcomments.netguard import RefusalReason
 from fedcomments.remote import FetchFailed, FetchRefused, PostResult
+from fedcomments.remote.guard import RefusalReason
 from fedcomments.runtime import Runtime
 
 log = logging.getLogger("fedcomments.delivery")
