@@ -11,7 +11,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 import idna
 
@@ -65,7 +65,7 @@ def _host_part(text: str, field: str) -> str:
     return netloc
 
 
-def _split(text: str, field: str) -> Any:
+def _split(text: str, field: str) -> SplitResult:
     try:
         return urlsplit(text)
     except ValueError as exc:

@@ -71,4 +71,4 @@ class Urls:
         return f"{self.base_url}/activities/{kind}/{token}"
 
     def is_local(self, url: str | None) -> bool:
-        return bool(url) and (url == self.base_url or url.startswith(self.base_url + "/"))
+        return url is not None and (url == self.base_url or url.startswith(self.base_url + "/"))

@@ -73,7 +73,8 @@ class FastPath:
             self._verdicts[key] = cached
         if cached is False:
             raise _Bail
-        return cached
+        scope: _Scope = cached
+        return scope
 
     def _base(self) -> _Active:
         if self._canonical is None:

@@ -73,7 +73,7 @@ def _define(active: _Active, local: dict[str, Any], term: str, defined: dict[str
         new = _Term(iri=None)
     elif isinstance(value, str):
         iri = _expand(active, value, vocab=True, local=local, defined=defined, trusted=trusted)
-        prefix = ":" not in term and bool(iri) and iri.endswith(_GEN_DELIMS)
+        prefix = ":" not in term and iri is not None and iri.endswith(_GEN_DELIMS)
         new = _Term(iri=iri, prefix=prefix, protected=protected)
     elif isinstance(value, dict):
         if {"@reverse", "@nest", "@index", "@direction"} & value.keys():

@@ -69,6 +69,7 @@ def _recipients(node: dict[str, Any], key: str) -> tuple[str, ...]:
 def _links(value: Any) -> list[tuple[str, str | None]]:
     """(href, mediaType) of a url/href value: a string, a Link or Image, or a list of them."""
     found: list[tuple[str, str | None]] = []
+    href: str | None
     for item in _list(value)[:MAX_LINKS]:
         if isinstance(item, str):
             href, media_type = item, None
@@ -118,7 +119,7 @@ def _text(value: Any) -> str | None:
         if isinstance(item, str):
             return item
         if isinstance(item, dict) and isinstance(item.get("@value"), str):
-            return item["@value"]
+            return str(item["@value"])
     return None
 
 
@@ -197,7 +198,7 @@ def _id_of(value: Any) -> str | None:
     if isinstance(item, str):
         return item
     if isinstance(item, dict) and isinstance(item.get("id"), str):
-        return item["id"]
+        return str(item["id"])
     return None
 
 

@@ -126,7 +126,7 @@ async def follow_parent(parent: int) -> None:
         gone: asyncio.Future[None] = loop.create_future()
         try:
             if os.getppid() == parent:
-                loop.add_reader(fd, lambda: gone.done() or gone.set_result(None))
+                loop.add_reader(fd, lambda: None if gone.done() else gone.set_result(None))
                 try:
                     await gone
                 finally:

@@ -79,7 +79,8 @@ def backoff(attempts: int, random: float) -> timedelta:
     """
     exponent = min(max(attempts, 1) - 1, 30)
     base = min(BACKOFF_BASE * (2**exponent), BACKOFF_CAP)
-    return base * (1 + JITTER * min(max(random, 0.0), 1.0))
+    stretched: timedelta = base * (1 + JITTER * min(max(random, 0.0), 1.0))
+    return stretched
 
 
 def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:

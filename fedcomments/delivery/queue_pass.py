@@ -14,7 +14,7 @@ from fedcomments.delivery import policy
 from fedcomments.delivery.attempt import Attempt
 from fedcomments.model import DeliveryJob, DeliveryStatus, HostState
 from fedcomments.store import queue
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 log = logging.getLogger("fedcomments.delivery")
 

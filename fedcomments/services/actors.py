@@ -20,8 +20,9 @@ from fedcomments.errors import FedcommentsError, Forbidden, ProtocolError
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
 from fedcomments.store import actors as actor_store
+from fedcomments.store import changes as change_store
 from fedcomments.store.actors import ActorFields
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 log = logging.getLogger("fedcomments.actors")
 
@@ -171,7 +172,7 @@ async def refresh_on_update(rt: Runtime, actor: RemoteActor) -> bool:
 async def cached_key(rt: Runtime, key_id: str) -> ResolvedKey | None:
     """The key and its owner as stored (from memory when recently read), or None."""
     now = rt.now()
-    version = rt.db.version(actor_store.ACTORS)
+    version = rt.db.version(change_store.ACTORS)
     key: ResolvedKey | None = rt.key_cache.get(key_id, now, version)
     if key is not None:
         return key
@@ -218,7 +219,7 @@ async def remember(rt: Runtime, key: ResolvedKey) -> RemoteActor:
         await actor_store.store_key(tx, key.key_id, actor.id, key.pem, now)
     rt.key_cache.put(key.key_id, ResolvedKey(key.key_id, actor.ap_id, key.pem, actor=actor,
                                              fetched_at=now),
-                     now, rt.db.version(actor_store.ACTORS))
+                     now, rt.db.version(change_store.ACTORS))
     return actor
 
 

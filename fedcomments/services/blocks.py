@@ -32,7 +32,7 @@ from fedcomments.services import comments as comment_service
 from fedcomments.services.blockfile import LineNote, Row
 from fedcomments.store import actors as actor_store
 from fedcomments.store import blocks as block_store
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 log = logging.getLogger("fedcomments.blocks")
 

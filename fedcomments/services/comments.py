@@ -21,7 +21,7 @@ from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import posts as post_store
 from fedcomments.store.comments import NewComment
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 log = logging.getLogger("fedcomments.comments")
 

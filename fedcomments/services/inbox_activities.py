@@ -19,7 +19,7 @@ from fedcomments.services import actors, comments, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import queue
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 Handler = Callable[[Runtime, parse.IncomingActivity, RemoteActor], Awaitable[str]]
 

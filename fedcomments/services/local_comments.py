@@ -35,7 +35,7 @@ from fedcomments.services.thread import find_thread_post
 from fedcomments.store import comments as comment_store
 from fedcomments.store import local_comments as local_store
 from fedcomments.store.comments import NewComment
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 from fedcomments.store.threads import ThreadPost
 
 log = logging.getLogger("fedcomments.comments")

@@ -16,7 +16,7 @@ from fedcomments.runtime import Runtime
 from fedcomments.services import publish
 from fedcomments.store import posts as post_store
 from fedcomments.store import stats
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 MAX_TITLE = 500
 MAX_SUMMARY = 5_000
@@ -113,8 +113,9 @@ async def add_post(rt: Runtime, data: PostInput) -> PostChange:
             summary=data.summary, content=data.content, tags=data.tags, image=data.image,
             published_at=data.published_at or now, now=now,
         )
-        post = await post_store.by_id(tx, post_id)
-        assert post is not None
+        inserted = await post_store.by_id(tx, post_id)
+        assert inserted is not None
+        post = inserted
         # Deliveries commit with the post; a scheduled post goes out when it is due.
         await publish.post_published(rt, tx, post)
     return PostChange(post=post, created=True)

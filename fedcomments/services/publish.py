@@ -17,7 +17,7 @@ from fedcomments.model import Post, RemoteActor
 from fedcomments.runtime import Runtime
 from fedcomments.store import posts as post_store
 from fedcomments.store import queue
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 log = logging.getLogger("fedcomments.publish")
 

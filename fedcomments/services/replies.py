@@ -21,7 +21,7 @@ from fedcomments.store import posts as post_store
 from fedcomments.store import queue
 from fedcomments.store import replies as reply_store
 from fedcomments.store.comments import NewComment
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 log = logging.getLogger("fedcomments.replies")
 

@@ -332,6 +332,7 @@ def assemble(post: ThreadPost, rows: Sequence[ThreadRow], reactions: Reactions,
     depth, reply_to, closing = 0, _NULL, None
     while True:
         for cid, parent, dead, body in it:
+            assert body is not None  # the caller rendered every missing fragment first
             if not dead:
                 count += 1
             if parent is None:

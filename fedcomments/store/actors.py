@@ -8,7 +8,7 @@ from datetime import datetime
 
 from fedcomments.model import Follower, RemoteActor
 from fedcomments.store.changes import ACTORS  # what Conn.touch names for these writes
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 from fedcomments.store.rows import dt, dt_required, dumps, ts
 
 ACTOR_COLUMNS = (

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from fedcomments.model import Attachment, Comment, CommentStatus, Origin, Visibility
 from fedcomments.store.actors import ACTOR_COLUMNS, actor_from_row
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
 
 COMMENT_COLUMNS = (

@@ -13,11 +13,13 @@ T = TypeVar("T")
 
 
 def _one(db: sqlite3.Connection, sql: str, params: Params) -> sqlite3.Row | None:
-    return db.execute(sql, params).fetchone()
+    row: sqlite3.Row | None = db.execute(sql, params).fetchone()
+    return row
 
 
 def _all(db: sqlite3.Connection, sql: str, params: Params) -> list[sqlite3.Row]:
-    return db.execute(sql, params).fetchall()
+    rows: list[sqlite3.Row] = db.execute(sql, params).fetchall()
+    return rows
 
 
 def _write(db: sqlite3.Connection, sql: str, params: Params) -> tuple[int | None, int]:
@@ -52,9 +54,10 @@ class Conn:
         For repo functions only (SQL stays in the store layer).
         """
         # aiosqlite's own execute_fetchall/execute_insert are built the same way.
-        return await self._raw._execute(fn, self._raw._conn, *args)  # type: ignore[no-any-return]
+        return await self._raw._execute(fn, self._raw._conn, *args)  # type: ignore[no-any-return,no-untyped-call]
 
-    async def _call(self, fn: Any, sql: str, params: Any) -> Any:
+    async def _call(self, fn: Callable[[sqlite3.Connection, str, Any], T], sql: str,
+                    params: Any) -> T:
         return await self.run(fn, sql, params)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:

@@ -143,7 +143,7 @@ class Database:
                 batch, self._units = self._units[:MAX_BATCH], self._units[MAX_BATCH:]
                 try:
                     assert self._writer is not None
-                    outcomes, touched = await self._writer._execute(
+                    outcomes, touched = await self._writer._execute(  # type: ignore[no-untyped-call]
                         run_batch, self._writer._conn, [unit for unit, _ in batch])
                     self._committed(touched)
                     self.unit_batches += 1
@@ -237,7 +237,7 @@ async def _migrate(conn: aiosqlite.Connection) -> None:
     for version in range(current + 1, len(MIGRATIONS) + 1):
         # DDL and PRAGMA user_version are transactional in SQLite: a crash mid-way
         # leaves the previous version intact.
-        await conn._execute(begin_immediate, conn._conn)
+        await conn._execute(begin_immediate, conn._conn)  # type: ignore[no-untyped-call]
         try:
             async with conn.execute("PRAGMA user_version") as cur:
                 row = await cur.fetchone()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 from fedcomments.store.rows import ts
 
 

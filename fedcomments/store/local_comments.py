@@ -8,7 +8,7 @@ from datetime import datetime
 from fedcomments.model import Comment
 from fedcomments.store.actors import ACTOR_COLUMNS
 from fedcomments.store.comments import COMMENT_COLUMNS, comment_from_row
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 from fedcomments.store.rows import dt, ts
 
 

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime
 
 from fedcomments.model import Post
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
 
 _COLUMNS = (

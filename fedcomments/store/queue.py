@@ -10,7 +10,7 @@ from datetime import datetime
 
 from fedcomments.blocklist import host_of
 from fedcomments.model import DeliveryJob, DeliveryStatus, HostState
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
 
 _JOB_COLUMNS = (

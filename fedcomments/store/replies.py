@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 _PUBLIC = "status = 'approved' AND visibility IN ('public', 'unlisted')"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 
 async def count_public_comments(conn: Conn) -> int:

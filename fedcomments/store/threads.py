@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedcomments.store.comments import ReactionRow
-from fedcomments.store.db import Conn
+from fedcomments.store.conn import Conn
 
 
 @dataclass(slots=True)

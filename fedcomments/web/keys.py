@@ -13,7 +13,7 @@ from fedcomments.runtime import Runtime
 
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
-CLOCK = web.AppKey("clock", Callable[[], datetime])
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 
 #: Request key: fields a handler adds to the request's one access-log line.

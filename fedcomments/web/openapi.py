@@ -231,7 +231,7 @@ _BLOCK = ("Answers `{domain|actor, created, covered_by, keep_content, removed {c
           "get 403 before any fetch, nothing is fetched from or delivered to it and its "
           "pending deliveries are cancelled; unless `keep_content` its comments (tombstones "
           "where replies hang below), reactions and follows are removed.")
-_BLOCK_BODY = {"type": "object", "additionalProperties": False, "properties": {
+_BLOCK_BODY: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {
     "reason": {"type": "string"}, "keep_content": {"type": "boolean"}}}
 _COMMENT_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 
