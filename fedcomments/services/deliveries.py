@@ -11,6 +11,7 @@ from typing import Any
 from fedcomments.delivery import policy
 from fedcomments.errors import InvalidInput, NotFound
 from fedcomments.model import DeliveryJob, DeliveryStatus
+from fedcomments.paging import Page, decode_cursor, encode_cursor
 from fedcomments.runtime import Runtime
 from fedcomments.store import queue
 
@@ -44,8 +45,20 @@ def parse_limit(value: str | int | None) -> int:
 
 async def list_deliveries(rt: Runtime, *, status: DeliveryStatus | None = None,
                           limit: int = DEFAULT_LIMIT) -> list[DeliveryJob]:
-    """Pending jobs in the order they will run; finished ones newest first."""
-    return await queue.list_jobs(rt.db.read, status=status, limit=limit)
+    """Pending jobs in the order they will run; others newest first."""
+    return (await deliveries_page(rt, status=status, limit=limit)).items
+
+
+async def deliveries_page(rt: Runtime, *, status: DeliveryStatus | None = None,
+                          limit: int = DEFAULT_LIMIT, cursor: str | None = None
+                          ) -> Page[DeliveryJob]:
+    """One page of jobs after `cursor` (a cursor belongs to one status filter: pending
+    jobs are listed in another order)."""
+    listing = "pending deliveries" if status is DeliveryStatus.PENDING else "deliveries"
+    shape: tuple[type, ...] = (str, int) if status is DeliveryStatus.PENDING else (int,)
+    key = decode_cursor(listing, cursor, shape)
+    items, last = await queue.list_jobs(rt.db.read, status=status, limit=limit, key=key)
+    return Page(items, encode_cursor(listing, last) if last else None)
 
 
 async def counts(rt: Runtime) -> dict[str, int]:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from fedcomments.ap.sanitize import sanitize_html
 from fedcomments.errors import Gone, InvalidInput, NotFound
 from fedcomments.model import Post, PostInput
+from fedcomments.paging import Page, decode_cursor, encode_cursor, parse_limit
 from fedcomments.runtime import Runtime
 from fedcomments.services import publish
 from fedcomments.store import posts as post_store
@@ -214,6 +215,20 @@ async def list_posts_with_counts(
     found = await list_posts(rt, include_deleted=include_deleted)
     counts = await stats.post_counts(rt.db.read)
     return [(p, counts.get(p.id, EMPTY_COUNTS)) for p in found]
+
+
+async def posts_page_with_counts(
+    rt: Runtime, *, include_deleted: bool = False, limit: int | str | None = 100,
+    cursor: str | None = None,
+) -> Page[tuple[Post, dict[str, int]]]:
+    """One page of posts, newest first, after `cursor`, with their counts."""
+    size = parse_limit(limit)
+    key = decode_cursor("posts", cursor, (str, int))
+    found, last = await post_store.posts_page(rt.db.read, include_deleted=include_deleted,
+                                              limit=size, key=key)
+    counts = await stats.post_counts(rt.db.read, [p.id for p in found])
+    return Page([(p, counts.get(p.id, EMPTY_COUNTS)) for p in found],
+                encode_cursor("posts", last) if last else None)
 
 
 async def post_with_counts(rt: Runtime, ref: str) -> tuple[Post, dict[str, int]]:

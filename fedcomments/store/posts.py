@@ -6,7 +6,9 @@ import sqlite3
 from datetime import datetime
 
 from fedcomments.model import Post
+from fedcomments.paging import Key
 from fedcomments.store.conn import Conn
+from fedcomments.store.paging import after, split
 from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
 
 _COLUMNS = (
@@ -128,6 +130,19 @@ async def list_posts(
         (limit, offset),
     )
     return [_post(r) for r in rows]
+
+
+async def posts_page(conn: Conn, *, include_deleted: bool, limit: int, key: Key | None = None
+                     ) -> tuple[list[Post], Key | None]:
+    """Newest first, after `key` (published, id) when given."""
+    where = [] if include_deleted else ["deleted_at IS NULL"]
+    if key:
+        where.append(after(["published_at", "id"], True))
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = await conn.fetchall(
+        f"SELECT {_COLUMNS} FROM posts {clause} ORDER BY published_at DESC, id DESC LIMIT ?",
+        (*(key or ()), limit + 1))
+    return split(rows, limit, _post, lambda r: (r["published_at"], r["id"]))
 
 
 async def list_published(conn: Conn, now: datetime, *, limit: int, offset: int) -> list[Post]:
