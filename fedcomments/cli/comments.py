@@ -17,7 +17,9 @@ from fedcomments.services.admin import ListedComment
 def _handle(c: Any) -> str:
     if c.actor is not None:
         return str(c.actor.handle)
-    return "owner" if c.origin.value == "owner" else "local"
+    kind = "owner" if c.origin.value == "owner" else "local"
+    # Imported comments say where they came from.
+    return f"{kind} ({c.imported.source})" if c.imported is not None else kind
 
 
 def _status(c: Any) -> str:
@@ -61,6 +63,9 @@ async def show(args: argparse.Namespace) -> int:
               ("replies", detail.replies),
               ("reactions", ", ".join(f"{k} {v}" for k, v in detail.reactions.items()) or "0"),
               ("url", c.url or c.ap_id or ""), ("summary", c.summary or "")]
+    if c.imported is not None:
+        fields.append(("imported", f"from {c.imported.source} ({c.imported.site}), id "
+                                   f"{c.imported.id}"))
     for name, value in fields:
         print(f"{name:>10}: {value}")
     print()

@@ -224,7 +224,15 @@ def comment_json(listed: ListedComment) -> dict[str, Any]:
         "summary": c.summary,
         "ap_id": c.ap_id,
         "url": c.url,
+        "imported": imported_json(c),
     }
+
+
+def imported_json(c: Comment) -> dict[str, str] | None:
+    """Where an imported comment came from (admin views only), or None."""
+    if c.imported is None:
+        return None
+    return {"source": c.imported.source, "site": c.imported.site, "id": c.imported.id}
 
 
 def comment_detail_json(d: CommentDetail) -> dict[str, Any]:

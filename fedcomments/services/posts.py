@@ -144,6 +144,23 @@ async def _update(tx: Conn, existing: Post, data: PostInput, now: datetime) -> P
     return post
 
 
+async def add_imported_post(rt: Runtime, tx: Conn, permalink: str, title: str,
+                            published_at: datetime) -> Post:
+    """Register a post an import names (from the export's own title and date), quietly:
+    it counts as announced already, so nothing is ever sent to the fediverse for it."""
+    data = _validated(PostInput(permalink=permalink, title=title.strip()[:MAX_TITLE] or
+                                permalink, published_at=published_at))
+    now = rt.now()
+    slug = await _free_slug(tx, slug_base(data.permalink))
+    post_id = await post_store.insert(
+        tx, slug=slug, permalink=data.permalink, ap_id=rt.urls.post(slug), title=data.title,
+        summary="", content="", tags=(), image=None, published_at=published_at, now=now)
+    await post_store.mark_federated(tx, post_id, now)
+    post = await post_store.by_id(tx, post_id)
+    assert post is not None
+    return post
+
+
 async def update_post(rt: Runtime, ref: str, data: PostInput) -> Post:
     """Change a post found by id, slug or permalink (the permalink itself may change)."""
     data = _validated(data)

@@ -63,6 +63,12 @@ async def live_id_by_ap_id(conn: Conn, ap_id: str) -> tuple[int, bool] | None:
     return (int(row[0]), bool(row[1])) if row else None
 
 
+async def all_permalinks(conn: Conn) -> list[tuple[int, str]]:
+    """(id, permalink) of every post, deleted ones too (one row each: posts are few)."""
+    rows = await conn.fetchall("SELECT id, permalink FROM posts ORDER BY id")
+    return [(int(r[0]), r[1]) for r in rows]
+
+
 async def slug_taken(conn: Conn, slug: str) -> bool:
     return await conn.fetchone("SELECT 1 FROM posts WHERE slug = ?", (slug,)) is not None
 
