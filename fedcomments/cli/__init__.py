@@ -17,6 +17,7 @@ from fedcomments.cli import (
     domains,
     followers,
     importing,
+    moving,
     posts,
     reports,
     server,
@@ -34,7 +35,7 @@ EPILOG = """examples:
 # function taking the parsed arguments.
 MODULES = [server, worker, posts, comments, domains, actors, followers, reports, deliveries]
 # Moving in and out: import, export, backup and restore.
-MODULES += [importing]
+MODULES += [importing, moving]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ from fedcomments.formats.records import (
     Records,
     Skipped,
 )
-from fedcomments.model import ImportKey
+from fedcomments.model import Attachment, ImportKey
 
 FORMAT = "fedcomments-export"
 VERSION = 1
@@ -174,5 +174,15 @@ def _comment(data: dict[str, Any], posts: dict[str, PostRecord], where: str
         actor=actor, summary=_str(data, "summary", where),
         sensitive=data.get("sensitive") is True, language=_str(data, "language", where),
         updated=_date(data, "updated", where),
+        attachments=_attachments(data.get("attachments") or [], where),
+        mentions=tuple(m for m in data.get("mentions") or [] if isinstance(m, str)),
         reactions=_reactions(data.get("reactions", []), where),
     )
+
+
+def _attachments(data: Any, where: str) -> tuple[Attachment, ...]:
+    if not isinstance(data, list) or not all(isinstance(a, dict) for a in data):
+        raise BadExport(f"{where}: attachments must be a list of objects")
+    return tuple(Attachment(url=str(a.get("url") or ""),
+                            media_type=_str(a, "media_type", where), name=_str(a, "name", where))
+                 for a in data if isinstance(a.get("url"), str))

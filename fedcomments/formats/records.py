@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fedcomments.errors import InvalidInput
-from fedcomments.model import ImportKey
+from fedcomments.model import Attachment, ImportKey
 
 #: How a record's text is written in its source, so it is made HTML the way that system
 #: shows it: "html" as is, "wordpress" with WordPress's paragraphs and links, "markdown".
@@ -85,6 +85,8 @@ class CommentRecord:
     sensitive: bool = False
     language: str | None = None
     updated: datetime | None = None
+    attachments: tuple[Attachment, ...] = ()
+    mentions: tuple[str, ...] = ()
     reactions: tuple[ReactionRecord, ...] = ()
 
 

@@ -57,6 +57,8 @@ log = logging.getLogger("fedcomments.import")
 #: server's inbox never waits long for the write lock.
 BATCH = 200
 MAX_WEBSITE = 500
+MAX_ATTACHMENTS = 16
+MAX_MENTIONS = 50
 MAX_EMAIL = 254
 #: Progress is told every this many records.
 PROGRESS_EVERY = 500
@@ -229,7 +231,8 @@ async def _comment(state: _Pass, conn: Conn, c: CommentRecord) -> None:
         summary=c.summary, sensitive=c.sensitive, language=c.language,
         url=_website(c.url) if c.origin == "remote" else None,
         in_reply_to=c.in_reply_to if c.origin == "remote" else None,
-        imported=c.key, import_parent=waiting,
+        attachments=tuple(a for a in c.attachments if _website(a.url, 2048))[:MAX_ATTACHMENTS],
+        mentions=c.mentions[:MAX_MENTIONS], imported=c.key, import_parent=waiting,
     ), state.rt.now())
     if c.origin == "owner":
         # The blog's own answers are Notes at our ids, like every answer the owner writes.
@@ -339,10 +342,10 @@ def _email(email: str | None) -> str | None:
     return email if "@" in email and len(email) <= MAX_EMAIL else None
 
 
-def _website(url: str | None) -> str | None:
+def _website(url: str | None, limit: int = MAX_WEBSITE) -> str | None:
     """Only an http(s) address is kept (never javascript:, data: or relative)."""
     url = (url or "").strip()
-    if not url or len(url) > MAX_WEBSITE or any(ch.isspace() or ord(ch) < 32 for ch in url):
+    if not url or len(url) > limit or any(ch.isspace() or ord(ch) < 32 for ch in url):
         return None
     try:
         parts = urlsplit(url)
