@@ -81,7 +81,7 @@ def _read(f: IO[bytes], where: str) -> Iterator[CommentRecord | Skipped]:
 def _thread(elem: Element) -> tuple[PostRecord | None, str]:
     link = _text(elem, "link")
     forum = _text(elem, "forum")
-    if not link.startswith(("https://", "http://")):
+    if not link.lower().startswith(("https://", "http://")):
         return None, forum
     return PostRecord(permalink=link, title=_text(elem, "title") or link,
                       published=_date(_text(elem, "createdAt"))), forum

@@ -36,7 +36,8 @@ def read(path: Path) -> Records:
         with path.open("rb") as f:
             yield from _read(f, str(path))
     except ijson.JSONError as exc:
-        raise BadExport(f"{path}: not valid JSON ({exc})") from None
+        detail = " ".join(str(exc).split())[:120]
+        raise BadExport(f"{path}: not valid JSON ({detail})") from None
     except OSError as exc:
         raise BadExport(f"{path}: cannot read ({exc.strerror or exc})") from None
 

@@ -41,7 +41,7 @@ def _markdown() -> MarkdownIt:
 
 def markdown_html(text: str) -> str:
     """Isso's Markdown source as HTML, bare URLs linked as Isso's autolink does."""
-    return link_bare_urls(_markdown().render(text))
+    return link_bare_urls(_markdown().render(text).strip())
 
 
 def link_bare_urls(fragment: str) -> str:

@@ -102,7 +102,7 @@ def _date(value: str) -> datetime | None:
 
 def _post(item: dict[str, str]) -> PostRecord | None:
     link = item.get("link", "")
-    if not link.startswith(("https://", "http://")):
+    if not link.lower().startswith(("https://", "http://")):
         return None
     published = _date(item.get("wp:post_date_gmt", "")) or _date(item.get("wp:post_date", ""))
     if published is None and item.get("pubDate"):

@@ -58,7 +58,7 @@ def _read(db: sqlite3.Connection, where: str, site: str) -> Iterator[CommentReco
             permalink = urljoin(site, str(uri or "/"))
             yield CommentRecord(
                 key=ImportKey(SOURCE, key_site, str(cid)),
-                post=PostRecord(permalink=permalink, title=title or str(uri or permalink)),
+                post=PostRecord(permalink=permalink, title=title or permalink),
                 published=datetime.fromtimestamp(float(created), UTC),
                 updated=datetime.fromtimestamp(float(modified), UTC) if modified else None,
                 content=text or "",
