@@ -21,6 +21,7 @@ from tests.helpers.exports import (
     DsqThread,
     WpComment,
     WpItem,
+    database_state,
     write_disqus,
     write_isso,
     write_wxr,
@@ -28,7 +29,6 @@ from tests.helpers.exports import (
     wxr_head,
     wxr_item_head,
 )
-from tests.helpers.inbox import stored_state
 from tests.helpers.peers import peers
 from tests.helpers.posts import add_post_via_api
 from tests.helpers.reader import thread
@@ -132,10 +132,10 @@ async def test_wordpress_import_is_idempotent_keeps_statuses_and_skips_spam(
     [held] = pending.json()["comments"]
     assert (held["author"]["name"], held["imported"]["source"]) == ("Held", "wordpress")
 
-    before = await stored_state(fc.rt)
+    before = await database_state(fc.rt)
     again = await _import(fc, tmp_path, "wordpress", str(export))
     assert (again["imported"], again["existing"], again["posts_created"]) == (0, 6, 0)
-    assert await stored_state(fc.rt) == before
+    assert await database_state(fc.rt) == before
 
 
 async def test_a_newer_export_adds_only_what_is_new_and_links_to_earlier_parents(
@@ -272,13 +272,13 @@ async def test_hostile_xml_is_refused_and_nothing_stored(make_instance: Any, tmp
     """Given an export with entity declarations, when imported, then one line on stderr,
     exit code 2, and nothing stored."""
     fc: Instance = await make_instance()
-    before = await stored_state(fc.rt)
+    before = await database_state(fc.rt)
     path = tmp_path / "evil.xml"
     path.write_text(body, encoding="utf-8")
     run = await run_cli("import", "wordpress", str(path), "--config", write_config(fc, tmp_path))
     assert (run.code, run.out) == (2, "")
     assert run.err.count("\n") == 1 and "refused XML construct" in run.err
-    assert await stored_state(fc.rt) == before
+    assert await database_state(fc.rt) == before
 
 
 async def test_a_broken_export_stores_nothing_even_after_many_good_comments(
@@ -287,7 +287,7 @@ async def test_a_broken_export_stores_nothing_even_after_many_good_comments(
     imported, then it is refused with exit code 2 and not one comment is stored (the file is
     checked whole before anything is written); a wrong format is refused the same way."""
     fc: Instance = await make_instance()
-    before = await stored_state(fc.rt)
+    before = await database_state(fc.rt)
     good = write_wxr(tmp_path / "good.xml", "https://blog.example", [WpItem(
         link="https://blog.example/p/", title="P",
         comments=[WpComment(n, f"R{n}", "2021-05-01 12:00:00", "Hi") for n in range(1, 1001)])])
@@ -301,14 +301,14 @@ async def test_a_broken_export_stores_nothing_even_after_many_good_comments(
         run = await run_cli("import", *argv, "--config", config)
         assert (run.code, run.out) == (2, ""), run.err
         assert run.err.count("\n") == 1 and message in run.err
-    assert await stored_state(fc.rt) == before
+    assert await database_state(fc.rt) == before
 
 
 async def test_dry_run_reports_and_changes_nothing(make_instance: Any, tmp_path: Path) -> None:
     """Given an export, when imported with --dry-run, then the report says what would be
     imported and nothing is stored."""
     fc: Instance = await make_instance()
-    before = await stored_state(fc.rt)
+    before = await database_state(fc.rt)
     export = write_wxr(tmp_path / "blog.xml", "https://blog.example", [WpItem(
         link="https://blog.example/p/", title="P",
         comments=[WpComment(1, "Ann", "2021-05-01 12:00:00", "Hi"),
@@ -316,7 +316,7 @@ async def test_dry_run_reports_and_changes_nothing(make_instance: Any, tmp_path:
     report = await _import(fc, tmp_path, "wordpress", str(export), "--dry-run")
     assert (report["dry_run"], report["imported"], report["posts_created"]) == (True, 1, 1)
     assert report["skipped"] == {"spam": 1}
-    assert await stored_state(fc.rt) == before
+    assert await database_state(fc.rt) == before
 
 
 def _big_wxr(path: Path, comments: int) -> Path:

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from fedcomments.runtime import Runtime
+from tests.helpers.inbox import stored_state
+
 
 def _cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
@@ -181,4 +184,19 @@ def write_isso(path: Path, threads: list[tuple[int, str, str]],
                    f"({', '.join('?' * len(row))})", list(row.values()))
     db.commit()
     db.close()
+    return path
+
+
+async def database_state(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row an import may write (posts too), for "nothing changed" assertions."""
+    state = await stored_state(rt)
+    rows = await rt.db.read.fetchall("SELECT * FROM posts ORDER BY id")
+    state["posts"] = [tuple(r) for r in rows]
+    return state
+
+
+def workdir(base: Path, name: str) -> Path:
+    """A directory of its own (e.g. for each server's CLI config)."""
+    path = base / name
+    path.mkdir(exist_ok=True)
     return path
