@@ -6,6 +6,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
+def permalink_spellings(permalink: str) -> tuple[str, str]:
+    """The spellings that name one blog post: without its #fragment, with and without the
+    trailing slash (the permalink as given first)."""
+    bare = permalink.split("#", 1)[0]
+    return bare, bare[:-1] if bare.endswith("/") else bare + "/"
+
+
 @dataclass(frozen=True)
 class Urls:
     base_url: str

@@ -16,6 +16,7 @@ from fedcomments.config import Settings
 from fedcomments.delivery import worker as delivery
 from fedcomments.errors import FedcommentsError
 from fedcomments.runtime import open_runtime, utcnow
+from fedcomments.services import feed_sync
 from fedcomments.services.blocks import watch_blocklist
 from fedcomments.services.inbox import housekeeping
 from fedcomments.web import (
@@ -122,6 +123,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
             tasks = [asyncio.create_task(watch_blocklist(rt))]
             if background:
                 tasks.append(asyncio.create_task(housekeeping(rt)))
+                # The blog's feeds ([blog] feeds) are polled once per database too.
+                tasks.append(asyncio.create_task(feed_sync.polling(rt)))
             try:
                 yield
             finally:
