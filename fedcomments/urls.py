@@ -65,6 +65,13 @@ class Urls:
     def post_replies(self, slug: str) -> str:
         return f"{self.post(slug)}/replies"
 
+    def post_comments_feed(self, slug: str) -> str:
+        return f"{self.post(slug)}/comments.atom"
+
+    @property
+    def comments_feed(self) -> str:
+        return f"{self.base_url}/comments.atom"
+
     def post_context(self, slug: str) -> str:
         return f"{self.post(slug)}/context"
 

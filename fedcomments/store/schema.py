@@ -319,5 +319,7 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (feed_url, entry_id)
         )""",
         "CREATE INDEX feed_entries_post ON feed_entries(post_id)",
+        # The Atom feed of the blog's comments reads the newest ones first.
+        "CREATE INDEX comments_published ON comments(published_at)",
     ],
 ]

@@ -24,6 +24,7 @@ from fedcomments.web import (
     api,
     api_deliveries,
     federation,
+    feeds,
     inbox,
     objects,
     pages,
@@ -152,4 +153,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     objects.setup(app)
     pages.setup(app)
     public_api.setup(app)
+    feeds.setup(app)
     return app
