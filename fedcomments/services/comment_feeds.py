@@ -4,6 +4,8 @@ rejected, private and deleted comments never appear."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import zlib
 from collections.abc import Callable, Iterator
@@ -33,14 +35,14 @@ class AtomDocument:
     etag: str
 
 
+@functools.cache
 def _code_key() -> str:
-    """Names the code that shapes the feed's bytes, so an upgrade changes every ETag."""
+    """Names the code that shapes the feed's bytes, so an upgrade changes every ETag (read
+    once per process)."""
     key = zlib.crc32(__version__.encode())
     for module in (atom.__file__, __file__):
-        try:
+        with contextlib.suppress(OSError):
             key = zlib.crc32(Path(module).read_bytes(), key)
-        except OSError:
-            pass
     return f"{key:08x}"
 
 
