@@ -247,6 +247,13 @@ async def post_with_counts(rt: Runtime, ref: str) -> tuple[Post, dict[str, int]]
     return post, counts.get(post.id, EMPTY_COUNTS)
 
 
+async def latest_public(rt: Runtime, limit: int) -> list[tuple[Post, int]]:
+    """The newest published posts with their public comment counts (the front page)."""
+    found = await post_store.list_published(rt.db.read, rt.now(), limit=limit, offset=0)
+    counts = await stats.public_comment_counts(rt.db.read, [p.id for p in found])
+    return [(p, counts.get(p.id, 0)) for p in found]
+
+
 def parse_published(value: str | None) -> datetime | None:
     """ISO-8601 date or datetime; a bare date means midnight UTC."""
     if value is None or not str(value).strip():

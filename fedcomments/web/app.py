@@ -43,8 +43,10 @@ CSP = (
     "connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
 )
 # Local development only ([federation] allow_private_addresses): loopback instances serve
-# avatars over plain http.
-CSP_DEV = CSP.replace("img-src 'self' https:", "img-src 'self' https: http:")
+# avatars over plain http, and "follow from your instance" (a form, whose redirect
+# form-action also covers) leads to their plain-http pages.
+CSP_DEV = CSP.replace("img-src 'self' https:", "img-src 'self' https: http:").replace(
+    "form-action 'self' https:", "form-action 'self' https: http:")
 
 
 @web.middleware
