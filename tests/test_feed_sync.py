@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fedcomments.errors import FeedError
+from fedcomments.config import settings_from_mapping
+from fedcomments.errors import ConfigError, FeedError
 from fedcomments.feeds.read import parse_feed
 from fedcomments.services import feed_sync
 from fedcomments.services import posts as post_service
@@ -272,7 +273,6 @@ async def test_posts_sync_prints_what_it_did(tmp_path: Path, static_blog: Static
     """Given a configured RSS feed, when `posts sync` runs with --dry-run, then for real,
     then after an edit, then unchanged, then it prints (and --json lists) what would be
     added, what was added quietly, what was updated and that nothing changed."""
-    from datetime import UTC, datetime
     now = datetime.now(UTC).replace(microsecond=0)
     static_blog.posts = old_posts(lambda: now)
     feed = static_blog.url + "/index.xml"
@@ -334,7 +334,7 @@ def test_json_feed_is_read_strictly() -> None:
     assert feed.format == "json1.1"
     one, two, three, four, five = feed.entries
     assert (one.permalink, one.title, one.summary, one.tags, one.image) == (
-        "https://blog.example/one/", "One", "Hi there", ("AB", "c"),
+        "https://blog.example/one/", "One", "Hi there", ("aB", "c"),
         "https://blog.example/1.png")
     assert one.published is not None and one.published.isoformat() == "2024-05-01T10:00:00+00:00"
     assert (two.id, two.title, two.problem) == ("2", "Just a note", None)
@@ -368,3 +368,21 @@ def test_xml_entities_are_refused() -> None:
     for body in (laughs, external):
         with pytest.raises(FeedError, match="refused XML"):
             parse_feed(body, "https://blog.example/index.xml", "application/rss+xml")
+
+
+@pytest.mark.parametrize(("blog", "message"), [
+    ({"feeds": "https://blog.example/index.xml"}, "[blog] feeds: expected a list of feed URLs"),
+    ({"feeds": ["ftp://blog.example/index.xml"]}, "is not an absolute http(s) URL"),
+    ({"feeds": ["https://user:pw@blog.example/feed"]}, "must not contain credentials"),
+    ({"feeds": [{"url": "https://blog.example/f", "private": True}]}, "unknown feed option"),
+    ({"feeds": [{"url": "https://blog.example/f", "allow_private": "yes"}]},
+     "allow_private must be true or false"),
+    ({"feeds": ["https://blog.example/f", "https://blog.example/f"]}, "is listed twice"),
+    ({"poll_interval": 5}, "[blog] poll_interval: must be at least 30 seconds"),
+])
+def test_blog_settings_are_checked(tmp_path: Path, blog: dict[str, Any], message: str) -> None:
+    """Given a config with a bad [blog] key, when it is loaded, then the error names the
+    file and the key."""
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping({"blog": blog}, source="site.toml")
+    assert str(caught.value).startswith("site.toml: [blog] ") and message in str(caught.value)

@@ -224,14 +224,15 @@ def _excerpt(text: str, limit: int) -> str:
 
 
 def hashtags(terms: list[str]) -> tuple[str, ...]:
-    """Feed categories as hashtags: "Machine learning" becomes MachineLearning (words
-    joined, as Mastodon users write multi-word tags); what has no letters is dropped."""
+    """Feed categories as hashtags: "machine learning" becomes machineLearning (words
+    joined, each after the first capitalised, as the WordPress ActivityPub plugin writes
+    multi-word tags); what has no letters or digits is dropped."""
     seen: dict[str, str] = {}
     for term in terms:
         words = re.findall(r"\w+", term)
         if not words:
             continue
-        tag = words[0] if len(words) == 1 else "".join(w[:1].upper() + w[1:] for w in words)
+        tag = words[0] + "".join(w[:1].upper() + w[1:] for w in words[1:])
         tag = tag[:100]
         seen.setdefault(tag.casefold(), tag)
     return tuple(seen.values())[:MAX_TAGS]
