@@ -1,12 +1,6 @@
-"""Posts from the blog's own feeds ([blog] feeds): each poll turns new entries into posts
-(announced to followers as `posts add` does), changed ones into Updates, and leaves
-entries that left the feed alone (feeds are windows, not archives).
-
-A feed's first poll imports what it already holds without telling anyone: only entries
-dated after the moment the feed was first seen are announced. Entries are matched by the
-feed's guid/id, then by permalink (any spelling the server accepts for a post), so a post
-registered by hand, or through a second feed of the same blog, is never duplicated.
-"""
+"""Posts from the blog's own feeds ([blog] feeds): new entries become posts announced as
+`posts add` does (a new feed's old entries quietly), changed ones send Update, entries that
+leave the feed are left alone; matched by guid/id, then by permalink."""
 
 from __future__ import annotations
 
@@ -247,6 +241,10 @@ def fingerprint(entry: FeedEntry) -> str:
 
 async def _apply(rt: Runtime, feed_url: str, entry: FeedEntry, added_at: datetime,
                  first: bool, dry_run: bool) -> EntryOutcome:
+    """Add, update or skip one entry. Only entries dated after the feed was first seen are
+    announced (undated ones from the second poll on); the post an entry is found by its
+    guid/id in this feed, else by permalink in any spelling the server accepts, so a post
+    registered by hand or through a second feed of the blog is never duplicated."""
     def outcome(action: str, post: Post | None = None, **more: Any) -> EntryOutcome:
         return EntryOutcome(action, entry.id, entry.permalink, entry.title,
                             post.id if post else None, **more)
