@@ -295,12 +295,38 @@ MIGRATIONS: list[list[str]] = [
                                " OR OLD.failure_days IS NOT NEW.failure_days"),
         ] for event, when in [("INSERT", ""), ("UPDATE", when_update), ("DELETE", "")]],
     ],
-    # 8: comments brought in from another system (WordPress, Disqus, Isso, another
+    # 8: the blog's own feeds ([blog] feeds): when each was first seen (entries older than
+    # that are imported without being announced), its validators for conditional GETs and
+    # its failure streak; and which post each entry (by feed and guid/id) became, with a
+    # fingerprint of what the feed said of it, so a changed entry is noticed.
+    [
+        """CREATE TABLE blog_feeds (
+            url TEXT PRIMARY KEY,
+            added_at TEXT NOT NULL,
+            polled_at TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_poll_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE feed_entries (
+            feed_url TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            fingerprint TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (feed_url, entry_id)
+        )""",
+        "CREATE INDEX feed_entries_post ON feed_entries(post_id)",
+        # The Atom feed of the blog's comments reads the newest ones first.
+        "CREATE INDEX comments_published ON comments(published_at)",
+    ],
+    # 9: comments brought in from another system (WordPress, Disqus, Isso, another
     # fedcomments) keep their key there: the system, the site it served and its comment id,
     # so importing the same export again changes nothing. `import_parent` holds the key (a
     # JSON [source, site, id]) of a parent not imported yet (files may list replies before
-    # their parents); it is cleared once the parent is found. Listings page by
-    # (published_at, id) from an index.
+    # their parents); it is cleared once the parent is found.
     [
         "ALTER TABLE comments ADD COLUMN import_source TEXT",
         "ALTER TABLE comments ADD COLUMN import_site TEXT",
@@ -310,6 +336,5 @@ MIGRATIONS: list[list[str]] = [
         "WHERE import_id IS NOT NULL",
         "CREATE INDEX comments_import_parent ON comments(import_parent) "
         "WHERE import_parent IS NOT NULL",
-        "CREATE INDEX comments_published ON comments(published_at, id)",
     ],
 ]
