@@ -55,7 +55,8 @@ async def test_wordpress_com_export_shows_the_thread_on_the_post_page(
         make_instance: Any, tmp_path: Path) -> None:
     """Given the real WordPress.com export of "The smaller picture", when it is imported,
     then the post page shows "2 comments": vernhughes's, and Alex Fox's answer nested under
-    it, with their names and dates; the email addresses appear nowhere public."""
+    it, with their names and dates, the comment feeds carry both, and the email addresses
+    appear nowhere public."""
     fc: Instance = await make_instance()
     report = await _import(fc, tmp_path, "wordpress", str(SMALLER_PICTURE))
     assert (report["imported"], report["posts_created"], report["skipped"]) == (2, 1, {})
@@ -77,7 +78,13 @@ async def test_wordpress_com_export_shows_the_thread_on_the_post_page(
     assert "Thanks for your considered response Vern" in ET.tostring(answer, encoding="unicode")
     # Paragraphs as WordPress shows them (blank lines part them).
     assert page.count("<p>But what if the ‘faulty processes’") == 1
-    for surface in (page, json.dumps(data)):
+    feeds = []
+    for path in ("/posts/the-smaller-picture/comments.atom", "/comments.atom"):
+        resp = await fc.get(path, accept="application/atom+xml")
+        assert resp.status == 200
+        feeds.append(await resp.text())
+        assert "<name>vernhughes</name>" in feeds[-1] and "<name>Alex Fox</name>" in feeds[-1]
+    for surface in (page, json.dumps(data), *feeds):
         assert "vern@example.net" not in surface and "alex@alexfox" not in surface
     # The reader's website is kept as the link of their name.
     assert data["comments"][0]["author"]["website"] == "http://vernhughes.example.net"
