@@ -95,7 +95,9 @@ async def test_restore_refuses_a_running_server_a_newer_schema_and_itself(
         make_instance: Any, tmp_path: Path) -> None:
     """Given a backup, when restoring it over the database of a running server, then exit 1
     and nothing changes; a backup of a newer schema, a file that is no database, or a
-    backup onto the database itself are refused with exit 2."""
+    backup onto the database itself are refused with exit 2; over a stopped server's
+    database holding posts it asks first (exit 2 without a terminal) and with --yes puts
+    the backup's posts in place of its own."""
     fc: Instance = await make_instance()
     await add_post_via_api(fc, "kept")
     config = write_config(fc, tmp_path)
@@ -122,3 +124,12 @@ async def test_restore_refuses_a_running_server_a_newer_schema_and_itself(
         run = await run_cli(*argv, "--config", str(other) if argv[0] == "restore" else config)
         assert (run.code, run.out) == (2, ""), run.err
         assert run.err.count("\n") == 1 and message in run.err
+
+    assert (await run_cli("posts", "add", "--url", "https://blog.example/mine/", "--title",
+                          "Mine", "--config", str(other))).code == 0
+    asked = await run_cli("restore", str(target), "--config", str(other))
+    assert (asked.code, asked.out) == (2, "") and "--yes" in asked.err
+    done = await run_cli("restore", str(target), "--yes", "--config", str(other))
+    assert done.code == 0, done.err
+    listed = await run_cli("posts", "list", "--json", "--config", str(other))
+    assert [p["url"] for p in listed.json()["posts"]] == ["https://blog.example/kept/"]
