@@ -11,7 +11,7 @@ from fedcomments.ap.sanitize import plain_text
 from fedcomments.errors import InvalidInput, NotFound
 from fedcomments.model import Comment, CommentStatus, Follower, Origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import local_comments, replies
+from fedcomments.services import local_comments, notify, replies, spam
 from fedcomments.services import posts as post_service
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
@@ -104,6 +104,8 @@ async def approve_comments(rt: Runtime, ids: list[int], *,
             changed = c.status is not CommentStatus.APPROVED
             if changed:
                 await comment_store.set_status(tx, c.id, CommentStatus.APPROVED)
+                await spam.report(rt, tx, c, CommentStatus.APPROVED)
+                await notify.comment_approved(rt, tx, c)
             if trust_author and c.actor is not None:
                 await actor_store.set_trusted(tx, c.actor.id, True)
             outcomes.append(Outcome(c.id, "approved", changed,
@@ -127,6 +129,7 @@ async def reject_comments(rt: Runtime, ids: list[int]) -> list[Outcome]:
             changed = c.status is not CommentStatus.REJECTED
             if changed:
                 await comment_store.set_status(tx, c.id, CommentStatus.REJECTED)
+                await spam.report(rt, tx, c, CommentStatus.REJECTED)
                 if c.status is CommentStatus.APPROVED:
                     # Our own Notes (owner answers, federated reader comments) leave the
                     # fediverse thread too.
@@ -148,6 +151,7 @@ async def delete_comments(rt: Runtime, ids: list[int]) -> list[Outcome]:
                 continue
             if fresh.status is CommentStatus.APPROVED:
                 await replies.comment_withdrawn(rt, tx, fresh)
+            await notify.comment_deleted(rt, tx, fresh, "owner")
             how = await comment_store.remove(tx, fresh, now)
             outcomes.append(Outcome(c.id, "deleted" if how == "tombstoned" else "removed", True))
     return outcomes

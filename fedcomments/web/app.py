@@ -24,6 +24,7 @@ from fedcomments.web import (
     api_deliveries,
     federation,
     inbox,
+    mail_links,
     objects,
     pages,
     public_api,
@@ -149,4 +150,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     objects.setup(app)
     pages.setup(app)
     public_api.setup(app)
+    mail_links.setup(app)
     return app
