@@ -101,6 +101,24 @@ async def test_held_comment_mails_the_owner_with_commands_and_one_click_links(
     assert await count(fc, "SELECT COUNT(*) FROM comments WHERE status = 'pending'") == 1
 
 
+async def test_published_comments_are_mailed_one_by_one_without_a_digest(
+        make_instance: InstanceFactory, mailbox: Mailbox) -> None:
+    """Given no digest, each published comment sends the owner one mail with the commands
+    to hide or answer it; the owner's own answers send none."""
+    fc, post_id = await blog(make_instance, policy="none", notify=notify_settings(mailbox))
+    first = await posted(fc, post_id, name="Ada", text="Published at once.")
+    [mail] = await mailbox.wait_for(1)
+    assert "New comment by Ada" in mail.subject
+    assert "Published at once." in mail.text
+    assert f"fedcomments --config test comments reject {first['id']}" in mail.text
+    await moderation.reply_to_comment(fc.rt, first["id"], "Thank you, Ada.")
+    await posted(fc, post_id, name="Bea", text="Second one.", wait=61)
+    mails = await mailbox.wait_for(2)
+    assert "Second one." in mails[1].text
+    await until_true(lambda: _idle(fc), 10)
+    assert len(mailbox.received) == 2
+
+
 async def test_published_comments_come_in_a_digest(make_instance: InstanceFactory,
                                                    mailbox: Mailbox) -> None:
     """Given an hourly digest, published comments send no mail of their own; once the hour
@@ -137,8 +155,9 @@ async def test_reader_hears_of_replies_after_confirming_and_can_unsubscribe(
         make_instance: InstanceFactory, mailbox: Mailbox, remote: FakeInstance) -> None:
     """Given a reader who ticks "email me when someone replies", the first mail asks to
     confirm the address (with List-Unsubscribe headers); replies before confirming are not
-    mailed; after confirming, a fediverse reply is; the one-click unsubscribe (RFC 8058)
-    stops the next; the address never shows in the thread."""
+    mailed; after confirming, a fediverse reply, the owner's answer and another reader's
+    reply are; the one-click unsubscribe (RFC 8058) stops the next; the address never
+    shows in the thread."""
     fc, post_id = await blog(make_instance, policy="none",
                              notify=notify_settings(mailbox, to=""))
     mine = await posted(fc, post_id, name="Dee", email="dee@example.org", notify="1",
@@ -172,6 +191,13 @@ async def test_reader_hears_of_replies_after_confirming_and_can_unsubscribe(
     assert unsubscribe in notice.text
     body = json.dumps(await thread(fc, id=str(post_id)))
     assert "dee@example.org" not in body
+    # The owner's answer and another reader's reply are mailed too.
+    await moderation.reply_to_comment(fc.rt, mine["id"], "Thanks, Dee.")
+    await posted(fc, post_id, name="Eve", text="Me too!", parent=str(mine["id"]), wait=61)
+    mails = await mailbox.wait_for(4)
+    assert [m.recipients for m in mails[2:]] == [["dee@example.org"]] * 2
+    assert "Thanks, Dee." in mails[2].text and "Test Blog" in mails[2].subject
+    assert "Me too!" in mails[3].text and "Eve replied" in mails[3].subject
 
     # The mail client's one-click POST (no Origin, the RFC 8058 body).
     resp = await fc.session.post(unsubscribe, data="List-Unsubscribe=One-Click", headers={
@@ -181,7 +207,7 @@ async def test_reader_hears_of_replies_after_confirming_and_can_unsubscribe(
     await remote_reply(fc, alice, post_ap_id, content="<p>Elsewhere.</p>")
     # The delivery worker has run every job queued so far once nothing is pending.
     await until_true(lambda: _idle(fc), 10)
-    assert len(mailbox.received) == 2
+    assert len(mailbox.received) == 4
     assert await count(fc, "SELECT COUNT(*) FROM subscriptions") == 0
 
 
@@ -277,8 +303,13 @@ async def test_a_down_smtp_server_or_webhook_loses_nothing(
     assert {m.recipients[0] for m in mailbox.received} == {"owner@blog.test"}
     assert sorted(h.headers["X-Fedcomments-Event"] for h in receiver.received[4:]) == [
         "comment.created", "comment.created", "comment.held", "comment.held"]
-    assert await count(fc, "SELECT COUNT(*) FROM deliveries WHERE status = 'done' "
-                           "AND kind IN ('mail', 'webhook')") == 6
+
+
+    async def all_done() -> bool:  # the outcomes are written just after the answers
+        return await count(fc, "SELECT COUNT(*) FROM deliveries WHERE status = 'done' "
+                               "AND kind IN ('mail', 'webhook')") == 6
+
+    await until_true(all_done, 10)
 
 
 async def test_a_refused_recipient_fails_at_once_and_is_listed(

@@ -149,16 +149,22 @@ async def _spam_verdict(rt: Runtime, tx: Conn, comment_id: int) -> str | None:
 
 
 async def comment_stored(rt: Runtime, tx: Conn, comment_id: int) -> None:
-    """A new comment from the fediverse or the form was stored in `tx`."""
+    """A new comment (from the fediverse, the form, or the owner's answer) was stored in
+    `tx`."""
     if not enabled(rt):
         return
     c = await comment_store.by_id(tx, comment_id)
-    if c is None or c.origin is Origin.OWNER:
+    if c is None:
         return
     post = await post_store.by_id(tx, c.post_id)
     if post is None:
         return
     now = rt.now()
+    if c.origin is Origin.OWNER:
+        # The owner knows what they wrote; the reader they answer may want to hear of it.
+        if c.visibility.is_public:
+            await _reply_mail(rt, tx, c, post, now)
+        return
     spam = await _spam_verdict(rt, tx, c.id)
     payload = comment_payload(c, post, spam)
     await _webhook(rt, tx, "comment.created", payload, now)
