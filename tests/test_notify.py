@@ -22,6 +22,7 @@ from tests.helpers.notify import Mailbox, WebhookReceiver, notify_settings
 from tests.helpers.peers import until, until_true
 from tests.helpers.posts import add_post_via_service
 from tests.helpers.reader import post_local, remote_reply, thread
+from tests.test_reader_pages import assert_valid_html5
 
 SECRET = "webhook-test-secret"
 
@@ -76,7 +77,11 @@ async def test_held_comment_mails_the_owner_with_commands_and_one_click_links(
 
     # A link scanner (or a preview) follows the link: a page, nothing changed.
     page = await fc.session.get(approve)
-    assert page.status == 200 and "Approve comment" in await page.text()
+    html = await page.text()
+    assert page.status == 200 and "Approve comment" in html and "First thoughts" in html
+    assert_valid_html5(html)
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
     assert await count(fc, "SELECT COUNT(*) FROM comments WHERE status = 'pending'") == 1
     # The owner presses the button.
     done = await fc.session.post(approve, headers={"Origin": fc.url})
@@ -199,6 +204,10 @@ async def test_reader_hears_of_replies_after_confirming_and_can_unsubscribe(
     assert "Thanks, Dee." in mails[2].text and "Test Blog" in mails[2].subject
     assert "Me too!" in mails[3].text and "Eve replied" in mails[3].subject
 
+    page = await fc.session.get(unsubscribe)  # a page with a button; nothing changes yet
+    assert page.status == 200
+    assert_valid_html5(await page.text())
+    assert await count(fc, "SELECT COUNT(*) FROM subscriptions") == 1
     # The mail client's one-click POST (no Origin, the RFC 8058 body).
     resp = await fc.session.post(unsubscribe, data="List-Unsubscribe=One-Click", headers={
         "Content-Type": "application/x-www-form-urlencoded"})
