@@ -140,6 +140,24 @@ class SpamSettings:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """One feed of the blog ([blog] feeds): its URL, and whether it may be on a private
+    address (a blog on the same machine or LAN) without `allow_private_addresses`."""
+
+    url: str
+    allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class BlogSettings:
+    """The blog's own feeds, polled for new and changed posts."""
+
+    feeds: tuple[FeedSettings, ...] = ()
+    #: Seconds between two polls of a feed.
+    poll_interval: int = 300
+
+
+@dataclass(frozen=True)
 class AdminSettings:
     token: str = ""
 
@@ -159,6 +177,7 @@ class Settings:
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
     comments: CommentsSettings = field(default_factory=CommentsSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    blog: BlogSettings = field(default_factory=BlogSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     spam: SpamSettings = field(default_factory=SpamSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
@@ -229,6 +248,39 @@ def _validate_base_url(url: str, where: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+#: Polling a blog's feed more often than this is impolite to its host.
+MIN_POLL_INTERVAL = 30
+
+
+def _feeds(raw: Any, where: str) -> tuple[FeedSettings, ...]:
+    """`feeds`: URLs, or tables `{ url = "…", allow_private = true }`."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expected a list of feed URLs, got {raw!r}")
+    feeds: dict[str, FeedSettings] = {}
+    for item in raw:
+        allow_private = False
+        if isinstance(item, dict):
+            unknown = set(item) - {"url", "allow_private"}
+            if unknown:
+                raise ConfigError(f"{where}: unknown feed option {sorted(unknown)[0]!r}")
+            allow_private = item.get("allow_private", False)
+            if not isinstance(allow_private, bool):
+                raise ConfigError(f"{where}: allow_private must be true or false")
+            item = item.get("url")
+        if not isinstance(item, str):
+            raise ConfigError(f"{where}: expected a feed URL, got {item!r}")
+        parts = urlsplit(item.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{where}: {item!r} is not an absolute http(s) URL")
+        if parts.username or parts.password:
+            raise ConfigError(f"{where}: {item!r} must not contain credentials")
+        url = item.strip()
+        if url in feeds:
+            raise ConfigError(f"{where}: {url} is listed twice")
+        feeds[url] = FeedSettings(url, allow_private)
+    return tuple(feeds.values())
+
+
 def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> Settings:
     """Validate a parsed TOML mapping; unknown sections and keys are errors."""
     sections = _section_types()
@@ -248,6 +300,9 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
             attr: str = _FIELD_OF.get((name, str(key)), str(key))
             if key not in known and attr == key:
                 raise ConfigError(f"{source}: unknown key [{name}] {key}")
+            if (name, key) == ("blog", "feeds"):
+                kwargs[key] = _feeds(raw, where)
+                continue
             coerced = _coerce(raw, hints[attr], where)
             choices = _CHOICES.get((name, key))
             if choices and coerced not in choices:
@@ -282,6 +337,9 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
             raise ConfigError(f"{source}: [comments] {key}: must be at least {floor}")
     for origin in server.blog_origins:
         _validate_base_url(origin, f"{source}: [server] blog_origins")
+    if built.get("blog", BlogSettings()).poll_interval < MIN_POLL_INTERVAL:
+        raise ConfigError(f"{source}: [blog] poll_interval: must be at least "
+                          f"{MIN_POLL_INTERVAL} seconds")
     _validate_notify(built.get("notify", NotifySettings()), source)
     _validate_spam(built.get("spam", SpamSettings()), source)
     privacy = built.get("comments", CommentsSettings()).privacy_url
