@@ -22,9 +22,10 @@ def _handle(c: Any) -> str:
     return f"{kind} ({c.imported.source})" if c.imported is not None else kind
 
 
-def _status(c: Any) -> str:
+def _status(c: Any, spam: str | None = None) -> str:
     private = c.visibility.value in ("followers", "direct")
-    return f"{c.status.value} ({c.visibility.value})" if private else c.status.value
+    status = f"{c.status.value} ({c.visibility.value})" if private else c.status.value
+    return f"{status}, {spam}" if spam in ("spam", "queued") else status
 
 
 async def list_(args: argparse.Namespace) -> int:
@@ -44,7 +45,7 @@ def _row(x: ListedComment) -> list[Any]:
     c = x.comment
     author = admin.comment_json(x)["author"]["name"]
     return [c.id, common.one_line(x.post_slug, 24), common.one_line(author, 20),
-            _handle(c), _status(c), c.published_at.strftime("%Y-%m-%d %H:%M"),
+            _handle(c), _status(c, x.spam), c.published_at.strftime("%Y-%m-%d %H:%M"),
             common.one_line(plain_text(c.content).split("\n", 1)[0], 50)]
 
 
@@ -58,6 +59,7 @@ async def show(args: argparse.Namespace) -> int:
     c = detail.listed.comment
     fields = [("id", c.id), ("post", detail.listed.post_slug), ("author", data["author"]["name"]),
               ("handle", _handle(c)), ("status", c.status.value),
+              ("spam check", detail.listed.spam or "not checked"),
               ("visibility", c.visibility.value), ("published", data["published"]),
               ("updated", data["updated"] or ""), ("parent", c.parent_id or ""),
               ("replies", detail.replies),

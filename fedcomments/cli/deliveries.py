@@ -15,17 +15,19 @@ from fedcomments.services import deliveries
 async def list_(args: argparse.Namespace) -> int:
     status = deliveries.parse_status(args.status)
     limit = deliveries.parse_limit(args.limit)
+    kinds = deliveries.parse_kind(args.kind)
     async with common.runtime(args) as rt:
         counts = await deliveries.counts(rt)
 
         async def fetch(cursor: str | None) -> Page[DeliveryJob]:
             return await deliveries.deliveries_page(rt, status=status, limit=limit,
-                                                    cursor=cursor)
+                                                    cursor=cursor, kinds=kinds)
 
         await common.print_listing(
             args, "deliveries", fetch, deliveries.job_json,
-            ["ID", "STATUS", "TRIES", "WHEN", "LAST", "INBOX"],
-            lambda j: [j.id, j.status.value, j.attempts, _when(j), _last(j), j.inbox],
+            ["ID", "KIND", "STATUS", "TRIES", "WHEN", "LAST", "INBOX"],
+            lambda j: [j.id, j.kind.value, j.status.value, j.attempts, _when(j), _last(j),
+                       j.inbox],
             empty="no deliveries", head={"counts": counts})
     if not args.json:
         print(", ".join(f"{n} {s}" for s, n in counts.items()))
@@ -63,7 +65,8 @@ async def retry(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("deliveries", help="See and retry outgoing deliveries.",
-                       description="See and retry outgoing deliveries.")
+                       description="See and retry outgoing deliveries: ActivityPub "
+                                   "activities, webhook events, mails and spam-service calls.")
     dsub = p.add_subparsers(dest="deliveries_command", metavar="ACTION", required=True)
     p = common.add_command(dsub, "list", "List delivery jobs (pending ones in the order they "
                            "run, finished ones newest first).",
@@ -71,6 +74,9 @@ def register(sub: Any) -> None:
     p.add_argument("--status", choices=[s.value for s in DeliveryStatus] + ["all"],
                    help="only jobs in this state (default: all)")
     common.add_paging_arguments(p, maximum=deliveries.MAX_LIMIT)
+    p.add_argument("--kind", choices=deliveries.KIND_CHOICES,
+                   help="only this kind: activity (ActivityPub), webhook, mail, spam, or "
+                        "notify (webhooks and mails); default all")
     common.add_json_argument(p)
     p.set_defaults(func=list_)
     p = common.add_command(dsub, "retry", "Put a finished delivery (or every failed one) "

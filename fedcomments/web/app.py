@@ -26,6 +26,7 @@ from fedcomments.web import (
     federation,
     feeds,
     inbox,
+    mail_links,
     objects,
     pages,
     public_api,
@@ -156,4 +157,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     pages.setup(app)
     public_api.setup(app)
     feeds.setup(app)
+    mail_links.setup(app)
     return app

@@ -120,13 +120,15 @@ def _delivery_op(summary: str, description: str) -> dict[str, Any]:
 _DELIVERY_PATHS: dict[str, Any] = {
     "/api/v1/admin/deliveries": {"get": {
         **_delivery_op("List delivery jobs", "Query `status` (pending, done, failed, gone, "
-                       "cancelled, all) and `limit` (1-10000, default 100). Answers "
-                       "`{counts, deliveries: [{id, activity_id, inbox, host, status, "
+                       "cancelled, all), `kind` (activity, webhook, mail, spam, notify: "
+                       "webhooks and mails, all) and `limit` (1-10000, default 100). Answers "
+                       "`{counts, deliveries: [{id, kind, activity_id, inbox, host, status, "
                        "attempts, next_attempt_at, last_status, last_error, created_at, "
                        "finished_at}], next_cursor}`: pending jobs in the order they run, "
                        "others newest first. " + PAGING),
         "parameters": [
-            {"name": "status", "in": "query", "schema": {"type": "string"}}, *PAGE_PARAMS]}},
+            {"name": "status", "in": "query", "schema": {"type": "string"}},
+            {"name": "kind", "in": "query", "schema": {"type": "string"}}, *PAGE_PARAMS]}},
     "/api/v1/admin/deliveries/{id}/retry": {"post": {
         **_delivery_op("Retry one delivery", "Puts a finished job back in the queue, due now, "
                        "and clears its host's failure marks; 400 when it is pending."),
@@ -298,9 +300,11 @@ _ADMIN_PATHS: dict[str, Any] = {
         "List comments, newest first", "`status`: pending, approved, rejected, private "
         "(followers-only and direct) or all (default). Answers `{comments: [{id, post {id, "
         "slug}, parent_id, origin, status, visibility, author {name, handle, actor, url}, "
-        "published, updated, text, content, summary, ap_id, url, imported}], next_cursor}`; "
-        "`imported` is null, or `{source, site, id}` naming the system a comment was imported "
-        "from (wordpress, disqus, isso, fedcomments) and its id there. " + PAGING,
+        "published, updated, text, content, summary, ap_id, url, spam, imported}], "
+        "next_cursor}`; `spam` is the spam service's verdict (spam, ham, unknown, queued) or "
+        "null when it was not asked; `imported` is null, or `{source, site, id}` naming the "
+        "system a comment was imported from (wordpress, disqus, isso, fedcomments) and its id "
+        "there. " + PAGING,
         "200 400 401 404", params=[_query("post"), _query("status"), *PAGE_PARAMS])},
     "/api/v1/admin/comments/{id}": {
         "get": _admin_op("Show a comment", "The listing's fields plus `in_reply_to, "
