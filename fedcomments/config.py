@@ -84,6 +84,19 @@ class CommentsSettings:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    """Remote avatars, emoji and image thumbnails: fetched once and served by us."""
+
+    #: Serve remote images from this server (readers contact no one else); False links
+    #: to them where they are.
+    proxy: bool = True
+    #: Megabytes of re-encoded images kept on disk (least recently used go first).
+    cache_max_mb: int = 256
+    #: Where they are kept; "" is a directory beside the SQLite file (DATABASE-media).
+    directory: str = ""
+
+
+@dataclass(frozen=True)
 class AdminSettings:
     token: str = ""
 
@@ -102,6 +115,7 @@ class Settings:
     federation: FederationSettings = field(default_factory=FederationSettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
     comments: CommentsSettings = field(default_factory=CommentsSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     #: Where the settings came from (a path, or "<defaults>"), for messages.
@@ -110,6 +124,15 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return Path(self.storage.database)
+
+    @property
+    def media_path(self) -> Path:
+        """The directory of cached images: `[media] directory`, or DATABASE-media beside
+        the SQLite file."""
+        if self.media.directory:
+            return Path(self.media.directory)
+        db = self.database_path
+        return db.with_name(db.name + "-media")
 
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -216,6 +239,8 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
         floor = 0 if key in ("min_form_seconds", "cache_max_age") else 1
         if value < floor:
             raise ConfigError(f"{source}: [comments] {key}: must be at least {floor}")
+    if built.get("media", MediaSettings()).cache_max_mb < 1:
+        raise ConfigError(f"{source}: [media] cache_max_mb: must be at least 1")
     for origin in server.blog_origins:
         _validate_base_url(origin, f"{source}: [server] blog_origins")
     return Settings(**built, source=source)

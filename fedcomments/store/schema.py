@@ -295,4 +295,42 @@ MIGRATIONS: list[list[str]] = [
                                " OR OLD.failure_days IS NOT NEW.failure_days"),
         ] for event, when in [("INSERT", ""), ("UPDATE", when_update), ("DELETE", "")]],
     ],
+    # 8: remote images (avatars, custom emoji, attachment thumbnails) fetched once and served
+    # by us. A row per (source URL, kind) says whether its re-encoded files exist and under
+    # which name (`digest`, from the source's bytes); `media_uses` says which comment or
+    # actor shows which emoji (by shortcode) or thumbnail, so a change of an image clears
+    # exactly the fragments that show it. Avatars are found by actors.icon (indexed).
+    [
+        """CREATE TABLE media (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('avatar', 'emoji', 'thumbnail')),
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'ready', 'refused', 'failed')),
+            digest TEXT,
+            ext TEXT,
+            width INTEGER,
+            height INTEGER,
+            reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try_at TEXT,
+            lease_until TEXT,
+            fetched_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (url, kind)
+        )""",
+        "CREATE INDEX media_digest ON media(digest) WHERE digest IS NOT NULL",
+        """CREATE TABLE media_uses (
+            media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+            comment_id INTEGER REFERENCES comments(id) ON DELETE CASCADE,
+            actor_id INTEGER REFERENCES actors(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('emoji', 'thumbnail')),
+            shortcode TEXT NOT NULL DEFAULT '',
+            position INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX media_uses_media ON media_uses(media_id)",
+        "CREATE INDEX media_uses_comment ON media_uses(comment_id) WHERE comment_id IS NOT NULL",
+        "CREATE INDEX media_uses_actor ON media_uses(actor_id) WHERE actor_id IS NOT NULL",
+        "CREATE INDEX actors_icon ON actors(icon) WHERE icon IS NOT NULL",
+    ],
 ]

@@ -24,6 +24,7 @@ from fedcomments.web import (
     api_deliveries,
     federation,
     inbox,
+    media,
     objects,
     pages,
     public_api,
@@ -35,14 +36,24 @@ log = logging.getLogger("fedcomments.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Pages carry no inline script or style: everything comes from our own origin.
+# Pages carry no inline script or style: everything comes from our own origin, remote
+# images included ([media] proxy, the default).
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
 )
-# Local development only ([federation] allow_private_addresses): loopback instances serve
-# avatars over plain http.
-CSP_DEV = CSP.replace("img-src 'self' https:", "img-src 'self' https: http:")
+# [media] proxy = false: avatars and emoji are loaded from the commenters' servers.
+CSP_HOTLINK = CSP.replace("img-src 'self'", "img-src 'self' https:")
+# ... and in local development ([federation] allow_private_addresses) loopback instances
+# serve them over plain http.
+CSP_HOTLINK_DEV = CSP.replace("img-src 'self'", "img-src 'self' https: http:")
+
+
+def page_csp(settings: Settings) -> str:
+    """The Content-Security-Policy of our HTML pages."""
+    if settings.media.proxy:
+        return CSP
+    return CSP_HOTLINK_DEV if settings.federation.allow_private_addresses else CSP_HOTLINK
 
 
 @web.middleware
@@ -91,8 +102,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if response.content_type == "text/html":
-        dev = request.app[SETTINGS].federation.allow_private_addresses
-        response.headers.setdefault("Content-Security-Policy", CSP_DEV if dev else CSP)
+        response.headers.setdefault("Content-Security-Policy", page_csp(request.app[SETTINGS]))
     return response
 
 
@@ -143,6 +153,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
         app.cleanup_ctx.append(worker_ctx)
     federation.setup(app)
     inbox.setup(app)
+    media.setup(app)
     api.setup(app)
     admin_api.setup(app)
     api_deliveries.setup(app)
