@@ -225,3 +225,24 @@ async def test_a_fragment_rendered_before_a_change_is_not_stored(
     data = await thread(fc, id=str(post["id"]))
     assert data["comments"][0]["content"] == "<p>last</p>"
     assert data == await reference(fc, post["id"])
+
+
+async def test_profile_update_of_a_commenter_with_stored_fragments(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given a commenter whose comment's fragment is stored, when their Update{Person}
+    renames them (the actor is upserted), then the update succeeds and the thread shows
+    the new name (the fragment trigger no longer aborts under the upsert)."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    gus = remote.actor("gus")
+    gus.extra = {"icon": None}
+    reply = await remote_reply(fc, gus, post["ap_id"])
+    await thread(fc, id=str(post["id"]))
+    assert set(await stored(fc)) == {reply}
+    gus.name = "Gus Renamed"
+    fc.clock.advance(minutes=10)  # past the refetch interval of Update{Person}
+    await send(fc, gus, activity(gus, "Update", gus.document()))
+    row = await fc.rt.db.read.fetchone("SELECT name FROM actors WHERE ap_id = ?", (gus.id,))
+    assert row[0] == "Gus Renamed"
+    data = await thread(fc, id=str(post["id"]))
+    assert data["comments"][0]["author"]["name"] == "Gus Renamed"

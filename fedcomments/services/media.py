@@ -139,6 +139,9 @@ async def _make(rt: Runtime, row: MediaRow) -> Outcome:
         log.warning("image refused", extra={"url": url, "kind": kind, "reason": str(exc)})
         return Outcome("refused", reason=str(exc)[:500])
     except FetchFailed as exc:
+        if exc.status == 200:  # it answered, with more than we decode: refused for good
+            log.warning("image refused", extra={"url": url, "kind": kind, "reason": str(exc)})
+            return Outcome("refused", reason=str(exc)[:500])
         delay = min(RETRY_FIRST * (2 ** max(0, row.attempts - 1)), RETRY_MAX)
         log.info("image fetch failed", extra={"url": url, "kind": kind, "error": str(exc)})
         return Outcome("failed", reason=str(exc)[:500], next_try_at=now + delay)

@@ -332,5 +332,19 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX media_uses_comment ON media_uses(comment_id) WHERE comment_id IS NOT NULL",
         "CREATE INDEX media_uses_actor ON media_uses(actor_id) WHERE actor_id IS NOT NULL",
         "CREATE INDEX actors_icon ON actors(icon) WHERE icon IS NOT NULL",
+        # Step 5's trigger inserted missing fragment rows with INSERT OR IGNORE, but a
+        # trigger takes the conflict policy of the statement that fired it: the actors'
+        # upsert (ON CONFLICT DO UPDATE) made it ABORT, so a profile update that changed a
+        # name or an avatar failed once any of the actor's comments had a stored fragment.
+        "DROP TRIGGER fragment_actor_update",
+        f"""CREATE TRIGGER fragment_actor_update AFTER UPDATE ON actors{_ACTOR_SHOWN} BEGIN
+            UPDATE comment_fragments SET body = NULL, gen = gen + 1 WHERE comment_id IN (
+                SELECT id FROM comments WHERE actor_id = NEW.id
+                UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id);
+            INSERT INTO comment_fragments (comment_id, gen) SELECT id, 1 FROM comments
+                WHERE id IN (SELECT id FROM comments WHERE actor_id = NEW.id
+                             UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id)
+                AND id NOT IN (SELECT comment_id FROM comment_fragments);
+        END""",
     ],
 ]
