@@ -97,6 +97,24 @@ class MediaSettings:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """One feed of the blog ([blog] feeds): its URL, and whether it may be on a private
+    address (a blog on the same machine or LAN) without `allow_private_addresses`."""
+
+    url: str
+    allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class BlogSettings:
+    """The blog's own feeds, polled for new and changed posts."""
+
+    feeds: tuple[FeedSettings, ...] = ()
+    #: Seconds between two polls of a feed.
+    poll_interval: int = 300
+
+
+@dataclass(frozen=True)
 class AdminSettings:
     token: str = ""
 
@@ -117,6 +135,7 @@ class Settings:
     comments: CommentsSettings = field(default_factory=CommentsSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    blog: BlogSettings = field(default_factory=BlogSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     #: Where the settings came from (a path, or "<defaults>"), for messages.
     source: str = "<defaults>"
@@ -190,6 +209,39 @@ def _validate_base_url(url: str, where: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+#: Polling a blog's feed more often than this is impolite to its host.
+MIN_POLL_INTERVAL = 30
+
+
+def _feeds(raw: Any, where: str) -> tuple[FeedSettings, ...]:
+    """`feeds`: URLs, or tables `{ url = "…", allow_private = true }`."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expected a list of feed URLs, got {raw!r}")
+    feeds: dict[str, FeedSettings] = {}
+    for item in raw:
+        allow_private = False
+        if isinstance(item, dict):
+            unknown = set(item) - {"url", "allow_private"}
+            if unknown:
+                raise ConfigError(f"{where}: unknown feed option {sorted(unknown)[0]!r}")
+            allow_private = item.get("allow_private", False)
+            if not isinstance(allow_private, bool):
+                raise ConfigError(f"{where}: allow_private must be true or false")
+            item = item.get("url")
+        if not isinstance(item, str):
+            raise ConfigError(f"{where}: expected a feed URL, got {item!r}")
+        parts = urlsplit(item.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{where}: {item!r} is not an absolute http(s) URL")
+        if parts.username or parts.password:
+            raise ConfigError(f"{where}: {item!r} must not contain credentials")
+        url = item.strip()
+        if url in feeds:
+            raise ConfigError(f"{where}: {url} is listed twice")
+        feeds[url] = FeedSettings(url, allow_private)
+    return tuple(feeds.values())
+
+
 def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> Settings:
     """Validate a parsed TOML mapping; unknown sections and keys are errors."""
     sections = _section_types()
@@ -207,6 +259,9 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
             where = f"{source}: [{name}] {key}"
             if key not in known:
                 raise ConfigError(f"{source}: unknown key [{name}] {key}")
+            if (name, key) == ("blog", "feeds"):
+                kwargs[key] = _feeds(raw, where)
+                continue
             coerced = _coerce(raw, hints[key], where)
             choices = _CHOICES.get((name, key))
             if choices and coerced not in choices:
@@ -243,6 +298,9 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
         raise ConfigError(f"{source}: [media] cache_max_mb: must be at least 1")
     for origin in server.blog_origins:
         _validate_base_url(origin, f"{source}: [server] blog_origins")
+    if built.get("blog", BlogSettings()).poll_interval < MIN_POLL_INTERVAL:
+        raise ConfigError(f"{source}: [blog] poll_interval: must be at least "
+                          f"{MIN_POLL_INTERVAL} seconds")
     return Settings(**built, source=source)
 
 

@@ -383,3 +383,49 @@ async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-unty
             await page.screenshot(path=str(tmp_path / f"page-{scheme}.png"), full_page=True)
         assert w.unexpected() == []
         await w.assert_clean()
+
+
+async def test_front_page_in_chromium(  # type: ignore[no-untyped-def]
+        make_instance, blog: Blog, remote: FakeInstance) -> None:
+    """Given a blog with a commented post, when Chromium opens `/`, then it shows the blog,
+    its handle and its posts with their comment counts under the page's CSP; the copy
+    button puts the handle on the clipboard and says so; "follow from your instance" takes
+    the reader to their own instance with the blog's actor."""
+    fc: Instance = await make_instance(server={"blog_origins": [blog.url]})
+    blog.fc_url = fc.url
+    ids = await seed(fc, blog, remote)
+    await add_post_via_api(fc, "second", title="A second post")
+    async with chromium() as browser:
+        w = await Watched.open(browser)
+        page = w.page
+        await page.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                             origin=fc.url)
+        await page.goto(f"{fc.url}/")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Test Blog")
+        await expect(page.get_by_text("A blog about tests.")).to_have_count(1)
+        handle = fc.rt.urls.handle
+        await expect(page.get_by_label("The blog's fediverse address")).to_have_value(handle)
+        posts = page.locator("ul.fc-posts > li")
+        await expect(posts).to_have_count(2)
+        await expect(posts.nth(0).get_by_role("link").first).to_have_text("A second post")
+        await expect(posts.nth(1).get_by_role("link").first).to_have_text("Hello, fediverse")
+        await expect(posts.nth(1).locator(".fc-comment-count")).to_have_text("5 comments")
+
+        await page.get_by_role("button", name="Copy").click()
+        await expect(page.get_by_role("status")).to_have_text(f"Copied {handle}")
+        assert await page.evaluate("navigator.clipboard.readText()") == handle
+        for selector in ("h1", ".fc-posts a", ".fc-follow label", "#fc-copy-handle"):
+            assert await contrast(page, selector) >= 4.5, selector
+
+        await posts.nth(1).get_by_role("link").first.click()
+        await page.wait_for_url(ids["post"]["ap_id"])
+        await page.go_back()
+        follow = page.locator("details.fc-interact")
+        await follow.locator("summary").click()
+        reader = f"@reader@127.0.0.1:{blog.server.port if blog.server else 0}"
+        await follow.get_by_label("Your fediverse address").fill(reader)
+        await follow.get_by_role("button", name="Open on my instance").click()
+        await page.wait_for_url(f"{blog.url}/authorize_interaction?**")
+        assert blog.authorized == [fc.rt.urls.actor]
+        assert w.unexpected() == []
+        await w.assert_clean()

@@ -295,7 +295,34 @@ MIGRATIONS: list[list[str]] = [
                                " OR OLD.failure_days IS NOT NEW.failure_days"),
         ] for event, when in [("INSERT", ""), ("UPDATE", when_update), ("DELETE", "")]],
     ],
-    # 8: remote images (avatars, custom emoji, attachment thumbnails) fetched once and served
+    # 8: the blog's own feeds ([blog] feeds): when each was first seen (entries older than
+    # that are imported without being announced), its validators for conditional GETs and
+    # its failure streak; and which post each entry (by feed and guid/id) became, with a
+    # fingerprint of what the feed said of it, so a changed entry is noticed.
+    [
+        """CREATE TABLE blog_feeds (
+            url TEXT PRIMARY KEY,
+            added_at TEXT NOT NULL,
+            polled_at TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_poll_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE feed_entries (
+            feed_url TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            fingerprint TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (feed_url, entry_id)
+        )""",
+        "CREATE INDEX feed_entries_post ON feed_entries(post_id)",
+        # The Atom feed of the blog's comments reads the newest ones first.
+        "CREATE INDEX comments_published ON comments(published_at)",
+    ],
+    # 9: remote images (avatars, custom emoji, attachment thumbnails) fetched once and served
     # by us. A row per (source URL, kind) says whether its re-encoded files exist and under
     # which name (`digest`, from the source's bytes); `media_uses` says which comment or
     # actor shows which emoji (by shortcode) or thumbnail, so a change of an image clears

@@ -16,6 +16,7 @@ from fedcomments.config import Settings
 from fedcomments.delivery import worker as delivery
 from fedcomments.errors import FedcommentsError
 from fedcomments.runtime import open_runtime, utcnow
+from fedcomments.services import feed_sync
 from fedcomments.services.blocks import watch_blocklist
 from fedcomments.services.inbox import housekeeping
 from fedcomments.web import (
@@ -23,6 +24,7 @@ from fedcomments.web import (
     api,
     api_deliveries,
     federation,
+    feeds,
     inbox,
     media,
     objects,
@@ -42,18 +44,22 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
 )
-# [media] proxy = false: avatars and emoji are loaded from the commenters' servers.
+# Local development only ([federation] allow_private_addresses): "follow from your
+# instance" (a form, whose redirect form-action also covers) leads to loopback instances'
+# plain-http pages.
+CSP_DEV = CSP.replace("form-action 'self' https:", "form-action 'self' https: http:")
+# [media] proxy = false: avatars and emoji are loaded from the commenters' servers (over
+# plain http too in local development).
 CSP_HOTLINK = CSP.replace("img-src 'self'", "img-src 'self' https:")
-# ... and in local development ([federation] allow_private_addresses) loopback instances
-# serve them over plain http.
-CSP_HOTLINK_DEV = CSP.replace("img-src 'self'", "img-src 'self' https: http:")
+CSP_HOTLINK_DEV = CSP_DEV.replace("img-src 'self'", "img-src 'self' https: http:")
 
 
 def page_csp(settings: Settings) -> str:
     """The Content-Security-Policy of our HTML pages."""
+    dev = settings.federation.allow_private_addresses
     if settings.media.proxy:
-        return CSP
-    return CSP_HOTLINK_DEV if settings.federation.allow_private_addresses else CSP_HOTLINK
+        return CSP_DEV if dev else CSP
+    return CSP_HOTLINK_DEV if dev else CSP_HOTLINK
 
 
 @web.middleware
@@ -132,6 +138,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
             tasks = [asyncio.create_task(watch_blocklist(rt))]
             if background:
                 tasks.append(asyncio.create_task(housekeeping(rt)))
+                # The blog's feeds ([blog] feeds) are polled once per database too.
+                tasks.append(asyncio.create_task(feed_sync.polling(rt)))
             try:
                 yield
             finally:
@@ -160,4 +168,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     objects.setup(app)
     pages.setup(app)
     public_api.setup(app)
+    feeds.setup(app)
     return app

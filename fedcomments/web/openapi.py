@@ -139,7 +139,8 @@ _READER_PATHS: dict[str, Any] = {
         **_reader_op(
             "The public thread of a post",
             "By `url` (the blog permalink, with or without its trailing slash, or the post's "
-            "ActivityPub id) or `id`. Answers `{post, count, reactions, comments}`; each "
+            "ActivityPub id) or `id`. Answers `{post, count, reactions, comments}` (`post."
+            "comments_feed` is the URL of the thread's Atom feed); each "
             "comment has `id, parent_id, depth, reply_to, deleted, status, origin, ap_id, url, "
             "author {kind, name, handle, url, avatar, website}, published, updated, edited, "
             "summary, sensitive, language, content (sanitised HTML), attachments, reactions "

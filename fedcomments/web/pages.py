@@ -21,6 +21,7 @@ from fedcomments.services import reader_guard as guard
 from fedcomments.services import thread as thread_service
 from fedcomments.web.emoji import emojify_html, emojify_text
 from fedcomments.web.keys import RUNTIME, SETTINGS, TEMPLATES
+from fedcomments.web.negotiate import wants_activitypub
 from fedcomments.web.public_api import THREAD_CACHE, client_of
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -52,6 +53,25 @@ async def profile(request: web.Request) -> web.Response:
     return render(
         request, "profile.html", name=a.name, actor_url=rt.urls.actor, blog_url=a.url,
         summary=[p for p in a.summary.split("\n\n") if p.strip()], posts=posts[:50],
+    )
+
+
+#: Posts the front page lists.
+FRONT_PAGE_POSTS = 20
+
+
+async def home(request: web.Request) -> web.Response:
+    """The front page for browsers: the blog, how to follow it, its latest posts. AS2
+    clients get the 404 they always got: the actor lives at its own URL."""
+    if wants_activitypub(request):
+        raise web.HTTPNotFound()
+    rt = request.app[RUNTIME]
+    a = rt.settings.actor
+    posts = await post_service.latest_public(rt, FRONT_PAGE_POSTS)
+    return render(
+        request, "home.html", name=a.name, actor_url=rt.urls.actor, blog_url=a.url,
+        summary=[p for p in a.summary.split("\n\n") if p.strip()], posts=posts,
+        comments_feed=rt.urls.comments_feed,
     )
 
 
@@ -152,7 +172,8 @@ async def submit_comment(request: web.Request) -> web.Response:
 async def interact_page(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     obj = await interact_service.public_object(rt, request.query.get("object", ""))
-    return render(request, "interact.html", object_url=obj, acct="", error="", problem="")
+    return render(request, "interact.html", object_url=obj, acct="", error="", problem="",
+                  follow=obj == rt.urls.actor)
 
 
 async def interact_submit(request: web.Request) -> web.StreamResponse:
@@ -166,12 +187,13 @@ async def interact_submit(request: web.Request) -> web.StreamResponse:
     except InvalidInput as exc:
         obj = await interact_service.public_object(rt, obj)
         return render(request, "interact.html", status=400, object_url=obj, acct=acct,
-                      error=str(exc).removeprefix("acct: "), problem="")
+                      error=str(exc).removeprefix("acct: "), problem="",
+                      follow=obj == rt.urls.actor)
     if found.redirect:
         # Set as built: aiohttp's redirect classes would re-quote the encoded object id.
         return web.Response(status=303, headers={"Location": found.redirect})
     return render(request, "interact.html", object_url=found.object_url, acct=acct, error="",
-                  problem=found.problem or "")
+                  problem=found.problem or "", follow=found.object_url == rt.urls.actor)
 
 
 def page_key(app: web.Application) -> int:
@@ -193,4 +215,5 @@ def setup(app: web.Application) -> None:
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
     app.router.add_post("/posts/{slug}/comments", submit_comment)
     app.router.add_get("/interact", interact_page)
+    app.router.add_get("/", home)
     app.router.add_post("/interact", interact_submit)
