@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from urllib.parse import urlsplit
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
