@@ -371,3 +371,22 @@ async def test_thread_fragments_follow_images_becoming_available(
     assert data["comments"][0]["author"]["avatar"].startswith(f"{fc.url}/media/")
     assert data == await scratch_json(fc.rt, post["id"])
     assert [c["id"] for c in flatten(data["comments"])] == [reply]
+
+
+def test_emoji_replace_text_only() -> None:
+    """Given sanitised HTML with :shortcodes: in text, in a link's href and in its text,
+    only text becomes images; unknown codes and markup stay as they were, escaped."""
+    from fedcomments.web.emoji import emojify_html, emojify_text
+
+    blob = [{"shortcode": "blob", "url": "https://c.example/media/x-20.webp",
+             "url_2x": "https://c.example/media/x-40.webp", "width": 20, "height": 20}]
+    html = ('<p>a :blob: &amp; <a href="https://s.example/:blob:" rel="nofollow">:blob:</a>'
+            ' :nope:<br>&lt;b&gt;</p>')
+    img = ('<img class="fc-emoji" src="https://c.example/media/x-20.webp" srcset="'
+           'https://c.example/media/x-40.webp 2x" alt=":blob:" title=":blob:" width="20" '
+           'height="20" draggable="false" referrerpolicy="no-referrer">')
+    assert str(emojify_html(html, blob)) == (
+        f'<p>a {img} &amp; <a href="https://s.example/:blob:" rel="nofollow">{img}</a>'
+        ' :nope:<br>&lt;b&gt;</p>')
+    assert str(emojify_html(html, [])) == html
+    assert str(emojify_text('<b>Ann</b> :blob:', blob)) == f"&lt;b&gt;Ann&lt;/b&gt; {img}"
