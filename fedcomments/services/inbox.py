@@ -32,7 +32,7 @@ from fedcomments.blocklist import host_of
 from fedcomments.errors import Forbidden, InvalidInput, ProtocolError, Unauthorized
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, deliveries, inbox_activities, media
+from fedcomments.services import actors, deliveries, inbox_activities, media, notify
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 
@@ -214,10 +214,18 @@ async def _media_housekeeping(rt: Runtime) -> None:
 
 async def housekeeping(rt: Runtime, interval: float = 1.0) -> None:
     """Prune old inbox records at start and every PRUNE_INTERVAL of the runtime's clock,
-    looking every `interval` seconds; runs until cancelled."""
+    and queue the owner's digest when due (notify.periodic), looking every `interval`
+    seconds; runs until cancelled."""
     last: datetime | None = None
+    last_notify: datetime | None = None
     while True:
         now = rt.now()
+        if last_notify is None or now - last_notify >= notify.CHECK_INTERVAL:
+            last_notify = now
+            try:
+                await notify.periodic(rt)
+            except Exception:  # a task boundary: log and try again next time
+                log.exception("notification housekeeping failed")
         if last is None or now - last >= PRUNE_INTERVAL:
             last = now
             try:

@@ -322,7 +322,49 @@ MIGRATIONS: list[list[str]] = [
         # The Atom feed of the blog's comments reads the newest ones first.
         "CREATE INDEX comments_published ON comments(published_at)",
     ],
-    # 9: remote images (avatars, custom emoji, attachment thumbnails) fetched once and served
+    # 9: word of new comments and the spam check. A delivery job has a kind: an
+    # ActivityPub activity (every job so far), a webhook event, a mail, or a call to the
+    # spam service; all share the queue's leases, retries and listing. Readers who asked
+    # to hear of replies (an address confirmed once, double opt-in, until it unsubscribes),
+    # one-click moderation links already used, comments waiting for the owner's digest,
+    # and what the spam service said of a comment (with what it was asked, for reporting
+    # ham or spam when the owner decides).
+    [
+        "ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'activity' "
+        "CHECK (kind IN ('activity', 'webhook', 'mail', 'spam'))",
+        """CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            confirm_sent_at TEXT,
+            confirmed_at TEXT,
+            unsubscribed_at TEXT
+        )""",
+        """CREATE TABLE subscriptions (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX subscriptions_subscriber ON subscriptions(subscriber_id)",
+        """CREATE TABLE used_links (
+            nonce TEXT PRIMARY KEY,
+            used_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE digest_items (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE spam_checks (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            verdict TEXT NOT NULL CHECK (verdict IN ('spam', 'ham', 'unknown', 'queued')),
+            detail TEXT NOT NULL DEFAULT '',
+            params TEXT NOT NULL DEFAULT '{}',
+            checked_at TEXT NOT NULL,
+            reported TEXT
+        )""",
+    ],
+    # 10: remote images (avatars, custom emoji, attachment thumbnails) fetched once and served
     # by us. A row per (source URL, kind) says whether its re-encoded files exist and under
     # which name (`digest`, from the source's bytes); `media_uses` says which comment or
     # actor shows which emoji (by shortcode) or thumbnail, so a change of an image clears

@@ -26,6 +26,7 @@ from fedcomments.web import (
     federation,
     feeds,
     inbox,
+    mail_links,
     media,
     objects,
     pages,
@@ -169,4 +170,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     pages.setup(app)
     public_api.setup(app)
     feeds.setup(app)
+    mail_links.setup(app)
     return app

@@ -103,12 +103,14 @@ def _delivery_op(summary: str, description: str) -> dict[str, Any]:
 _DELIVERY_PATHS: dict[str, Any] = {
     "/api/v1/admin/deliveries": {"get": {
         **_delivery_op("List delivery jobs", "Query `status` (pending, done, failed, gone, "
-                       "cancelled, all) and `limit` (1-10000, default 100). Answers "
-                       "`{counts, deliveries: [{id, activity_id, inbox, host, status, "
+                       "cancelled, all), `kind` (activity, webhook, mail, spam, notify: "
+                       "webhooks and mails, all) and `limit` (1-10000, default 100). Answers "
+                       "`{counts, deliveries: [{id, kind, activity_id, inbox, host, status, "
                        "attempts, next_attempt_at, last_status, last_error, created_at, "
                        "finished_at}]}`."),
         "parameters": [
             {"name": "status", "in": "query", "schema": {"type": "string"}},
+            {"name": "kind", "in": "query", "schema": {"type": "string"}},
             {"name": "limit", "in": "query", "schema": {"type": "integer"}}]}},
     "/api/v1/admin/deliveries/{id}/retry": {"post": {
         **_delivery_op("Retry one delivery", "Puts a finished job back in the queue, due now, "
@@ -283,7 +285,9 @@ _ADMIN_PATHS: dict[str, Any] = {
         "List comments, newest first", "`status`: pending, approved, rejected, private "
         "(followers-only and direct) or all (default). Answers `{comments: [{id, post {id, "
         "slug}, parent_id, origin, status, visibility, author {name, handle, actor, url}, "
-        "published, updated, text, content, summary, ap_id, url}]}`.", "200 400 401 404",
+        "published, updated, text, content, summary, ap_id, url, spam}]}`; `spam` is the spam "
+        "service's verdict (spam, ham, unknown, queued) or null when it was not asked.",
+        "200 400 401 404",
         params=[_query("post"), _query("status"), _query("limit", "integer")])},
     "/api/v1/admin/comments/{id}": {
         "get": _admin_op("Show a comment", "The listing's fields plus `in_reply_to, "

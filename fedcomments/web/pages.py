@@ -140,7 +140,8 @@ async def post_page(request: web.Request, post: Post, *, status: int = 200,
         env.get_template("_comments.html").render(thread=data)))
     resp = render(request, "post.html", status=status, post=post, thread=view.data,
                   comments_html=comments, form=form, token=guard.issue_token(rt, post.id),
-                  limits=rt.settings.comments, policy=rt.settings.moderation.policy)
+                  limits=rt.settings.comments, policy=rt.settings.moderation.policy,
+                  notify_replies=rt.settings.notify.mail)
     resp.headers.update(headers)
     return resp
 
@@ -151,7 +152,8 @@ async def submit_comment(request: web.Request) -> web.Response:
     post = await post_service.public_post(rt, request.match_info["slug"])
     fields = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
     fields["post"] = str(post.id)
-    keep = {k: fields.get(k, "") for k in ("name", "email", "website", "text", "parent")}
+    keep = {k: fields.get(k, "") for k in ("name", "email", "website", "text", "parent",
+                                            "notify")}
     try:
         posted = await local.post_comment(rt, local.comment_form(fields), client_of(request))
     except guard.FormErrors as exc:
@@ -201,7 +203,8 @@ def page_key(app: web.Application) -> int:
     show (never secrets: a checksum of them would leak in the ETag)."""
     s = app[SETTINGS]
     key = zlib.crc32(repr((s.actor, s.comments, s.moderation.policy, s.server.base_url,
-                           s.federation.allow_private_addresses, s.media.proxy)).encode())
+                           s.federation.allow_private_addresses, s.notify.mail,
+                           s.media.proxy)).encode())
     for path in sorted((Path(__file__).parent / "templates").iterdir()):
         key = zlib.crc32(path.read_bytes(), key)
     return key
