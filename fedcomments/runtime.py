@@ -13,6 +13,7 @@ from fedcomments import __version__
 from fedcomments.ap import keys as apkeys
 from fedcomments.ap.httpsig import sign_request_cavage, sign_request_rfc9421
 from fedcomments.ap.jsonld import Normalizer
+from fedcomments.background import Flights
 from fedcomments.blocklist import Blocklist
 from fedcomments.config import Settings
 from fedcomments.keycache import KeyCache
@@ -51,6 +52,9 @@ class Runtime:
     marked_hosts: set[str] = field(default_factory=set)
     #: Senders' keys with their owners (services.actors.ResolvedKey), by key id.
     key_cache: KeyCache[Any] = field(default_factory=KeyCache)
+    #: Fetches and refills of remote images running in this process (services/media.py),
+    #: two at a time: each may hold a decoder child of up to images.CHILD_MEMORY.
+    media_jobs: Flights = field(default_factory=lambda: Flights(limit=2))
     #: The database's change counters as last seen (store/changes.py).
     _counters: dict[str, int] = field(default_factory=dict)
     #: The client for the owner's webhook ([notify] webhook_url), when there is one:
@@ -142,6 +146,7 @@ async def open_runtime(settings: Settings, *, clock: Clock = utcnow,
                 await rt.webhook_remote.start()
             yield rt
         finally:
+            await rt.media_jobs.close()
             if rt.webhook_remote is not None:
                 await rt.webhook_remote.close()
             await rt.remote.close()

@@ -16,7 +16,7 @@ from fedcomments.errors import FedcommentsError
 from fedcomments.model import Attachment, CommentStatus, Origin, RemoteActor
 from fedcomments.model import Visibility as ModelVisibility
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, notify, spam, unblocked
+from fedcomments.services import actors, media, notify, spam, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import posts as post_store
@@ -289,12 +289,21 @@ async def _insert_thread(rt: Runtime, tx: Conn, reply: _Prepared, activity_id: s
                 author = stored[author.id]
             prepared = _prepare(ancestor, author, now)
             status = await moderation_status(rt, tx, author.id)
-            a_known = await _insert(rt, tx, _new_comment(prepared, target, parent_id, status),
-                                    now)
+            new_ancestor = _new_comment(prepared, target, parent_id, status)
+            a_known = await _insert(rt, tx, new_ancestor, now)
+            await _link_media(tx, a_known, ancestor, new_ancestor.attachments, now)
         parent_id = a_known
     status = await moderation_status(rt, tx, reply.author.id)
-    new_id = await _insert(rt, tx, _new_comment(reply, target, parent_id, status), now)
+    new = _new_comment(reply, target, parent_id, status)
+    new_id = await _insert(rt, tx, new, now)
+    await _link_media(tx, new_id, reply.obj, new.attachments, now)
     return ImportResult(new_id, "created")
+
+
+async def _link_media(tx: Conn, comment_id: int, obj: parse.IncomingObject,
+                      attachments: tuple[Attachment, ...], now: datetime) -> None:
+    await media.link_comment(tx, comment_id, obj.emojis,
+                             [(a.url, a.media_type) for a in attachments], now)
 
 
 async def _insert(rt: Runtime, tx: Conn, new: NewComment, now: datetime) -> int:
@@ -338,11 +347,13 @@ async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: Remot
         visibility = _visibility(obj, actor.followers_url)
         if _VISIBILITY_RANK[visibility] < _VISIBILITY_RANK[comment.visibility]:
             await comment_store.set_visibility(tx, comment.id, visibility)
+        attachments = _attachments(obj)
         await comment_store.update_content(
             tx, comment.id, content=edit.content, summary=_summary(obj),
-            sensitive=obj.sensitive, language=obj.language, attachments=_attachments(obj),
+            sensitive=obj.sensitive, language=obj.language, attachments=attachments,
             mentions=tuple(m.href for m in obj.mentions[:MAX_MENTIONS]), updated_at=updated,
         )
+        await _link_media(tx, comment.id, obj, attachments, edit.now)
         return "edited"
 
     return await unblocked.unit(rt, actor.ap_id, work)
