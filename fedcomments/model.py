@@ -123,6 +123,16 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class ImportKey:
+    """Where an imported comment came from: the system (wordpress, disqus, isso,
+    fedcomments), the site it served there and the comment's id in it."""
+
+    source: str
+    site: str
+    id: str
+
+
+@dataclass(frozen=True)
 class Comment:
     id: int
     post_id: int
@@ -146,6 +156,8 @@ class Comment:
     mentions: tuple[str, ...] = ()
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
+    #: Set on comments brought in by `fedcomments import`.
+    imported: ImportKey | None = None
 
     @property
     def is_public(self) -> bool:
