@@ -374,3 +374,25 @@ def test_large_exports_are_parsed_in_bounded_memory(tmp_path: Path) -> None:
     assert dpath.stat().st_size > 20_000_000
     count, grew = _read_in_child("disqus", dpath)
     assert count == 20_000 and grew < 16_000, grew
+
+
+async def test_a_post_an_import_creates_is_the_one_the_blog_names_in_its_own_spelling(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given a Disqus export whose thread was loaded as http://Blog.Example/hello (no
+    slash), when it is imported and the blog, served over https with trailing slashes,
+    then asks for the thread and registers the post, then the widget finds the imported
+    comment and the registration updates that post instead of making a second one."""
+    fc: Instance = await make_instance()
+    export = write_disqus(tmp_path / "disqus.xml", "myblog",
+                          [DsqThread("11", "http://Blog.Example/hello", "Hello")],
+                          [DsqPost("101", "11", "Ada", "2014-03-01T10:00:00Z", "<p>Hi</p>")])
+    report = await _import(fc, tmp_path, "disqus", str(export))
+    assert (report["imported"], report["posts_created"]) == (1, 1)
+
+    data = await thread(fc, url="https://blog.example/hello/")
+    assert [c["author"]["name"] for c in data["comments"]] == ["Ada"]
+    registered = await add_post_via_api(fc, "hello", expect=200)
+    assert registered["id"] == data["post"]["id"]
+    listed = await run_cli("posts", "list", "--json", "--config", write_config(fc, tmp_path))
+    assert [p["id"] for p in listed.json()["posts"]] == [registered["id"]]
+    assert (await thread(fc, url="https://blog.example/hello"))["count"] == 1

@@ -19,6 +19,7 @@ from fedcomments.services import publish
 from fedcomments.store import posts as post_store
 from fedcomments.store import stats
 from fedcomments.store.conn import Conn
+from fedcomments.urls import canonical_permalink, permalink_spellings
 
 MAX_TITLE = 500
 MAX_SUMMARY = 5_000
@@ -61,7 +62,7 @@ def _clean_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _validated(data: PostInput) -> PostInput:
-    permalink = validate_url(data.permalink, "url")
+    permalink = canonical_permalink(validate_url(data.permalink, "url"))
     title = data.title.strip()
     if not title:
         raise InvalidInput("title: must not be empty", field="title")
@@ -117,7 +118,7 @@ async def add_post(rt: Runtime, data: PostInput, *, announce: bool = True,
     data = _validated(data)
     now = rt.now()
     async with rt.db.transaction() as tx:
-        existing = await post_store.by_permalink(tx, data.permalink)
+        existing = await post_store.by_permalinks(tx, permalink_spellings(data.permalink))
         if existing is not None:
             post = await _update(tx, existing, data, now)
             await publish.post_changed(rt, tx, existing, post)
@@ -192,8 +193,8 @@ async def update_post(rt: Runtime, ref: str, data: PostInput, *,
         if existing is None:
             raise NotFound(f"no post {ref!r}")
         if data.permalink != existing.permalink:
-            clash = await post_store.by_permalink(tx, data.permalink)
-            if clash is not None:
+            clash = await post_store.by_permalinks(tx, permalink_spellings(data.permalink))
+            if clash is not None and clash.id != existing.id:
                 raise InvalidInput(f"url: another post already has {data.permalink}", field="url")
             await post_store.set_permalink(tx, existing.id, data.permalink)
         post = await _update(tx, existing, data, rt.now())
@@ -222,7 +223,8 @@ async def _find(conn: Conn, ref: str) -> Post | None:
     if ref.isdigit():
         return await post_store.by_id(conn, int(ref))
     if ref.startswith(("http://", "https://")):
-        return await post_store.by_permalink(conn, ref) or await post_store.by_ap_id(conn, ref)
+        return (await post_store.by_permalinks(conn, permalink_spellings(ref))
+                or await post_store.by_ap_id(conn, ref))
     return await post_store.by_slug(conn, ref)
 
 
