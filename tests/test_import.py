@@ -396,3 +396,30 @@ async def test_a_post_an_import_creates_is_the_one_the_blog_names_in_its_own_spe
     listed = await run_cli("posts", "list", "--json", "--config", write_config(fc, tmp_path))
     assert [p["id"] for p in listed.json()["posts"]] == [registered["id"]]
     assert (await thread(fc, url="https://blog.example/hello"))["count"] == 1
+
+
+async def test_a_comment_deleted_here_is_not_brought_back_by_a_newer_export(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given an imported WordPress thread whose second comment the admin deleted here,
+    when a newer export of the blog (the same comments and one new) is imported, then only
+    the new comment is added: the deleted one stays deleted, counted as skipped."""
+    fc: Instance = await make_instance()
+    config = write_config(fc, tmp_path)
+    old = [WpComment(1, "Ann", "2021-05-01 12:00:00", "Hello"),
+           WpComment(2, "Spammy", "2021-05-02 12:00:00", "Cheap pills, approved by mistake")]
+    item = WpItem(link="https://blog.example/post/", title="Post", comments=old)
+    await _import(fc, tmp_path, "wordpress",
+                  str(write_wxr(tmp_path / "old.xml", "https://blog.example", [item])))
+    listed = await run_cli("comments", "list", "--json", "--config", config)
+    [spam_id] = [c["id"] for c in listed.json()["comments"] if c["author"]["name"] == "Spammy"]
+    deleted = await run_cli("comments", "delete", str(spam_id), "--yes", "--config", config)
+    assert deleted.code == 0, deleted.err
+
+    item.comments = [*old, WpComment(3, "Bob", "2021-06-01 12:00:00", "Hi Ann", parent=1)]
+    newer = await _import(fc, tmp_path, "wordpress",
+                          str(write_wxr(tmp_path / "new.xml", "https://blog.example", [item])))
+    assert (newer["imported"], newer["existing"]) == (1, 1)
+    assert newer["skipped"] == {"deleted here before": 1}
+    data = await thread(fc, url="https://blog.example/post/")
+    assert _tree(data["comments"]) == [
+        ("Ann", "2021-05-01T12:00:00Z", [("Bob", "2021-06-01T12:00:00Z", [])])]

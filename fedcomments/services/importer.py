@@ -204,6 +204,9 @@ async def _comment(state: _Pass, conn: Conn, c: CommentRecord) -> None:
     if await import_store.by_key(conn, c.key) is not None:
         report.existing += 1
         return
+    if await import_store.deleted_here(conn, c.key):
+        report.skipped["deleted here before"] += 1
+        return
     if c.ap_id and c.origin == "remote":
         tombstoned, known = await comment_store.object_state(conn, c.ap_id)
         if known is not None:

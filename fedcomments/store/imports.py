@@ -23,6 +23,13 @@ async def by_key(conn: Conn, key: ImportKey) -> tuple[int, int] | None:
     return (int(row[0]), int(row[1])) if row else None
 
 
+async def deleted_here(conn: Conn, key: ImportKey) -> bool:
+    """Whether the comment imported under `key` was deleted here since."""
+    return await conn.fetchone(
+        "SELECT 1 FROM import_tombstones WHERE source = ? AND site = ? AND id = ?",
+        (key.source, key.site, key.id)) is not None
+
+
 _PARENT = (
     "SELECT p.id FROM comments p WHERE p.import_source = json_extract(c.import_parent, '$[0]') "
     "AND p.import_site = json_extract(c.import_parent, '$[1]') "

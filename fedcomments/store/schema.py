@@ -431,4 +431,15 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX comments_import_parent ON comments(import_parent) "
         "WHERE import_parent IS NOT NULL",
     ],
+    # 12: the source keys of imported comments deleted here, so that importing a newer
+    # export of the same blog (which still holds them) never brings them back.
+    [
+        """CREATE TABLE import_tombstones (
+            source TEXT NOT NULL,
+            site TEXT NOT NULL,
+            id TEXT NOT NULL,
+            deleted_at TEXT NOT NULL,
+            PRIMARY KEY (source, site, id)
+        )""",
+    ],
 ]
