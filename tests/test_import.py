@@ -423,3 +423,25 @@ async def test_a_comment_deleted_here_is_not_brought_back_by_a_newer_export(
     data = await thread(fc, url="https://blog.example/post/")
     assert _tree(data["comments"]) == [
         ("Ann", "2021-05-01T12:00:00Z", [("Bob", "2021-06-01T12:00:00Z", [])])]
+
+
+async def test_comments_of_a_password_protected_post_are_not_made_public(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given a WordPress export with a published post and a password-protected one (whose
+    comments WordPress shows only to readers who give the password), when imported, then
+    the open post's comment is public and the protected post's comment is skipped,
+    counted, and shown nowhere."""
+    fc: Instance = await make_instance()
+    export = write_wxr(tmp_path / "blog.xml", "https://blog.example", [
+        WpItem(link="https://blog.example/open/", title="Open", post_id=1,
+               comments=[WpComment(1, "Ann", "2021-05-01 12:00:00", "Open reply")]),
+        WpItem(link="https://blog.example/family/", title="Family", post_id=2,
+               password="hunter2",
+               comments=[WpComment(2, "Aunt May", "2021-05-02 12:00:00", "Private news")])])
+    report = await _import(fc, tmp_path, "wordpress", str(export))
+    assert (report["imported"], report["skipped"]) == (1, {"post password-protected": 1})
+    everything = await run_cli("comments", "list", "--status", "all", "--json", "--config",
+                               write_config(fc, tmp_path))
+    assert [c["author"]["name"] for c in everything.json()["comments"]] == ["Ann"]
+    resp = await fc.get("/comments.atom", accept="application/atom+xml")
+    assert "Private news" not in await resp.text()

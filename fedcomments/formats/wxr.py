@@ -122,6 +122,9 @@ def _comment(elem: Element, item: dict[str, str], site: str | None, where: str
                         "channel's address)")
     if item.get("wp:status", "publish") not in _PUBLIC:
         return Skipped("post not published")
+    if item.get("wp:post_password"):
+        # WordPress shows these comments only to readers who give the post's password.
+        return Skipped("post password-protected")
     post = _post(item)
     if post is None:
         return Skipped("post without a permalink")

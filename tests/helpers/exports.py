@@ -39,6 +39,7 @@ class WpItem:
     status: str = "publish"
     post_type: str = "post"
     post_id: int = 1
+    password: str = ""
     comments: list[WpComment] = field(default_factory=list)
 
 
@@ -85,7 +86,8 @@ def wxr_item_head(item: WpItem) -> str:
         f"\t\t<wp:post_id>{item.post_id}</wp:post_id>\n"
         f"\t\t<wp:post_date_gmt>{_cdata(item.date_gmt)}</wp:post_date_gmt>\n"
         f"\t\t<wp:status>{_cdata(item.status)}</wp:status>\n"
-        f"\t\t<wp:post_type>{_cdata(item.post_type)}</wp:post_type>\n")
+        f"\t\t<wp:post_type>{_cdata(item.post_type)}</wp:post_type>\n"
+        f"\t\t<wp:post_password>{_cdata(item.password)}</wp:post_password>\n")
 
 
 def write_wxr(path: Path, site: str, items: list[WpItem]) -> Path:
