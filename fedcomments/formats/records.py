@@ -33,6 +33,9 @@ class PostRecord:
     permalink: str
     title: str
     published: datetime | None = None
+    #: When the post was deleted where it comes from (fedcomments exports only): a post
+    #: created for it is created deleted.
+    deleted: datetime | None = None
 
 
 @dataclass(frozen=True)

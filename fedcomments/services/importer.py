@@ -270,7 +270,8 @@ async def _post(state: _Pass, conn: Conn, post: PostRecord, first_comment: datet
         else:
             published = post.published or first_comment or state.rt.now()
             created = await post_service.add_imported_post(state.rt, conn, post.permalink,
-                                                           post.title, published)
+                                                           post.title, published,
+                                                           deleted_at=post.deleted)
             post_id = created.id
         state.posts[key] = post_id
         state.created.add(post_id)

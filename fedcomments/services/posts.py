@@ -167,9 +167,11 @@ async def _update(tx: Conn, existing: Post, data: PostInput, now: datetime) -> P
 
 
 async def add_imported_post(rt: Runtime, tx: Conn, permalink: str, title: str,
-                            published_at: datetime) -> Post:
+                            published_at: datetime, *, deleted_at: datetime | None = None
+                            ) -> Post:
     """Register a post an import names (from the export's own title and date), quietly:
-    it counts as announced already, so nothing is ever sent to the fediverse for it."""
+    it counts as announced already, so nothing is ever sent to the fediverse for it. A
+    post deleted where it comes from (`deleted_at`) is stored deleted (its thread 410)."""
     data = _validated(PostInput(permalink=permalink, title=title.strip()[:MAX_TITLE] or
                                 permalink, published_at=published_at))
     now = rt.now()
@@ -178,6 +180,8 @@ async def add_imported_post(rt: Runtime, tx: Conn, permalink: str, title: str,
         tx, slug=slug, permalink=data.permalink, ap_id=rt.urls.post(slug), title=data.title,
         summary="", content="", tags=(), image=None, published_at=published_at, now=now)
     await post_store.mark_federated(tx, post_id, now)
+    if deleted_at is not None:
+        await post_store.mark_deleted(tx, post_id, deleted_at)
     post = await post_store.by_id(tx, post_id)
     assert post is not None
     return post
