@@ -174,3 +174,21 @@ async def test_a_deleted_post_stays_deleted_when_its_export_is_imported(
         "comments"]] == ["<p>On kept</p>"]
     resp = await other.session.get(f"{other.url}/api/v1/thread", params={"url": gone})
     assert resp.status == 410
+
+
+async def test_importing_a_servers_own_export_into_it_changes_nothing(
+        make_instance: Any, remote: FakeInstance, tmp_path: Path) -> None:
+    """Given a blog with readers' comments, the owner's answer, fediverse replies and an
+    imported comment, when its own export is imported back into it, then every comment is
+    found already here and nothing at all changes (no second copy of any comment)."""
+    fc: Instance = await make_instance(moderation={"policy": "none"},
+                                       comments={"min_form_seconds": 0})
+    await _blog_with_everything(fc, remote, workdir(tmp_path, "a"))
+    config = write_config(fc, tmp_path)
+    out = tmp_path / "comments.json"
+    assert (await run_cli("export", "-o", str(out), "--config", config)).code == 0
+    before = await database_state(fc.rt)
+    run = await run_cli("import", "fedcomments", str(out), "--json", "--config", config)
+    assert run.code == 0, run.err
+    assert (run.json()["imported"], run.json()["existing"]) == (0, 6)
+    assert await database_state(fc.rt) == before

@@ -49,7 +49,7 @@ from fedcomments.store import posts as post_store
 from fedcomments.store.actors import ActorFields
 from fedcomments.store.comments import NewComment
 from fedcomments.store.conn import Conn
-from fedcomments.urls import permalink_key
+from fedcomments.urls import permalink_key, site_key
 
 log = logging.getLogger("fedcomments.import")
 
@@ -113,6 +113,8 @@ class _Pass:
     created: set[int] = field(default_factory=set)
     #: Fediverse actors' row ids (a cache, emptied when it grows large).
     actors: dict[str, int] = field(default_factory=dict)
+    #: This server as the site of its own export's keys.
+    site: str = ""
 
 
 async def import_records(rt: Runtime, source: str, records: RecordSource,
@@ -139,7 +141,7 @@ async def _run(rt: Runtime, source: str, records: RecordSource, options: ImportO
     report = ImportReport(source=source, dry_run=options.dry_run)
     index = {permalink_key(link): post_id
              for post_id, link in await post_store.all_permalinks(rt.db.read)}
-    state = _Pass(rt, options, report, index)
+    state = _Pass(rt, options, report, index, site=site_key(rt.urls.base_url))
     stream = records()
     try:
         while batch := await asyncio.to_thread(_take, stream, BATCH):
@@ -207,6 +209,9 @@ async def _comment(state: _Pass, conn: Conn, c: CommentRecord) -> None:
     if await import_store.deleted_here(conn, c.key):
         report.skipped["deleted here before"] += 1
         return
+    if await _here_already(state, conn, c):
+        report.existing += 1
+        return
     if c.ap_id and c.origin == "remote":
         tombstoned, known = await comment_store.object_state(conn, c.ap_id)
         if known is not None:
@@ -241,6 +246,17 @@ async def _comment(state: _Pass, conn: Conn, c: CommentRecord) -> None:
         # The blog's own answers are Notes at our ids, like every answer the owner writes.
         await comment_store.set_ap_id(conn, comment_id, state.rt.urls.comment(comment_id))
     report.reactions += await _reactions(state, conn, c.reactions, post_id, comment_id)
+
+
+async def _here_already(state: _Pass, conn: Conn, c: CommentRecord) -> bool:
+    """Whether `c` is one of this server's own comments (its export imported back here):
+    its key names this server and the comment under that id is on the same post, from the
+    same time (ids of deleted comments can be taken again)."""
+    if (c.key.source, c.key.site) != (fedjson.SOURCE, state.site) or not c.key.id.isdigit():
+        return False
+    here = await import_store.post_and_time(conn, int(c.key.id))
+    return here is not None and here == (state.posts.get(permalink_key(c.post.permalink)),
+                                         c.published)
 
 
 def _status(c: CommentRecord) -> CommentStatus:
