@@ -445,3 +445,38 @@ async def test_comments_of_a_password_protected_post_are_not_made_public(
     assert [c["author"]["name"] for c in everything.json()["comments"]] == ["Ann"]
     resp = await fc.get("/comments.atom", accept="application/atom+xml")
     assert "Private news" not in await resp.text()
+
+
+def _wxr_with_content(path: Path, content_xml: str) -> Path:
+    """A WXR export of one post and one comment whose <wp:comment_content> holds
+    `content_xml` as written (not escaped)."""
+    comment = wxr_comment(WpComment(1, "Ann", "2021-05-01 12:00:00", "PLACEHOLDER"))
+    comment = comment.replace("<![CDATA[PLACEHOLDER]]>", content_xml)
+    with path.open("w", encoding="utf-8") as f:
+        f.write(wxr_head("https://blog.example"))
+        f.write(wxr_item_head(WpItem(link="https://blog.example/p/", title="P")))
+        f.write(comment + "\t</item>\n</channel>\n</rss>\n")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["wordpress", "disqus"])
+async def test_elements_nested_too_deep_are_refused_and_nothing_stored(
+        make_instance: Any, tmp_path: Path, fmt: str) -> None:
+    """Given an export whose comment holds elements nested 100 deep (a few hundred bytes
+    that, a million deep, take gigabytes to read), when imported, then one line on
+    stderr, exit code 2, and nothing stored."""
+    fc: Instance = await make_instance()
+    before = await database_state(fc.rt)
+    deep = "<x>" * 100 + "text" + "</x>" * 100
+    if fmt == "disqus":
+        path = write_disqus(tmp_path / "deep.xml", "f", [DsqThread("1", "https://b.example/",
+                                                                   "B")],
+                            [DsqPost("9", "1", "Ann", "2020-01-01T00:00:00Z", "Hi")])
+        body = path.read_text(encoding="utf-8").replace("<![CDATA[Hi]]>", deep)
+        path.write_text(body, encoding="utf-8")
+    else:
+        path = _wxr_with_content(tmp_path / "deep.xml", deep)
+    run = await run_cli("import", fmt, str(path), "--config", write_config(fc, tmp_path))
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.count("\n") == 1 and "nested more than 32 deep" in run.err
+    assert await database_state(fc.rt) == before

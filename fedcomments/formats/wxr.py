@@ -15,6 +15,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from fedcomments.formats.records import (
+    MAX_XML_DEPTH,
     BadExport,
     CommentRecord,
     PostRecord,
@@ -66,6 +67,8 @@ def _read(f: IO[bytes], where: str) -> Iterator[CommentRecord | Skipped]:
                 raise BadExport(f"{where}: not a WordPress export (WXR): the document is "
                                 f"<{_name(elem.tag)}>, not <rss>")
             stack.append(elem)
+            if len(stack) > MAX_XML_DEPTH:
+                raise BadExport(f"{where}: elements nested more than {MAX_XML_DEPTH} deep")
             continue
         stack.pop()
         depth, name = len(stack), _name(elem.tag)
