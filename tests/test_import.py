@@ -480,3 +480,23 @@ async def test_elements_nested_too_deep_are_refused_and_nothing_stored(
     assert (run.code, run.out) == (2, ""), run.err
     assert run.err.count("\n") == 1 and "nested more than 32 deep" in run.err
     assert await database_state(fc.rt) == before
+
+
+async def test_a_comment_dated_only_in_the_blogs_local_time_gets_its_utc_time(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given a WordPress export of a blog two hours ahead of UTC (its post written at 14:00
+    local, 12:00 GMT) with a comment whose GMT date is 0000-00-00 00:00:00 (as comments
+    brought in by old importers are) and whose local date is 10:00, when imported, then
+    the comment is dated 08:00 UTC, like the one dated in both."""
+    fc: Instance = await make_instance()
+    export = write_wxr(tmp_path / "blog.xml", "https://blog.example", [WpItem(
+        link="https://blog.example/p/", title="P", date_gmt="2021-05-01 12:00:00",
+        date_local="2021-05-01 14:00:00", comments=[
+            WpComment(1, "Local only", "0000-00-00 00:00:00", "a",
+                      date_local="2021-05-03 10:00:00"),
+            WpComment(2, "Both", "2021-05-03 09:00:00", "b",
+                      date_local="2021-05-03 11:00:00")])])
+    await _import(fc, tmp_path, "wordpress", str(export))
+    data = await thread(fc, url="https://blog.example/p/")
+    assert {c["author"]["name"]: c["published"] for c in data["comments"]} == {
+        "Local only": "2021-05-03T08:00:00Z", "Both": "2021-05-03T09:00:00Z"}
