@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,45 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Background:
+    """Work a request starts and does not wait for (it must never delay the answer): one
+    task per key at a time, logged when it fails, cancelled when the runtime closes."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
+
+    def spawn(self, key: Hashable, make: Callable[[], Awaitable[object]]) -> bool:
+        """Start `make()` unless a task with this key still runs; True when started."""
+        running = self._tasks.get(key)
+        if running is not None and not running.done():
+            return False
+
+        async def guarded() -> None:
+            try:
+                await make()
+            except Exception:  # a task boundary: log, the next trigger tries again
+                log.exception("background task failed", extra={"task": str(key)})
+            finally:
+                if self._tasks.get(key) is task:
+                    del self._tasks[key]
+
+        task = asyncio.ensure_future(guarded())
+        self._tasks[key] = task
+        return True
+
+    async def idle(self) -> None:
+        """Wait until no task runs (tests, and the CLI before it exits)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
 @dataclass
 class Runtime:
     """Everything a service needs, passed explicitly as the first argument."""
@@ -51,6 +91,8 @@ class Runtime:
     marked_hosts: set[str] = field(default_factory=set)
     #: Senders' keys with their owners (services.actors.ResolvedKey), by key id.
     key_cache: KeyCache[Any] = field(default_factory=KeyCache)
+    #: Work started by requests and finished after their answer (backfill).
+    background: Background = field(default_factory=Background)
     #: The database's change counters as last seen (store/changes.py).
     _counters: dict[str, int] = field(default_factory=dict)
 
@@ -131,6 +173,7 @@ async def open_runtime(settings: Settings, *, clock: Clock = utcnow,
         try:
             yield rt
         finally:
+            await rt.background.close()
             await rt.remote.close()
     finally:
         await db.close()

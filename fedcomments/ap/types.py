@@ -64,6 +64,27 @@ class IncomingObject:
     hashtags: tuple[str, ...]
     attachments: tuple[Attachment, ...]
     quote_url: str | None
+    #: Its replies collection (Mastodon embeds the first page; others give only the id).
+    replies: IncomingCollection | None = None
+
+
+@dataclass(frozen=True)
+class IncomingCollection:
+    """A collection or one page of it, read as a listing: the item ids it holds here and
+    where the listing continues.
+
+    An embedded first page is read into the collection (its items, its ``next``); a first
+    page given by id is ``next``. A listed activity (FEP-f228's collection of activities)
+    stands for its object. ``embedded`` is False for a bare reference (nothing read yet).
+    """
+
+    id: str | None
+    type: str
+    attributed_to: str | None
+    total_items: int | None
+    items: tuple[str, ...]
+    next: str | None
+    embedded: bool = True
 
 
 @dataclass(frozen=True)
@@ -123,3 +144,9 @@ class IncomingActor:
     public_keys: tuple[PublicKey, ...]
     manually_approves: bool
     published: datetime | None
+    #: FEP-5feb / Mastodon's flags; None when the document does not say.
+    indexable: bool | None = None
+    discoverable: bool | None = None
+    #: Hashtags of the profile, case-folded, without "#": its Hashtag tags and the ones
+    #: written in its summary (where #nobot and #noblog usually are).
+    hashtags: tuple[str, ...] = ()

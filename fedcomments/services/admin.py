@@ -44,6 +44,9 @@ from fedcomments.services.moderation import (
     reply_to_comment,
     report_json,
 )
+from fedcomments.services.recheck import Outcome as RecheckOutcome
+from fedcomments.services.recheck import outcome_json as recheck_json
+from fedcomments.services.recheck import recheck as recheck_comments
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -52,6 +55,7 @@ __all__ = [
     "CommentDetail",
     "ImportReport",
     "Outcome",
+    "RecheckOutcome",
     "Removed",
     "actor_block_json",
     "approve_comments",
@@ -75,6 +79,8 @@ __all__ = [
     "list_reports",
     "outcome_json",
     "parse_ids",
+    "recheck_comments",
+    "recheck_json",
     "reject_comments",
     "reply_to_comment",
     "report_json",

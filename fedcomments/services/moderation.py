@@ -195,6 +195,10 @@ def comment_json(listed: ListedComment) -> dict[str, Any]:
         "summary": c.summary,
         "ap_id": c.ap_id,
         "url": c.url,
+        # Kept for the owner only because its author said so (an opt-out tag …): why,
+        # and the audience they gave it.
+        "withheld": {"reason": c.withheld, "audience": c.audience.value}
+        if c.withheld else None,
     }
 
 
