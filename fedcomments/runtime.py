@@ -36,15 +36,21 @@ def utcnow() -> datetime:
 
 class Background:
     """Work a request starts and does not wait for (it must never delay the answer): one
-    task per key at a time, logged when it fails, cancelled when the runtime closes."""
+    task per key at a time, at most `limit` at once (a flood of requests must not become
+    a flood of tasks), logged when it fails, cancelled when the runtime closes."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 16) -> None:
         self._tasks: dict[Hashable, asyncio.Task[None]] = {}
+        self.limit = limit
 
     def spawn(self, key: Hashable, make: Callable[[], Awaitable[object]]) -> bool:
-        """Start `make()` unless a task with this key still runs; True when started."""
+        """Start `make()` unless a task with this key still runs or `limit` tasks do;
+        True when started."""
         running = self._tasks.get(key)
         if running is not None and not running.done():
+            return False
+        if len(self._tasks) >= self.limit:
+            log.info("background work skipped: too much at once", extra={"task": str(key)})
             return False
 
         async def guarded() -> None:

@@ -204,9 +204,14 @@ async def test_opt_out_tags_are_configurable(make_instance: Any, remote: FakeIns
 
 @pytest.mark.parametrize("value", [["no bot"], [""], ["#"], ["x" * 101]])
 def test_opt_out_tags_are_validated(value: list[str]) -> None:
-    """Given an opt-out tag that is not a hashtag, the config is refused naming the key."""
-    with pytest.raises(ConfigError, match=r"\[federation\] opt_out_tags"):
+    """Given an opt-out tag that is not a hashtag, the config is refused naming the file,
+    the key and the value; hashtags are kept without "#", case-folded, once each."""
+    with pytest.raises(ConfigError, match=r"^c\.toml: \[federation\] opt_out_tags: .* is not "
+                                          r"a hashtag"):
         settings_from_mapping({"federation": {"opt_out_tags": value}}, source="c.toml")
+    ok = settings_from_mapping({"federation": {"opt_out_tags": ["#NoBot", "nobot", "Über_1"]}})
+    assert ok.federation.opt_out_tags == ("nobot", "über_1")
+    assert settings_from_mapping({}).federation.opt_out_tags == ("nobot", "noblog")
 
 
 async def test_delivered_bodies_cannot_opt_out_someone_else(blog: Blog,

@@ -26,13 +26,14 @@ from fedcomments.ap.types import (
     IncomingObject,
     Mention,
     PublicKey,
+    RepliesRef,
     Visibility,
 )
 from fedcomments.errors import ProtocolError
 
 __all__ = [
     "COLLECTION_TYPES", "PUBLIC", "Attachment", "IncomingActivity", "IncomingActor",
-    "IncomingCollection", "IncomingObject", "Mention", "PublicKey", "Visibility",
+    "IncomingCollection", "IncomingObject", "Mention", "PublicKey", "RepliesRef", "Visibility",
     "parse_activity", "parse_actor", "parse_collection", "parse_key_document", "parse_object",
     "visibility_of",
 ]

@@ -65,19 +65,3 @@ def _item_ids(node: dict[str, Any]) -> tuple[str, ...]:
             if found_id is not None and (iri := _optional_iri(found_id)) is not None:
                 found.append(iri)
     return tuple(found)
-
-
-def reference(value: Any, depth: int) -> IncomingCollection | None:
-    """A property that names a collection (an object's `replies`): embedded and read, or
-    only its id; None when absent, unusable or not a collection."""
-    item = _first(value)
-    if isinstance(item, dict) and _types(item):
-        try:
-            return _collection(item, depth + 1)
-        except ProtocolError:
-            return None
-    ref = _optional_iri(item)
-    if ref is None:
-        return None
-    return IncomingCollection(id=ref, type="Collection", attributed_to=None, total_items=None,
-                              items=(), next=None, embedded=False)

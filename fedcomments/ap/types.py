@@ -64,8 +64,18 @@ class IncomingObject:
     hashtags: tuple[str, ...]
     attachments: tuple[Attachment, ...]
     quote_url: str | None
-    #: Its replies collection (Mastodon embeds the first page; others give only the id).
-    replies: IncomingCollection | None = None
+    #: What it says of its replies collection (read in full only when backfilling).
+    replies: RepliesRef | None = None
+
+
+@dataclass(frozen=True)
+class RepliesRef:
+    """An object's `replies`: the collection's id, the size it gives (totalItems, when it
+    says) and how many items it lists inline (Mastodon embeds a first page)."""
+
+    id: str | None
+    total_items: int | None
+    listed: int
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class IncomingCollection:
 
     An embedded first page is read into the collection (its items, its ``next``); a first
     page given by id is ``next``. A listed activity (FEP-f228's collection of activities)
-    stands for its object. ``embedded`` is False for a bare reference (nothing read yet).
+    stands for its object.
     """
 
     id: str | None
@@ -84,7 +94,6 @@ class IncomingCollection:
     total_items: int | None
     items: tuple[str, ...]
     next: str | None
-    embedded: bool = True
 
 
 @dataclass(frozen=True)

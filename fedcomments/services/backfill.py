@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from fedcomments.ap import parse
-from fedcomments.errors import FedcommentsError, Gone, NotFound
+from fedcomments.errors import FedcommentsError, Forbidden, Gone, NotFound
 from fedcomments.model import Post
 from fedcomments.runtime import Runtime
 from fedcomments.services import actors, comments
@@ -124,7 +124,13 @@ class _Run:
         obj = await comments.fetch_object(rt, ap_id, self.budget)
         if obj is None:
             return await self._missing(ap_id, comments.FETCH_FAILED, source)
-        result = await comments.import_fetched(rt, obj, self.budget)
+        try:
+            result = await comments.import_fetched(rt, obj, self.budget)
+        except Forbidden:  # its author's server was blocked meanwhile
+            return await self._missing(ap_id, comments.BLOCKED, source)
+        except FedcommentsError as exc:
+            log.info("backfill import failed", extra={"url": ap_id, "error": str(exc)})
+            return await self._missing(ap_id, comments.FETCH_FAILED, source)
         if result.reason in _HELD:
             async with rt.db.transaction() as tx:
                 await conversation_store.clear_gap(tx, post_id, ap_id)
@@ -189,14 +195,13 @@ class _Run:
                 if below is not None:
                     todo.append((below, ap_id, level + 1))
 
-    async def _replies_of(self, ap_id: str, got: parse.IncomingObject | bool
-                          ) -> parse.IncomingCollection | str | None:
+    async def _replies_of(self, ap_id: str, got: parse.IncomingObject | bool) -> str | None:
         if isinstance(got, parse.IncomingObject):
             replies = got.replies
-            if replies is None or (replies.id is not None
-                                   and not actors.same_origin(replies.id, got.id)):
+            if replies is None or replies.id is None or not actors.same_origin(replies.id,
+                                                                                 got.id):
                 return None
-            return replies if replies.embedded else replies.id
+            return replies.id
         comment = await comment_store.by_ap_id(self.rt.db.read, ap_id)
         if comment is None:
             return None
@@ -262,7 +267,7 @@ def after_reply(rt: Runtime, obj: parse.IncomingObject, result: comments.ImportR
             or result.reason != "created":
         return False
     context, _replies, total = comments.conversation_links(rt, obj)
-    listed = obj.replies is not None and bool(obj.replies.items)
+    listed = obj.replies is not None and obj.replies.listed > 0
     if not (result.ancestors or context or listed or (total or 0) > 0):
         return False
     comment_id = result.comment_id
@@ -280,7 +285,10 @@ def after_reply(rt: Runtime, obj: parse.IncomingObject, result: comments.ImportR
             seeds.append(seed)
             parent = await comment_store.by_id(rt.db.read, seed.comment_id)
             current = parent.parent_id if parent is not None else None
-        await backfill_post(rt, comment.post_id, seeds=seeds, automatic=True)
+        try:
+            await backfill_post(rt, comment.post_id, seeds=seeds, automatic=True)
+        except FedcommentsError as exc:  # the post was deleted meanwhile, a block …
+            log.info("backfill stopped", extra={"comment": comment_id, "error": str(exc)})
 
     return rt.background.spawn(("backfill", comment_id), run)
 

@@ -175,6 +175,8 @@ async def recheck_due(rt: Runtime, pacer: Pacer) -> list[Outcome]:
     if fed.recheck_per_hour == 0:
         return []
     now = rt.now()
+    async with rt.db.transaction() as tx:
+        await recheck_store.schedule_new(tx)
     troubled = await _troubled(rt)
     outcomes: list[Outcome] = []
     for due in await recheck_store.due(rt.db.read, now, limit=PASS_BATCH):

@@ -31,13 +31,18 @@ async def set_links(conn: Conn, comment_id: int, *, context: str | None,
                     replies_url: str | None, replies_total: int | None) -> None:
     """Where a remote reply's conversation can be read, as its object said."""
     await conn.execute(
-        "UPDATE comments SET context = ?, replies_url = ?, "
-        "replies_total = COALESCE(?, replies_total) WHERE id = ?",
-        (context, replies_url, replies_total, comment_id))
+        "INSERT INTO comment_links (comment_id, context, replies_url, replies_total) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (comment_id) DO UPDATE SET "
+        "context = excluded.context, replies_url = excluded.replies_url, "
+        "replies_total = COALESCE(excluded.replies_total, replies_total)",
+        (comment_id, context, replies_url, replies_total))
 
 
 async def set_replies_total(conn: Conn, comment_id: int, total: int) -> None:
-    await conn.execute("UPDATE comments SET replies_total = ? WHERE id = ?", (total, comment_id))
+    await conn.execute(
+        "INSERT INTO comment_links (comment_id, replies_total) VALUES (?, ?) "
+        "ON CONFLICT (comment_id) DO UPDATE SET replies_total = excluded.replies_total",
+        (comment_id, total))
 
 
 @dataclass(frozen=True)
@@ -52,13 +57,16 @@ class Seed:
     children: int
 
 
+_SEED = ("SELECT c.id, c.ap_id, l.context, l.replies_url, l.replies_total, "
+         "(SELECT COUNT(*) FROM comments k WHERE k.parent_id = c.id) FROM comments c "
+         "LEFT JOIN comment_links l ON l.comment_id = c.id")
+
+
 async def seeds(conn: Conn, post_id: int, *, limit: int) -> list[Seed]:
     """The post's public remote replies, newest first, with how many replies we hold
     below each."""
     rows = await conn.fetchall(
-        "SELECT c.id, c.ap_id, c.context, c.replies_url, c.replies_total, "
-        "(SELECT COUNT(*) FROM comments k WHERE k.parent_id = c.id) FROM comments c "
-        "WHERE c.post_id = ? AND c.origin = 'remote' AND c.ap_id IS NOT NULL "
+        f"{_SEED} WHERE c.post_id = ? AND c.origin = 'remote' AND c.ap_id IS NOT NULL "
         "AND c.status = 'approved' AND c.visibility IN ('public', 'unlisted') "
         "ORDER BY c.published_at DESC, c.id DESC LIMIT ?",
         (post_id, limit))
@@ -66,10 +74,8 @@ async def seeds(conn: Conn, post_id: int, *, limit: int) -> list[Seed]:
 
 
 async def seed_of(conn: Conn, comment_id: int) -> Seed | None:
-    row = await conn.fetchone(
-        "SELECT c.id, c.ap_id, c.context, c.replies_url, c.replies_total, "
-        "(SELECT COUNT(*) FROM comments k WHERE k.parent_id = c.id) FROM comments c "
-        "WHERE c.id = ? AND c.ap_id IS NOT NULL", (comment_id,))
+    row = await conn.fetchone(f"{_SEED} WHERE c.id = ? AND c.ap_id IS NOT NULL",
+                              (comment_id,))
     return Seed(int(row[0]), row[1], row[2], row[3], row[4], int(row[5])) if row else None
 
 
@@ -142,9 +148,10 @@ async def known(conn: Conn, post_id: int) -> Known:
     row = await conn.fetchone(
         "SELECT (SELECT COUNT(*) FROM comments WHERE post_id = ?1 AND status != 'deleted'), "
         "(SELECT COUNT(*) FROM comments WHERE post_id = ?1 AND parent_id IS NULL "
-        " AND status != 'deleted') + (SELECT COALESCE(SUM(MAX(COALESCE(c.replies_total, 0), "
+        " AND status != 'deleted') + (SELECT COALESCE(SUM(MAX(COALESCE(l.replies_total, 0), "
         " (SELECT COUNT(*) FROM comments k WHERE k.parent_id = c.id "
-        "  AND k.status != 'deleted'))), 0) FROM comments c WHERE c.post_id = ?1), "
+        "  AND k.status != 'deleted'))), 0) FROM comments c "
+        " LEFT JOIN comment_links l ON l.comment_id = c.id WHERE c.post_id = ?1), "
         "(SELECT COALESCE(MAX(items), 0) FROM context_reads WHERE post_id = ?1)",
         (post_id,))
     assert row is not None

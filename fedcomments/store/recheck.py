@@ -1,8 +1,8 @@
 """Queries behind the recheck of stored remote replies: which are due, and when next.
 
-The schedule lives in `comment_checks` (a trigger gives every new remote reply its first
-check), apart from `comments`, so that a check which changes nothing leaves the thread's
-stamp and its rendered fragments alone.
+The schedule lives in `comment_checks`, apart from `comments`, so that a check which
+changes nothing leaves the thread's stamp and its rendered fragments alone. Replies get
+their first check from `schedule_new`, run by each pass, not by the inbox's writes.
 """
 
 from __future__ import annotations
@@ -29,6 +29,17 @@ class Due:
 
 def _due(r: Any) -> Due:
     return Due(int(r[0]), str(r[1]), dt_required(r[2]), dt(r[3]))
+
+
+async def schedule_new(conn: Conn) -> int:
+    """Give the remote replies stored since the last call their first check, an hour
+    after they were stored. Comment ids only grow past the highest one scheduled (a
+    deleted one's id may be reused, and is then new too)."""
+    return await conn.rowcount(
+        "INSERT OR IGNORE INTO comment_checks (comment_id, next_check_at) "
+        "SELECT id, strftime('%Y-%m-%dT%H:%M:%fZ', created_at, '+1 hour') FROM comments "
+        "WHERE id > (SELECT COALESCE(MAX(comment_id), 0) FROM comment_checks) "
+        "AND origin = 'remote' AND status != 'deleted' AND ap_id IS NOT NULL")
 
 
 async def due(conn: Conn, now: datetime, *, limit: int) -> list[Due]:

@@ -298,8 +298,8 @@ MIGRATIONS: list[list[str]] = [
     # 8: fediverse etiquette. Actors: FEP-5feb's indexable, Mastodon's discoverable, the
     # hashtags of their profile (opt-out tags such as #nobot). Comments: why a public reply
     # is kept for the owner only (`withheld`) and the audience its author gave it
-    # (`addressed`, while withheld); where its conversation can be read (a remote FEP-7888
-    # `context` collection, its `replies` collection and the size that collection gave).
+    # (`addressed`, while withheld); where a remote reply's conversation can be read (a
+    # FEP-7888 `context` collection, its `replies` collection and the size it gave).
     # Replies known from those collections but not imported, with why; remote context
     # collections read; when each remote reply was last re-fetched and is next due. A
     # thread shows whether an author is indexable, so the actor triggers fire on that too.
@@ -309,26 +309,23 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE actors ADD COLUMN profile_tags TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE comments ADD COLUMN withheld TEXT",
         "ALTER TABLE comments ADD COLUMN addressed TEXT",
-        "ALTER TABLE comments ADD COLUMN context TEXT",
-        "ALTER TABLE comments ADD COLUMN replies_url TEXT",
-        "ALTER TABLE comments ADD COLUMN replies_total INTEGER",
-        # Kept apart from `comments`: a check must not move the thread's stamp. Every
-        # remote reply gets its first check an hour after it is stored; a deleted one
-        # needs none.
+        # Apart from `comments` too: written with each reply and during backfill, neither
+        # of which changes what a thread shows.
+        """CREATE TABLE comment_links (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            context TEXT,
+            replies_url TEXT,
+            replies_total INTEGER
+        )""",
+        # Kept apart from `comments`: a check must not move the thread's stamp. The
+        # recheck pass schedules replies stored since its last pass (nothing is added to
+        # the inbox's writes); a deleted one needs no check.
         """CREATE TABLE comment_checks (
             comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
             checked_at TEXT,
             next_check_at TEXT NOT NULL
         )""",
         "CREATE INDEX comment_checks_due ON comment_checks(next_check_at)",
-        "INSERT INTO comment_checks (comment_id, next_check_at) SELECT id, "
-        "strftime('%Y-%m-%dT%H:%M:%fZ', created_at, '+1 hour') FROM comments "
-        "WHERE origin = 'remote' AND status != 'deleted' AND ap_id IS NOT NULL",
-        """CREATE TRIGGER comment_checks_insert AFTER INSERT ON comments
-            WHEN NEW.origin = 'remote' AND NEW.status != 'deleted' BEGIN
-            INSERT OR REPLACE INTO comment_checks (comment_id, next_check_at)
-                VALUES (NEW.id, strftime('%Y-%m-%dT%H:%M:%fZ', NEW.created_at, '+1 hour'));
-        END""",
         """CREATE TRIGGER comment_checks_deleted AFTER UPDATE OF status ON comments
             WHEN NEW.status = 'deleted' BEGIN
             DELETE FROM comment_checks WHERE comment_id = NEW.id;
