@@ -37,6 +37,15 @@ class ReactionType(enum.StrEnum):
     ANNOUNCE = "announce"
 
 
+class JobKind(enum.StrEnum):
+    """What a delivery job carries; every kind shares the queue's leases and retries."""
+
+    ACTIVITY = "activity"  # an ActivityPub activity to an inbox
+    WEBHOOK = "webhook"  # an event POSTed to the owner's webhook
+    MAIL = "mail"  # a message to the SMTP server
+    SPAM = "spam"  # a call to the spam service (check, or report ham/spam)
+
+
 class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"
     DONE = "done"
@@ -197,6 +206,7 @@ class DeliveryJob:
     last_status: int | None = None
     last_error: str | None = None
     finished_at: datetime | None = None
+    kind: JobKind = JobKind.ACTIVITY
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,9 @@ class Runtime:
     background: Background = field(default_factory=Background)
     #: The database's change counters as last seen (store/changes.py).
     _counters: dict[str, int] = field(default_factory=dict)
+    #: The client for the owner's webhook ([notify] webhook_url), when there is one:
+    #: unsigned, and to a private address only where the owner allowed it.
+    webhook_remote: RemoteClient | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.remote = RemoteClient(
@@ -111,6 +114,12 @@ class Runtime:
             signer=self.sign,
             is_blocked=self.blocklist.domain_blocked,
         )
+        notify = self.settings.notify
+        if notify.webhook_url:
+            self.webhook_remote = RemoteClient(RemoteSettings(
+                allow_private_addresses=(notify.webhook_allow_private
+                                         or self.settings.federation.allow_private_addresses),
+                user_agent=user_agent(self.settings), signing_threads=1))
 
     def now(self) -> datetime:
         return self.clock()
@@ -177,9 +186,13 @@ async def open_runtime(settings: Settings, *, clock: Clock = utcnow,
         await rt.refresh_shared(force=True)
         await rt.remote.start()
         try:
+            if rt.webhook_remote is not None:
+                await rt.webhook_remote.start()
             yield rt
         finally:
             await rt.background.close()
+            if rt.webhook_remote is not None:
+                await rt.webhook_remote.close()
             await rt.remote.close()
     finally:
         await db.close()

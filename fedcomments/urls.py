@@ -6,6 +6,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
+def permalink_spellings(permalink: str) -> tuple[str, str]:
+    """The spellings that name one blog post: without its #fragment, with and without the
+    trailing slash (the permalink as given first)."""
+    bare = permalink.split("#", 1)[0]
+    return bare, bare[:-1] if bare.endswith("/") else bare + "/"
+
+
 @dataclass(frozen=True)
 class Urls:
     base_url: str
@@ -57,6 +64,13 @@ class Urls:
 
     def post_replies(self, slug: str) -> str:
         return f"{self.post(slug)}/replies"
+
+    def post_comments_feed(self, slug: str) -> str:
+        return f"{self.post(slug)}/comments.atom"
+
+    @property
+    def comments_feed(self) -> str:
+        return f"{self.base_url}/comments.atom"
 
     def post_context(self, slug: str) -> str:
         return f"{self.post(slug)}/context"

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from fedcomments.services import moderation, replies
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeInstance, activity, deliver
+from tests.helpers.notify import Mailbox, notify_settings
 from tests.helpers.posts import add_post_via_api
 from tests.helpers.reader import post_local, remote_reply
 from tests.test_reader_xss import PAYLOAD_HTML
@@ -267,8 +268,10 @@ async def test_widget_on_a_static_blog(make_instance, blog: Blog, remote: FakeIn
                                   ).count() == 0
 
         # A reader posts through the form: first-time moderation keeps it pending.
-        await page.get_by_label("Name").fill("Dana")
-        await page.get_by_label("Email").fill("dana@example.org")
+        await page.get_by_role("textbox", name="Name").fill("Dana")
+        await page.get_by_role("textbox", name="Email").fill("dana@example.org")
+        # Remembering her name in this browser is her choice (opt-in), for the reload below.
+        await page.get_by_label("Remember my name, email and website").check()
         await page.get_by_label("Comment", exact=True).fill("Hello from a real browser")
         fc.clock.advance(seconds=30)
         await page.get_by_role("button", name="Post comment").click()
@@ -342,7 +345,7 @@ async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-unty
         await expect(page.locator("#fc-count")).to_have_text("5 comments")
 
         # Post, edit and delete one's own comment (the secret stays in this browser).
-        await page.get_by_label("Name").fill("Gus")
+        await page.get_by_role("textbox", name="Name").fill("Gus")
         await page.get_by_label("Comment", exact=True).fill("Frist!")
         fc.clock.advance(seconds=30)
         await page.get_by_role("button", name="Post comment").click()
@@ -383,3 +386,127 @@ async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-unty
             await page.screenshot(path=str(tmp_path / f"page-{scheme}.png"), full_page=True)
         assert w.unexpected() == []
         await w.assert_clean()
+
+
+async def test_front_page_in_chromium(  # type: ignore[no-untyped-def]
+        make_instance, blog: Blog, remote: FakeInstance) -> None:
+    """Given a blog with a commented post, when Chromium opens `/`, then it shows the blog,
+    its handle and its posts with their comment counts under the page's CSP; the copy
+    button puts the handle on the clipboard and says so; "follow from your instance" takes
+    the reader to their own instance with the blog's actor."""
+    fc: Instance = await make_instance(server={"blog_origins": [blog.url]})
+    blog.fc_url = fc.url
+    ids = await seed(fc, blog, remote)
+    await add_post_via_api(fc, "second", title="A second post")
+    async with chromium() as browser:
+        w = await Watched.open(browser)
+        page = w.page
+        await page.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                             origin=fc.url)
+        await page.goto(f"{fc.url}/")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Test Blog")
+        await expect(page.get_by_text("A blog about tests.")).to_have_count(1)
+        handle = fc.rt.urls.handle
+        await expect(page.get_by_label("The blog's fediverse address")).to_have_value(handle)
+        posts = page.locator("ul.fc-posts > li")
+        await expect(posts).to_have_count(2)
+        await expect(posts.nth(0).get_by_role("link").first).to_have_text("A second post")
+        await expect(posts.nth(1).get_by_role("link").first).to_have_text("Hello, fediverse")
+        await expect(posts.nth(1).locator(".fc-comment-count")).to_have_text("5 comments")
+
+        await page.get_by_role("button", name="Copy").click()
+        await expect(page.get_by_role("status")).to_have_text(f"Copied {handle}")
+        assert await page.evaluate("navigator.clipboard.readText()") == handle
+        for selector in ("h1", ".fc-posts a", ".fc-follow label", "#fc-copy-handle"):
+            assert await contrast(page, selector) >= 4.5, selector
+
+        await posts.nth(1).get_by_role("link").first.click()
+        await page.wait_for_url(ids["post"]["ap_id"])
+        await page.go_back()
+        follow = page.locator("details.fc-interact")
+        await follow.locator("summary").click()
+        reader = f"@reader@127.0.0.1:{blog.server.port if blog.server else 0}"
+        await follow.get_by_label("Your fediverse address").fill(reader)
+        await follow.get_by_role("button", name="Open on my instance").click()
+        await page.wait_for_url(f"{blog.url}/authorize_interaction?**")
+        assert blog.authorized == [fc.rt.urls.actor]
+        assert w.unexpected() == []
+        await w.assert_clean()
+async def test_privacy_notice_remember_me_and_reply_mail_box(  # type: ignore[no-untyped-def]
+        make_instance, blog: Blog) -> None:
+    """Given a privacy notice and mail configured, the widget shows the notice under the
+    form and the "email me when someone replies" box; name, email and website stay in this
+    browser only when the reader ticks "remember", and are forgotten when they untick it;
+    the server page without JavaScript shows the notice and the box too."""
+    mailbox = await Mailbox().start()
+    try:
+        fc: Instance = await make_instance(
+            server={"blog_origins": [blog.url]}, moderation={"policy": "none"},
+            comments={"privacy_url": "https://blog.example/privacy/",
+                      "privacy_text": "How we handle your data"},
+            notify=notify_settings(mailbox, to=""))
+        blog.fc_url = fc.url
+        post = await add_post_via_api(fc, url=f"{blog.url}/hello/", title="Hello")
+        blog.ap_id = post["ap_id"]
+        reader_key = "Object.keys(localStorage).filter(k => k.endsWith(':reader'))"
+        async with chromium() as browser:
+            w = await Watched.open(browser)
+            page = w.page
+            await page.goto(f"{blog.url}/hello/")
+            await expect(page.locator("#fedcomments[data-fc-ready]")).to_have_count(1)
+            privacy = page.locator("#fc-form .fc-privacy a")
+            await expect(privacy).to_have_text("How we handle your data")
+            assert await privacy.get_attribute("href") == "https://blog.example/privacy/"
+            remember = page.get_by_label("Remember my name, email and website")
+            replies = page.get_by_label("Email me when someone replies")
+            await expect(remember).not_to_be_checked()
+            await expect(replies).not_to_be_checked()
+
+            async def send(text: str) -> None:
+                await page.get_by_role("textbox", name="Name").fill("Gus")
+                await page.get_by_role("textbox", name="Email").fill("gus@example.org")
+                await page.get_by_role("textbox", name="Website").fill("https://gus.example")
+                await page.get_by_label("Comment", exact=True).fill(text)
+                fc.clock.advance(seconds=61)
+                await page.get_by_role("button", name="Post comment").click()
+                await expect(page.locator(".fc-comment", has_text=text)).to_have_count(1)
+
+            # Unticked (the default): nothing is kept in the browser.
+            await send("Not remembered")
+            assert await page.evaluate(reader_key) == []
+            # Ticked, with "email me": remembered here, and the address asked to confirm.
+            await remember.check()
+            await replies.check()
+            await send("Remembered, and tell me of replies")
+            [key] = await page.evaluate(reader_key)
+            assert await page.evaluate(f"JSON.parse(localStorage.getItem({key!r}))") == {
+                "name": "Gus", "email": "gus@example.org", "website": "https://gus.example"}
+            [confirm] = await mailbox.wait_for(1)
+            assert confirm.recipients == ["gus@example.org"]
+            await page.reload()
+            await expect(page.locator("#fedcomments[data-fc-ready]")).to_have_count(1)
+            await expect(page.get_by_role("textbox", name="Name")).to_have_value("Gus")
+            await expect(page.get_by_role("textbox", name="Website")).to_have_value(
+                "https://gus.example")
+            await expect(remember).to_be_checked()
+            # Unticking forgets at once.
+            await remember.uncheck()
+            assert await page.evaluate(reader_key) == []
+            await page.reload()
+            await expect(page.locator("#fedcomments[data-fc-ready]")).to_have_count(1)
+            await expect(page.get_by_role("textbox", name="Name")).to_have_value("")
+            await expect(remember).not_to_be_checked()
+            assert w.unexpected() == []
+            await w.assert_clean()
+
+            # The server's page without JavaScript: the same notice and box.
+            context = await browser.new_context(java_script_enabled=False)
+            plain = await context.new_page()
+            await plain.goto(f"{fc.url}/posts/{post['slug']}")
+            await expect(plain.locator("#fc-form .fc-privacy a")).to_have_text(
+                "How we handle your data")
+            await expect(plain.get_by_label("Email me when someone replies")).to_have_count(1)
+        row = await fc.rt.db.read.fetchone("SELECT COUNT(*) FROM subscriptions")
+        assert row is not None and row[0] == 1
+    finally:
+        await mailbox.close()

@@ -20,11 +20,12 @@ def _handle(c: Any) -> str:
     return "owner" if c.origin.value == "owner" else "local"
 
 
-def _status(c: Any) -> str:
-    if c.withheld:
-        return f"{c.status.value} (withheld)"
+def _status(c: Any, spam: str | None = None) -> str:
     private = c.visibility.value in ("followers", "direct")
-    return f"{c.status.value} ({c.visibility.value})" if private else c.status.value
+    status = f"{c.status.value} ({c.visibility.value})" if private else c.status.value
+    if c.withheld:
+        status = f"{c.status.value} (withheld)"
+    return f"{status}, {spam}" if spam in ("spam", "queued") else status
 
 
 async def list_(args: argparse.Namespace) -> int:
@@ -42,7 +43,7 @@ async def list_(args: argparse.Namespace) -> int:
         c = x.comment
         author = admin.comment_json(x)["author"]["name"]
         rows.append([c.id, common.one_line(x.post_slug, 24), common.one_line(author, 20),
-                     _handle(c), _status(c), c.published_at.strftime("%Y-%m-%d %H:%M"),
+                     _handle(c), _status(c, x.spam), c.published_at.strftime("%Y-%m-%d %H:%M"),
                      common.one_line(plain_text(c.content).split("\n", 1)[0], 50)])
     common.print_table(["ID", "POST", "AUTHOR", "HANDLE", "STATUS", "TIME", "TEXT"], rows)
     return 0
@@ -58,6 +59,7 @@ async def show(args: argparse.Namespace) -> int:
     c = detail.listed.comment
     fields = [("id", c.id), ("post", detail.listed.post_slug), ("author", data["author"]["name"]),
               ("handle", _handle(c)), ("status", c.status.value),
+              ("spam check", detail.listed.spam or "not checked"),
               ("visibility", c.visibility.value), ("published", data["published"]),
               ("updated", data["updated"] or ""), ("parent", c.parent_id or ""),
               ("replies", detail.replies),

@@ -8,7 +8,7 @@ from typing import Any
 
 from fedcomments.cli import common, snippet
 from fedcomments.errors import InvalidInput
-from fedcomments.services import backfill
+from fedcomments.services import backfill, feed_sync
 from fedcomments.services import posts as post_service
 
 
@@ -109,6 +109,39 @@ async def delete(args: argparse.Namespace) -> int:
     return 0
 
 
+async def sync(args: argparse.Namespace) -> int:
+    async with common.runtime(args) as rt:
+        outcomes = await feed_sync.sync_feeds(rt, feed=args.feed, dry_run=args.dry_run)
+    if args.json:
+        common.print_json({"dry_run": args.dry_run, "feeds": [o.as_json() for o in outcomes]})
+    else:
+        for outcome in outcomes:
+            _print_sync(outcome, args.dry_run)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _print_sync(outcome: feed_sync.FeedOutcome, dry_run: bool) -> None:
+    would = "would be " if dry_run else ""
+    if outcome.status == "failed":
+        print(f"{outcome.url}: failed: {outcome.error}")
+        return
+    if outcome.status == "not-modified":
+        print(f"{outcome.url}: not modified since the last poll")
+        return
+    added, updated, skipped = (outcome.of(a) for a in ("added", "updated", "skipped"))
+    first = " (first poll: older entries are imported without announcing them)" \
+        if outcome.first_poll else ""
+    print(f"{outcome.url}: {len(added)} {would}added, {len(updated)} {would}updated, "
+          f"{len(skipped)} skipped{first}")
+    for e in added:
+        how = "announced" if e.announced else "quietly"
+        print(f"  added    {e.url}  {common.one_line(e.title, 50)}  ({how})")
+    for e in updated:
+        print(f"  updated  {e.url}  {common.one_line(e.title, 50)}")
+    for e in skipped:
+        print(f"  skipped  {e.url or e.id or '(no id)'}  ({e.reason})")
+
+
 def _post_fields(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", required=True, help="the post's permalink on the blog")
     p.add_argument("--title", required=True)
@@ -155,4 +188,12 @@ def register(sub: Any) -> None:
                            "fedcomments posts delete hello")
     p.add_argument("ref", help="post id, slug or permalink")
     p.set_defaults(func=delete)
+    p = common.add_command(psub, "sync", "Poll the blog's feeds ([blog] feeds) now: new "
+                           "entries become posts, changed ones are updated.",
+                           "fedcomments posts sync --dry-run")
+    p.add_argument("--feed", metavar="URL", help="only this feed (one of [blog] feeds)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show what would be added and updated; change nothing")
+    common.add_json_argument(p)
+    p.set_defaults(func=sync)
     snippet.register_into(psub)

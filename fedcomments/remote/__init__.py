@@ -9,6 +9,7 @@ from fedcomments.remote.client import RemoteClient
 from fedcomments.remote.common import (
     AS2_ACCEPT,
     AS2_CONTENT_TYPE,
+    Document,
     FetchFailed,
     JsonResponse,
     PostResult,
@@ -22,6 +23,7 @@ __all__ = [
     "AS2_ACCEPT",
     "AS2_CONTENT_TYPE",
     "AddressRefused",
+    "Document",
     "FetchFailed",
     "FetchRefused",
     "GuardedResolver",

@@ -23,6 +23,7 @@ from fedcomments.remote.common import (
     AS2_ACCEPT,
     AS2_CONTENT_TYPE,
     AS2_PROFILE,
+    Document,
     FetchFailed,
     JsonResponse,
     PostResult,
@@ -125,6 +126,53 @@ class RemoteClient:
         except TimeoutError as exc:
             seconds = self._settings.total_timeout
             raise FetchFailed(f"GET {url}: timed out after {seconds} s", url=url) from exc
+
+    async def get_document(
+        self,
+        url: str,
+        *,
+        accept: str,
+        max_bytes: int,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> Document:
+        """GET any document, unsigned, as bytes (at most `max_bytes`), following redirects
+        with each hop re-checked; conditional when `etag`/`last_modified` are given (a 304
+        comes back as such, with no body). Other statuses raise FetchFailed."""
+        extra = {"Accept": accept}
+        if etag:
+            extra["If-None-Match"] = etag
+        if last_modified:
+            extra["If-Modified-Since"] = last_modified
+        try:
+            async with asyncio.timeout(self._settings.total_timeout):
+                current: str | URL = url
+                for _ in range(self._settings.max_redirects + 1):
+                    target = self._check(current)
+                    headers = self._headers("GET", target.url, extra, None, None)
+                    async with self._exchange("GET", target.url, headers, None) as resp:
+                        if resp.status in _REDIRECT_STATUSES:
+                            current = _redirect_location(target.url, resp)
+                            continue
+                        return await self._read_document(target.url, resp, max_bytes)
+        except TimeoutError as exc:
+            seconds = self._settings.total_timeout
+            raise FetchFailed(f"GET {url}: timed out after {seconds} s", url=url) from exc
+        raise FetchFailed(f"GET {url}: more than {self._settings.max_redirects} redirects",
+                          url=str(current))
+
+    async def _read_document(self, url: URL, resp: aiohttp.ClientResponse, max_bytes: int
+                             ) -> Document:
+        where = str(url)
+        if resp.status == 304:
+            return Document(where, 304, b"", _freeze(resp.headers))
+        if resp.status != 200:
+            raise FetchFailed(f"GET {where} answered {resp.status}", url=where, status=resp.status)
+        body, overflow = await _read_capped(resp, max_bytes)
+        if overflow:
+            raise FetchFailed(f"GET {where}: body larger than {max_bytes} bytes", url=where,
+                              status=resp.status)
+        return Document(where, 200, body, _freeze(resp.headers))
 
     async def get_jrd(self, url: str) -> JsonResponse:
         """GET a WebFinger (JRD) document, unsigned, as most servers expect."""

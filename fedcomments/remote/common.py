@@ -64,6 +64,17 @@ class JsonResponse:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A document fetched as bytes from `url` (the final URL, after redirects): status 200
+    with its body, or 304 (the copy named by the conditional headers is current)."""
+
+    url: str
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class PostResult:
     """What a peer answered to a POST; the delivery layer classifies it."""
 

@@ -7,7 +7,7 @@ comments; their visibility comes from their own addressing and never widens late
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from fedcomments.ap import parse
@@ -16,7 +16,7 @@ from fedcomments.errors import FedcommentsError
 from fedcomments.model import Attachment, Comment, CommentStatus, Origin, RemoteActor
 from fedcomments.model import Visibility as ModelVisibility
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, consent, unblocked
+from fedcomments.services import actors, consent, notify, spam, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import consent as consent_store
@@ -318,7 +318,6 @@ async def _insert_thread(rt: Runtime, tx: Conn, reply: PreparedNote, activity_id
         return ImportResult(known, "already known")
     parent_id = target.parent_id
     stored: dict[str, RemoteActor] = {}
-    involved: dict[int, RemoteActor] = {reply.author.id: reply.author}
     for ancestor, author in reversed(chain.items):
         a_tombstoned, a_known = await comment_store.object_state(tx, ancestor.id)
         if a_tombstoned:
@@ -328,20 +327,36 @@ async def _insert_thread(rt: Runtime, tx: Conn, reply: PreparedNote, activity_id
                 if author.id not in stored:
                     stored[author.id] = await actors.store_actor(tx, author, now)
                 author = stored[author.id]
+            prepared = _prepare(ancestor, author, now)
             status = await moderation_status(rt, tx, author.id)
-            a_known = await comment_store.insert(
-                tx, _new_comment(_prepare(ancestor, author, now), target, parent_id, status),
-                now)
+            a_known = await _insert(rt, tx, _new_comment(prepared, target, parent_id, status),
+                                    now, author)
             await _store_links(rt, tx, a_known, ancestor)
-            involved[author.id] = author
         parent_id = a_known
     status = await moderation_status(rt, tx, reply.author.id)
-    new_id = await comment_store.insert(
-        tx, _new_comment(reply, target, parent_id, status), now)
+    new_id = await _insert(rt, tx, _new_comment(reply, target, parent_id, status), now,
+                           reply.author)
     await _store_links(rt, tx, new_id, reply.obj)
-    for author in involved.values():
-        await consent.enforce_new(rt, tx, author)
     return ImportResult(new_id, "created")
+
+
+async def _insert(rt: Runtime, tx: Conn, new: NewComment, now: datetime,
+                  author: RemoteActor) -> int:
+    """Store a fediverse comment, withheld if its author says so, and queue word of it;
+    with `[spam] check_fediverse` a public one is held until the spam service has looked
+    at it (through the queue)."""
+    checked = new.visibility.is_public and spam.checks_fediverse(rt)
+    policy = new.status
+    if checked:
+        new = replace(new, status=CommentStatus.PENDING)
+    comment_id = await comment_store.insert(tx, new, now)
+    # Before anyone hears of it: a withheld reply is news for the owner only.
+    await consent.enforce_new(rt, tx, author)
+    if checked:
+        await spam.queue_check(rt, tx, comment_id, policy)
+    else:
+        await notify.comment_stored(rt, tx, comment_id)
+    return comment_id
 
 
 def conversation_links(rt: Runtime, obj: parse.IncomingObject
@@ -457,6 +472,8 @@ async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activit
             return "unknown object"
         if comment.actor is None or comment.actor.id != actor.id:
             return "not theirs"
+        if comment.status is not CommentStatus.DELETED:
+            await notify.comment_deleted(rt, tx, comment, "author")
         return await comment_store.remove(tx, comment, now)
 
     return await rt.db.unit(work)

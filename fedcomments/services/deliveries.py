@@ -10,7 +10,7 @@ from typing import Any
 
 from fedcomments.delivery import policy
 from fedcomments.errors import InvalidInput, NotFound
-from fedcomments.model import DeliveryJob, DeliveryStatus
+from fedcomments.model import DeliveryJob, DeliveryStatus, JobKind
 from fedcomments.runtime import Runtime
 from fedcomments.store import queue
 
@@ -33,6 +33,23 @@ def parse_status(value: str | None) -> DeliveryStatus | None:
                            field="status") from None
 
 
+#: `--kind` values: each job kind, and "notify" for webhooks and mails together.
+KIND_CHOICES = (*[k.value for k in JobKind], "notify", "all")
+
+
+def parse_kind(value: str | None) -> tuple[JobKind, ...]:
+    """Which kinds of job to list; () means every kind."""
+    if value is None or value == "all":
+        return ()
+    if value == "notify":
+        return (JobKind.WEBHOOK, JobKind.MAIL)
+    try:
+        return (JobKind(value),)
+    except ValueError:
+        raise InvalidInput(f"kind: must be one of {', '.join(KIND_CHOICES)}; got {value!r}",
+                           field="kind") from None
+
+
 def parse_limit(value: str | int | None) -> int:
     if value is None:
         return DEFAULT_LIMIT
@@ -43,9 +60,11 @@ def parse_limit(value: str | int | None) -> int:
 
 
 async def list_deliveries(rt: Runtime, *, status: DeliveryStatus | None = None,
-                          limit: int = DEFAULT_LIMIT) -> list[DeliveryJob]:
-    """Pending jobs in the order they will run; finished ones newest first."""
-    return await queue.list_jobs(rt.db.read, status=status, limit=limit)
+                          limit: int = DEFAULT_LIMIT, kinds: tuple[JobKind, ...] = ()
+                          ) -> list[DeliveryJob]:
+    """Pending jobs in the order they will run; finished ones newest first. Webhook
+    events, mails and spam-service calls are jobs of their own kinds in the same queue."""
+    return await queue.list_jobs(rt.db.read, status=status, limit=limit, kinds=kinds)
 
 
 async def counts(rt: Runtime) -> dict[str, int]:
@@ -83,6 +102,7 @@ def job_json(job: DeliveryJob) -> dict[str, Any]:
     """Stable JSON shape of a delivery job (CLI --json and admin API)."""
     return {
         "id": job.id,
+        "kind": job.kind.value,
         "activity_id": job.activity_id,
         "inbox": job.inbox,
         "host": job.host,

@@ -4,18 +4,19 @@ followers and received reports. Every change to several comments is one transact
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fedcomments.ap.sanitize import plain_text
 from fedcomments.errors import InvalidInput, NotFound
 from fedcomments.model import Comment, CommentStatus, Follower, Origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import local_comments, replies
+from fedcomments.services import local_comments, notify, replies, spam
 from fedcomments.services import posts as post_service
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import moderation as mod_store
+from fedcomments.store import spam as spam_store
 from fedcomments.store.moderation import STATUS_FILTERS, ListedComment, Report
 
 STATUSES = tuple(STATUS_FILTERS)
@@ -63,8 +64,17 @@ async def list_comments(rt: Runtime, *, post: str | None = None, status: str = "
     if not 1 <= limit <= MAX_LIST:
         raise InvalidInput(f"limit: between 1 and {MAX_LIST}", field="limit")
     post_id = (await post_service.get_post(rt, post)).id if post else None
-    return await mod_store.list_comments(rt.db.read, status=status, post_id=post_id,
-                                         limit=limit)
+    found = await mod_store.list_comments(rt.db.read, status=status, post_id=post_id,
+                                          limit=limit)
+    return await _with_verdicts(rt, found)
+
+
+async def _with_verdicts(rt: Runtime, found: list[ListedComment]) -> list[ListedComment]:
+    """The spam service's verdicts beside the comments (the admin decides with them)."""
+    verdicts = await spam_store.verdicts(rt.db.read, [x.comment.id for x in found])
+    if not verdicts:
+        return found
+    return [replace(x, spam=verdicts.get(x.comment.id)) for x in found]
 
 
 async def get_comment(rt: Runtime, comment_id: int) -> CommentDetail:
@@ -72,7 +82,8 @@ async def get_comment(rt: Runtime, comment_id: int) -> CommentDetail:
     if comment is None:
         raise NotFound(f"comment: no comment {comment_id}")
     slug = await mod_store.post_slug(rt.db.read, comment.post_id) or ""
-    return CommentDetail(ListedComment(comment, slug),
+    [listed] = await _with_verdicts(rt, [ListedComment(comment, slug)])
+    return CommentDetail(listed,
                          await mod_store.reply_count(rt.db.read, comment_id),
                          await mod_store.reaction_counts(rt.db.read, comment_id))
 
@@ -104,6 +115,8 @@ async def approve_comments(rt: Runtime, ids: list[int], *,
             changed = c.status is not CommentStatus.APPROVED
             if changed:
                 await comment_store.set_status(tx, c.id, CommentStatus.APPROVED)
+                await spam.report(rt, tx, c, CommentStatus.APPROVED)
+                await notify.comment_approved(rt, tx, c)
             if trust_author and c.actor is not None:
                 await actor_store.set_trusted(tx, c.actor.id, True)
             outcomes.append(Outcome(c.id, "approved", changed,
@@ -127,6 +140,7 @@ async def reject_comments(rt: Runtime, ids: list[int]) -> list[Outcome]:
             changed = c.status is not CommentStatus.REJECTED
             if changed:
                 await comment_store.set_status(tx, c.id, CommentStatus.REJECTED)
+                await spam.report(rt, tx, c, CommentStatus.REJECTED)
                 if c.status is CommentStatus.APPROVED:
                     # Our own Notes (owner answers, federated reader comments) leave the
                     # fediverse thread too.
@@ -148,6 +162,7 @@ async def delete_comments(rt: Runtime, ids: list[int]) -> list[Outcome]:
                 continue
             if fresh.status is CommentStatus.APPROVED:
                 await replies.comment_withdrawn(rt, tx, fresh)
+            await notify.comment_deleted(rt, tx, fresh, "owner")
             how = await comment_store.remove(tx, fresh, now)
             outcomes.append(Outcome(c.id, "deleted" if how == "tombstoned" else "removed", True))
     return outcomes
@@ -195,6 +210,7 @@ def comment_json(listed: ListedComment) -> dict[str, Any]:
         "summary": c.summary,
         "ap_id": c.ap_id,
         "url": c.url,
+        "spam": listed.spam,
         # Kept for the owner only because its author said so (an opt-out tag …): why,
         # and the audience they gave it.
         "withheld": {"reason": c.withheld, "audience": c.audience.value}

@@ -41,6 +41,7 @@ from fedcomments.services.thread_json import (
 from fedcomments.store import threads as thread_store
 from fedcomments.store.rows import ts
 from fedcomments.store.threads import PostRef, ThreadPost, ThreadRead, ThreadRow
+from fedcomments.urls import permalink_spellings
 
 __all__ = ["FragmentWriter", "NotModified", "Owner", "ThreadCache", "ThreadView", "build_view",
            "count_visible", "entry_of", "etag_in", "find_thread_post", "get_thread", "owner_of",
@@ -178,8 +179,7 @@ class ThreadCache(thread_cache.ThreadCache[ThreadView]):
 
 def _permalinks(ref: str) -> tuple[str, str]:
     """The permalink as given (without a fragment), and with/without its trailing slash."""
-    bare = ref.split("#", 1)[0]
-    return bare, bare[:-1] if bare.endswith("/") else bare + "/"
+    return permalink_spellings(ref)
 
 
 def post_ref(rt: Runtime, ref: str) -> PostRef | None:

@@ -259,7 +259,9 @@ def entry_of(comment: Comment) -> ThreadEntry:
 
 def post_json(post: ThreadPost) -> dict[str, Any]:
     return {"id": post.id, "url": post.permalink, "ap_id": post.ap_id, "title": post.title,
-            "summary": post.summary, "published": _seconds(post.published)}
+            "summary": post.summary, "published": _seconds(post.published),
+            # The Atom feed of the thread (web/feeds.py serves it under the post's id).
+            "comments_feed": f"{post.ap_id}/comments.atom"}
 
 
 def thread_json(post: ThreadPost, entries: Sequence[ThreadEntry],

@@ -26,6 +26,8 @@ STATUS_FILTERS: dict[str, str] = {
 class ListedComment:
     comment: Comment
     post_slug: str
+    #: What the spam service said ("spam", "ham", "unknown", "queued"), if it was asked.
+    spam: str | None = None
 
 
 async def list_comments(conn: Conn, *, status: str, post_id: int | None, limit: int,

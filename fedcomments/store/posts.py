@@ -39,6 +39,15 @@ async def by_permalink(conn: Conn, permalink: str) -> Post | None:
     return _post(row) if row else None
 
 
+async def by_permalinks(conn: Conn, spellings: tuple[str, ...]) -> Post | None:
+    """The post under the first of several spellings of a permalink that exists."""
+    for permalink in spellings:
+        found = await by_permalink(conn, permalink)
+        if found is not None:
+            return found
+    return None
+
+
 async def by_slug(conn: Conn, slug: str) -> Post | None:
     row = await conn.fetchone(f"SELECT {_COLUMNS} FROM posts WHERE slug = ?", (slug,))
     return _post(row) if row else None

@@ -295,7 +295,76 @@ MIGRATIONS: list[list[str]] = [
                                " OR OLD.failure_days IS NOT NEW.failure_days"),
         ] for event, when in [("INSERT", ""), ("UPDATE", when_update), ("DELETE", "")]],
     ],
-    # 8: fediverse etiquette. Actors: FEP-5feb's indexable, Mastodon's discoverable, the
+    # 8: the blog's own feeds ([blog] feeds): when each was first seen (entries older than
+    # that are imported without being announced), its validators for conditional GETs and
+    # its failure streak; and which post each entry (by feed and guid/id) became, with a
+    # fingerprint of what the feed said of it, so a changed entry is noticed.
+    [
+        """CREATE TABLE blog_feeds (
+            url TEXT PRIMARY KEY,
+            added_at TEXT NOT NULL,
+            polled_at TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_poll_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE feed_entries (
+            feed_url TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            fingerprint TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (feed_url, entry_id)
+        )""",
+        "CREATE INDEX feed_entries_post ON feed_entries(post_id)",
+        # The Atom feed of the blog's comments reads the newest ones first.
+        "CREATE INDEX comments_published ON comments(published_at)",
+    ],
+    # 9: word of new comments and the spam check. A delivery job has a kind: an
+    # ActivityPub activity (every job so far), a webhook event, a mail, or a call to the
+    # spam service; all share the queue's leases, retries and listing. Readers who asked
+    # to hear of replies (an address confirmed once, double opt-in, until it unsubscribes),
+    # one-click moderation links already used, comments waiting for the owner's digest,
+    # and what the spam service said of a comment (with what it was asked, for reporting
+    # ham or spam when the owner decides).
+    [
+        "ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'activity' "
+        "CHECK (kind IN ('activity', 'webhook', 'mail', 'spam'))",
+        """CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            confirm_sent_at TEXT,
+            confirmed_at TEXT,
+            unsubscribed_at TEXT
+        )""",
+        """CREATE TABLE subscriptions (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX subscriptions_subscriber ON subscriptions(subscriber_id)",
+        """CREATE TABLE used_links (
+            nonce TEXT PRIMARY KEY,
+            used_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE digest_items (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE spam_checks (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            verdict TEXT NOT NULL CHECK (verdict IN ('spam', 'ham', 'unknown', 'queued')),
+            detail TEXT NOT NULL DEFAULT '',
+            params TEXT NOT NULL DEFAULT '{}',
+            checked_at TEXT NOT NULL,
+            reported TEXT
+        )""",
+    ],
+    # 10: fediverse etiquette. Actors: FEP-5feb's indexable, Mastodon's discoverable, the
     # hashtags of their profile (opt-out tags such as #nobot). Comments: why a public reply
     # is kept for the owner only (`withheld`) and the audience its author gave it
     # (`addressed`, while withheld); where a remote reply's conversation can be read (a

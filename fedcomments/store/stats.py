@@ -38,3 +38,15 @@ async def post_counts(conn: Conn) -> dict[int, dict[str, int]]:
     for post_id, likes, boosts in rows:
         slot(post_id).update(likes=likes or 0, boosts=boosts or 0)
     return counts
+
+
+async def public_comment_counts(conn: Conn, post_ids: list[int]) -> dict[int, int]:
+    """Approved public and unlisted comments of some posts (what their threads count)."""
+    if not post_ids:
+        return {}
+    marks = ", ".join("?" * len(post_ids))
+    rows = await conn.fetchall(
+        f"SELECT post_id, COUNT(*) FROM comments WHERE post_id IN ({marks}) "
+        "AND status = 'approved' AND visibility IN ('public', 'unlisted') GROUP BY post_id",
+        post_ids)
+    return {int(r[0]): int(r[1]) for r in rows}

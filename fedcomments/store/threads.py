@@ -136,6 +136,30 @@ def _entries(rows: Sequence[Any]) -> list[ThreadEntry]:
     return out
 
 
+@dataclass(slots=True)
+class FeedPost:
+    """What a feed of the blog's comments shows of the post each one is under."""
+
+    id: int
+    slug: str
+    permalink: str
+    title: str
+
+
+async def latest_public(conn: Conn, now: str, limit: int
+                        ) -> list[tuple[FeedPost, ThreadEntry]]:
+    """The newest approved public and unlisted comments under published, live posts,
+    newest first (a feed of the blog's comments); never private, held or rejected ones."""
+    rows = await conn.fetchall(
+        f"{_ENTRY_SELECT}, p.id, p.slug, p.permalink, p.title FROM comments c "
+        "JOIN posts p ON p.id = c.post_id LEFT JOIN actors a ON a.id = c.actor_id "
+        "WHERE c.visibility IN ('public', 'unlisted') AND c.status = 'approved' "
+        "AND p.deleted_at IS NULL AND p.published_at <= ? "
+        "ORDER BY c.published_at DESC, c.id DESC LIMIT ?", (now, limit))
+    entries = _entries(rows)
+    return [(FeedPost(r[22], r[23], r[24], r[25]), e) for r, e in zip(rows, entries,
+                                                                      strict=True)]
+
 
 async def reactions_for_post(conn: Conn, post_id: int) -> list[ReactionRow]:
     """Every reaction of a post and its comments, oldest first (facepiles keep that order)."""

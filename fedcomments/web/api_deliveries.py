@@ -18,7 +18,8 @@ async def list_deliveries(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     status = deliveries.parse_status(request.query.get("status"))
     limit = deliveries.parse_limit(request.query.get("limit"))
-    jobs = await deliveries.list_deliveries(rt, status=status, limit=limit)
+    jobs = await deliveries.list_deliveries(
+        rt, status=status, limit=limit, kinds=deliveries.parse_kind(request.query.get("kind")))
     return json_response({"counts": await deliveries.counts(rt),
                           "deliveries": [deliveries.job_json(j) for j in jobs]})
 

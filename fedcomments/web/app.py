@@ -16,6 +16,7 @@ from fedcomments.config import Settings
 from fedcomments.delivery import worker as delivery
 from fedcomments.errors import FedcommentsError
 from fedcomments.runtime import open_runtime, utcnow
+from fedcomments.services import feed_sync
 from fedcomments.services.blocks import watch_blocklist
 from fedcomments.services.inbox import housekeeping
 from fedcomments.web import (
@@ -23,7 +24,9 @@ from fedcomments.web import (
     api,
     api_deliveries,
     federation,
+    feeds,
     inbox,
+    mail_links,
     objects,
     pages,
     public_api,
@@ -41,8 +44,10 @@ CSP = (
     "connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
 )
 # Local development only ([federation] allow_private_addresses): loopback instances serve
-# avatars over plain http.
-CSP_DEV = CSP.replace("img-src 'self' https:", "img-src 'self' https: http:")
+# avatars over plain http, and "follow from your instance" (a form, whose redirect
+# form-action also covers) leads to their plain-http pages.
+CSP_DEV = CSP.replace("img-src 'self' https:", "img-src 'self' https: http:").replace(
+    "form-action 'self' https:", "form-action 'self' https: http:")
 
 
 @web.middleware
@@ -122,6 +127,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
             tasks = [asyncio.create_task(watch_blocklist(rt))]
             if background:
                 tasks.append(asyncio.create_task(housekeeping(rt)))
+                # The blog's feeds ([blog] feeds) are polled once per database too.
+                tasks.append(asyncio.create_task(feed_sync.polling(rt)))
             try:
                 yield
             finally:
@@ -149,4 +156,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     objects.setup(app)
     pages.setup(app)
     public_api.setup(app)
+    feeds.setup(app)
+    mail_links.setup(app)
     return app

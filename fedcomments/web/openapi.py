@@ -116,12 +116,14 @@ def _delivery_op(summary: str, description: str) -> dict[str, Any]:
 _DELIVERY_PATHS: dict[str, Any] = {
     "/api/v1/admin/deliveries": {"get": {
         **_delivery_op("List delivery jobs", "Query `status` (pending, done, failed, gone, "
-                       "cancelled, all) and `limit` (1-10000, default 100). Answers "
-                       "`{counts, deliveries: [{id, activity_id, inbox, host, status, "
+                       "cancelled, all), `kind` (activity, webhook, mail, spam, notify: "
+                       "webhooks and mails, all) and `limit` (1-10000, default 100). Answers "
+                       "`{counts, deliveries: [{id, kind, activity_id, inbox, host, status, "
                        "attempts, next_attempt_at, last_status, last_error, created_at, "
                        "finished_at}]}`."),
         "parameters": [
             {"name": "status", "in": "query", "schema": {"type": "string"}},
+            {"name": "kind", "in": "query", "schema": {"type": "string"}},
             {"name": "limit", "in": "query", "schema": {"type": "integer"}}]}},
     "/api/v1/admin/deliveries/{id}/retry": {"post": {
         **_delivery_op("Retry one delivery", "Puts a finished job back in the queue, due now, "
@@ -152,7 +154,8 @@ _READER_PATHS: dict[str, Any] = {
         **_reader_op(
             "The public thread of a post",
             "By `url` (the blog permalink, with or without its trailing slash, or the post's "
-            "ActivityPub id) or `id`. Answers `{post, count, reactions, comments}`; each "
+            "ActivityPub id) or `id`. Answers `{post, count, reactions, comments}` (`post."
+            "comments_feed` is the URL of the thread's Atom feed); each "
             "comment has `id, parent_id, depth, reply_to, deleted, status, origin, ap_id, "
             "nosnippet, url, author {kind, name, handle, url, avatar, website}, published, "
             "updated, edited, summary, sensitive, language, content (sanitised HTML), "
@@ -294,10 +297,11 @@ _ADMIN_PATHS: dict[str, Any] = {
         "List comments, newest first", "`status`: pending, approved, rejected, private "
         "(followers-only and direct) or all (default). Answers `{comments: [{id, post {id, "
         "slug}, parent_id, origin, status, visibility, author {name, handle, actor, url}, "
-        "published, updated, text, content, summary, ap_id, url, withheld}]}`; `withheld` "
-        "is `{reason, audience}` for a reply its author keeps off blogs (an opt-out hashtag "
-        "such as #nobot; not discoverable and unlisted), listed with the private ones, "
-        "else null.", "200 400 401 404",
+        "published, updated, text, content, summary, ap_id, url, spam, withheld}]}`; `spam` is "
+        "the spam service's verdict (spam, ham, unknown, queued) or null when it was not "
+        "asked; `withheld` is `{reason, audience}` for a reply its author keeps off blogs (an "
+        "opt-out hashtag such as #nobot; not discoverable and unlisted), listed with the "
+        "private ones, else null.", "200 400 401 404",
         params=[_query("post"), _query("status"), _query("limit", "integer")])},
     "/api/v1/admin/comments/{id}": {
         "get": _admin_op("Show a comment", "The listing's fields plus `in_reply_to, "

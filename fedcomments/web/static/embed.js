@@ -286,6 +286,20 @@
       input, el("span", { class: "fc-error", id: id + "-error" }),
     ]);
   }
+  function check(name, label, hint) {
+    var id = "fc-" + name;
+    return el("p", { class: "fc-field fc-check" }, [
+      el("input", { type: "checkbox", id: id, name: name, value: "1" }), " ",
+      el("label", { for: id }, [label, hint ? el("span", { class: "fc-hint", text: " (" + hint + ")" }) : null]),
+    ]);
+  }
+  function privacy(p) {
+    if (!p || (!p.url && !p.text)) return null;
+    var url = p.url && safeUrl(p.url);
+    var text = p.text || "Learn how your comment data is processed.";
+    return el("p", { class: "fc-privacy" }, [
+      url ? el("a", { href: url, rel: "noopener", text: text }) : text]);
+  }
   function buildForm() {
     var notice = el("p", { class: "fc-notice", role: "status", "aria-live": "polite" });
     var replying = el("p", { class: "fc-replying", hidden: true });
@@ -300,13 +314,25 @@
       field("email", "Email", "email", "optional, never shown", false, "email"),
       field("website", "Website", "url", "optional", false, "url"),
       field("text", "Comment", "textarea", "", true),
+      state.notify ? check("notify", "Email me when someone replies",
+                           "we ask you to confirm your address first") : null,
+      check("remember", "Remember my name, email and website in this browser",
+            "kept in this browser only; untick to forget them"),
       el("p", { class: "fc-error", "data-for": "form" }),
       el("p", { class: "fc-submit" }, [submit, " ",
         el("span", { class: "fc-hint", text: "Plain text; links become clickable." })]),
+      privacy(state.privacy),
     ]);
-    var saved = store("reader") || {};
+    // Remembered only when the reader asked (opt-in), in this browser only; unticking
+    // the box forgets at once.
+    var saved = store("reader");
+    var remember = form.elements.namedItem("remember");
+    remember.checked = !!saved;
     ["name", "email", "website"].forEach(function (k) {
-      if (saved[k]) form.elements.namedItem(k).value = saved[k];
+      if (saved && saved[k]) form.elements.namedItem(k).value = saved[k];
+    });
+    remember.addEventListener("change", function () {
+      if (!remember.checked) store("reader", null);
     });
     form.addEventListener("submit", function (ev) { ev.preventDefault(); send(form, notice, submit); });
     state.form = { node: form, notice: notice, replying: replying };
@@ -348,6 +374,7 @@
     var payload = { post: String(state.thread.post.id), parent: state.parent ? String(state.parent) : "",
                     name: f("name").value, email: f("email").value, website: f("website").value,
                     text: f("text").value, token: state.token, homepage: f("homepage").value };
+    if (f("notify") && f("notify").checked) payload.notify = "1";
     submit.disabled = true;
     notice.textContent = "";
     notice.classList.remove("fc-notice-error");
@@ -363,7 +390,12 @@
       return;
     }
     showErrors(form, {});
-    store("reader", { name: f("name").value, email: f("email").value, website: f("website").value });
+    if (f("remember").checked) {
+      store("reader", { name: f("name").value, email: f("email").value, website: f("website").value });
+    } else {
+      store("reader", null);
+    }
+    if (f("notify")) f("notify").checked = false;
     state.own[r.data.comment.id] = { secret: r.data.secret, until: r.data.edit_until,
                                      post: state.thread.post.id, text: f("text").value };
     saveOwn();
@@ -376,7 +408,10 @@
   }
   async function refreshToken() {
     var r = await api("GET", "/api/v1/form?post=" + state.thread.post.id, undefined, {}, true);
-    if (r.ok) { state.token = r.data.token; state.limits = r.data.limits; }
+    if (r.ok) {
+      state.token = r.data.token; state.limits = r.data.limits;
+      state.notify = !!r.data.notify; state.privacy = r.data.privacy || null;
+    }
   }
 
   // --- loading ----------------------------------------------------------------------------
