@@ -82,20 +82,18 @@ class _Run:
             log.info("collection fetch failed", extra={"url": url, "error": str(exc)})
             return None
 
-    async def listing(self, start: parse.IncomingCollection | str, where: str
-                      ) -> tuple[list[str], int | None] | None:
-        """Every item id a collection lists, following its pages on the origin of `where`
-        (the collection's URL, or the object that embeds it)."""
-        first = await self.collection(start) if isinstance(start, str) else start
+    async def listing(self, url: str) -> tuple[list[str], int | None] | None:
+        """Every item id a collection lists, following its pages on its own origin."""
+        first = await self.collection(url)
         if first is None:
             return None
-        self.report.collections.append(first.id or where)
+        self.report.collections.append(url)
         items = list(first.items)
-        following, pages, visited = first.next, 1, {where}
+        following, pages, visited = first.next, 1, {url}
         while following and pages < MAX_PAGES and len(items) < MAX_ITEMS:
             # Pages stay on the collection's origin: a listing must not send us to fetch
             # from servers of its choosing.
-            if following in visited or not actors.same_origin(following, where):
+            if following in visited or not actors.same_origin(following, url):
                 break
             visited.add(following)
             page = await self.collection(following)
@@ -151,7 +149,7 @@ class _Run:
     async def read_context(self, url: str) -> bool:
         """A remote context collection: True when it was read as this post's conversation
         (it lists the post or a reply we hold) and its replies considered."""
-        found = await self.listing(url, url)
+        found = await self.listing(url)
         if found is None:
             return False
         items, _total = found
@@ -173,15 +171,13 @@ class _Run:
             await self.consider(ap_id, url)
         return True
 
-    async def walk_replies(self, start: parse.IncomingCollection | str, parent: str,
-                           depth: int) -> None:
+    async def walk_replies(self, start: str, parent: str, depth: int) -> None:
         """Mastodon-shaped conversations: a reply's `replies` collection, then the
         collections of the replies found there, depth- and count-bounded."""
-        todo: list[tuple[parse.IncomingCollection | str, str, int]] = [(start, parent, depth)]
+        todo: list[tuple[str, str, int]] = [(start, parent, depth)]
         while todo and self.budget.left > 0:
-            listing, parent_id, level = todo.pop(0)
-            where = listing if isinstance(listing, str) else (listing.id or parent_id)
-            found = await self.listing(listing, where)
+            where, parent_id, level = todo.pop(0)
+            found = await self.listing(where)
             if found is None:
                 continue
             items, total = found

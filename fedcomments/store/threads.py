@@ -108,6 +108,8 @@ _ENTRY_SELECT = (
     "c.author_website, a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon, "
     "a.indexable"
 )
+#: Columns of _ENTRY_SELECT: what a query selects after them starts at this index.
+_ENTRY_WIDTH = _ENTRY_SELECT.count(",") + 1
 _ENTRY_COLUMNS = f"{_ENTRY_SELECT} FROM comments c LEFT JOIN actors a ON a.id = c.actor_id "
 _PUBLIC = ("c.post_id = ? AND c.visibility IN ('public', 'unlisted') "
            "AND c.status IN ('approved', 'deleted') ORDER BY c.published_at, c.id")
@@ -157,8 +159,9 @@ async def latest_public(conn: Conn, now: str, limit: int
         "AND p.deleted_at IS NULL AND p.published_at <= ? "
         "ORDER BY c.published_at DESC, c.id DESC LIMIT ?", (now, limit))
     entries = _entries(rows)
-    return [(FeedPost(r[22], r[23], r[24], r[25]), e) for r, e in zip(rows, entries,
-                                                                      strict=True)]
+    w = _ENTRY_WIDTH
+    return [(FeedPost(r[w], r[w + 1], r[w + 2], r[w + 3]), e)
+            for r, e in zip(rows, entries, strict=True)]
 
 
 async def reactions_for_post(conn: Conn, post_id: int) -> list[ReactionRow]:
@@ -261,7 +264,7 @@ def _read(db: sqlite3.Connection, ref: PostRef, key: int, rows_too: bool
         if missing:
             found_rows = db.execute(_MISSING_SQL, (key, post.id)).fetchall()
             out.missing = _entries(found_rows)
-            out.missing_gens = [r[23] for r in found_rows]
+            out.missing_gens = [r[_ENTRY_WIDTH] for r in found_rows]
             if missing <= _FEW:
                 ids = [e.id for e in out.missing]
                 sql = (f"{_REACTIONS_SQL}AND r.comment_id IN ({', '.join('?' * len(ids))}) "
