@@ -152,6 +152,19 @@ class SpamSettings:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    """Remote avatars, emoji and image thumbnails: fetched once and served by us."""
+
+    #: Serve remote images from this server (readers contact no one else); False links
+    #: to them where they are.
+    proxy: bool = True
+    #: Megabytes of re-encoded images kept on disk (least recently used go first).
+    cache_max_mb: int = 256
+    #: Where they are kept; "" is a directory beside the SQLite file (DATABASE-media).
+    directory: str = ""
+
+
+@dataclass(frozen=True)
 class FeedSettings:
     """One feed of the blog ([blog] feeds): its URL, and whether it may be on a private
     address (a blog on the same machine or LAN) without `allow_private_addresses`."""
@@ -188,6 +201,7 @@ class Settings:
     federation: FederationSettings = field(default_factory=FederationSettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
     comments: CommentsSettings = field(default_factory=CommentsSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     blog: BlogSettings = field(default_factory=BlogSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
@@ -199,6 +213,15 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return Path(self.storage.database)
+
+    @property
+    def media_path(self) -> Path:
+        """The directory of cached images: `[media] directory`, or DATABASE-media beside
+        the SQLite file."""
+        if self.media.directory:
+            return Path(self.media.directory)
+        db = self.database_path
+        return db.with_name(db.name + "-media")
 
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -363,6 +386,8 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
         floor = 0 if key in ("min_form_seconds", "cache_max_age") else 1
         if isinstance(value, int) and value < floor:
             raise ConfigError(f"{source}: [comments] {key}: must be at least {floor}")
+    if built.get("media", MediaSettings()).cache_max_mb < 1:
+        raise ConfigError(f"{source}: [media] cache_max_mb: must be at least 1")
     for origin in server.blog_origins:
         _validate_base_url(origin, f"{source}: [server] blog_origins")
     if built.get("blog", BlogSettings()).poll_interval < MIN_POLL_INTERVAL:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +13,7 @@ from fedcomments import __version__
 from fedcomments.ap import keys as apkeys
 from fedcomments.ap.httpsig import sign_request_cavage, sign_request_rfc9421
 from fedcomments.ap.jsonld import Normalizer
+from fedcomments.background import Flights
 from fedcomments.blocklist import Blocklist
 from fedcomments.config import Settings
 from fedcomments.keycache import KeyCache
@@ -34,51 +34,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Background:
-    """Work a request starts and does not wait for (it must never delay the answer): one
-    task per key at a time, at most `limit` at once (a flood of requests must not become
-    a flood of tasks), logged when it fails, cancelled when the runtime closes."""
-
-    def __init__(self, limit: int = 16) -> None:
-        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
-        self.limit = limit
-
-    def spawn(self, key: Hashable, make: Callable[[], Awaitable[object]]) -> bool:
-        """Start `make()` unless a task with this key still runs or `limit` tasks do;
-        True when started."""
-        running = self._tasks.get(key)
-        if running is not None and not running.done():
-            return False
-        if len(self._tasks) >= self.limit:
-            log.info("background work skipped: too much at once", extra={"task": str(key)})
-            return False
-
-        async def guarded() -> None:
-            try:
-                await make()
-            except Exception:  # a task boundary: log, the next trigger tries again
-                log.exception("background task failed", extra={"task": str(key)})
-            finally:
-                if self._tasks.get(key) is task:
-                    del self._tasks[key]
-
-        task = asyncio.ensure_future(guarded())
-        self._tasks[key] = task
-        return True
-
-    async def idle(self) -> None:
-        """Wait until no task runs (tests, and the CLI before it exits)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
-
-    async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
-
-
 @dataclass
 class Runtime:
     """Everything a service needs, passed explicitly as the first argument."""
@@ -97,8 +52,12 @@ class Runtime:
     marked_hosts: set[str] = field(default_factory=set)
     #: Senders' keys with their owners (services.actors.ResolvedKey), by key id.
     key_cache: KeyCache[Any] = field(default_factory=KeyCache)
-    #: Work started by requests and finished after their answer (backfill).
-    background: Background = field(default_factory=Background)
+    #: Fetches and refills of remote images running in this process (services/media.py),
+    #: two at a time: each may hold a decoder child of up to images.CHILD_MEMORY.
+    media_jobs: Flights = field(default_factory=lambda: Flights(limit=2))
+    #: Backfills started by incoming replies (services/backfill.py), finished after the
+    #: sender has its answer; two run at a time.
+    backfill_jobs: Flights = field(default_factory=lambda: Flights(limit=2))
     #: The database's change counters as last seen (store/changes.py).
     _counters: dict[str, int] = field(default_factory=dict)
     #: The client for the owner's webhook ([notify] webhook_url), when there is one:
@@ -190,7 +149,8 @@ async def open_runtime(settings: Settings, *, clock: Clock = utcnow,
                 await rt.webhook_remote.start()
             yield rt
         finally:
-            await rt.background.close()
+            await rt.media_jobs.close()
+            await rt.backfill_jobs.close()
             if rt.webhook_remote is not None:
                 await rt.webhook_remote.close()
             await rt.remote.close()

@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fedcomments.services import moderation, replies
+from fedcomments.services.thread import get_thread
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeInstance, activity, deliver
 from tests.helpers.notify import Mailbox, notify_settings
@@ -75,9 +77,10 @@ class Blog:
 
     def csp(self) -> str:
         # What a careful static blog would send: only its own files and the comment server.
+        # Images come from the comment server alone: it serves the commenters' avatars.
         return (f"default-src 'none'; script-src 'self' {self.fc_url}; style-src 'self' "
                 f"{self.fc_url}; connect-src {self.fc_url}; img-src 'self' data: "
-                f"http://127.0.0.1:*; form-action {self.fc_url}; base-uri 'none'")
+                f"{self.fc_url}; form-action {self.fc_url}; base-uri 'none'")
 
     async def start(self) -> Blog:
         async def page(request: web.Request) -> web.Response:
@@ -142,6 +145,8 @@ class Watched:
     page: Page
     errors: list[ConsoleMessage] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
+    #: Every URL the page requested (documents, scripts, styles, fetches, images).
+    requests: list[str] = field(default_factory=list)
 
     @classmethod
     async def open(cls, browser: Browser) -> Watched:
@@ -151,7 +156,13 @@ class Watched:
         watched.page.on("console", lambda m: watched.errors.append(m) if m.type == "error"
                         else None)
         watched.page.on("pageerror", lambda e: watched.exceptions.append(str(e)))
+        context.on("request", lambda r: watched.requests.append(r.url))
         return watched
+
+    def origins(self) -> set[str]:
+        """The origins the page contacted (data: URLs are none)."""
+        return {f"{u.scheme}://{u.netloc}" for u in map(urlsplit, self.requests)
+                if u.scheme in ("http", "https")}
 
     def unexpected(self, refused: tuple[int, ...] = (), url: str = "") -> list[str]:
         """Console errors, minus the network log of requests the test meant to be refused."""
@@ -172,19 +183,26 @@ async def seed(fc: Instance, blog: Blog, remote: FakeInstance) -> dict[str, Any]
     and hostile content from the fediverse and from a reader."""
     post = await add_post_via_api(fc, url=f"{blog.url}/hello/", title="Hello, fediverse")
     blog.ap_id = post["ap_id"]
+    # Avatars and emoji live on the commenters' own server (the fake peer), as they do.
     alice = remote.actor("alice")
-    alice.name = "Alice Martin"
-    alice.extra = {"icon": {"type": "Image", "url": f"{blog.url}/avatars/alice.png"}}
+    alice.name = "Alice Martin :wave:"
+    alice.extra = {"icon": {"type": "Image", "url": remote.serve_file(
+        "/avatars/alice.png", png((214, 90, 49)), "image/png")}, "tag": [
+        {"type": "Emoji", "name": ":wave:", "icon": {"type": "Image", "url": remote.serve_file(
+            "/emoji/wave.png", png((250, 200, 0)), "image/png")}}]}
     reply = await remote_reply(fc, alice, post["ap_id"],
-                               content="<p>Lovely post! Does it reach Mastodon?</p>")
+                               content="<p>Lovely post! Does it reach Mastodon? :wave:</p>",
+                               extra={"tag": [alice.extra["tag"][0]]})
     mallory = remote.actor("mallory")
     mallory.name = '<img src=x onerror="window.__xss=1">Mallory'
-    mallory.extra = {"icon": {"type": "Image", "url": f"{blog.url}/avatars/mallory.png"}}
+    mallory.extra = {"icon": {"type": "Image", "url": remote.serve_file(
+        "/avatars/mallory.png", png((90, 90, 160)), "image/png")}}
     hostile = await remote_reply(fc, mallory, post["ap_id"], content=PAYLOAD_HTML)
     await moderation.approve_comments(fc.rt, [reply, hostile])
     answer = await replies.owner_reply(fc.rt, reply, "It does: this answer went to Mastodon.")
     carol = remote.actor("carol")
-    carol.extra = {"icon": {"type": "Image", "url": f"{blog.url}/avatars/carol.png"}}
+    carol.extra = {"icon": {"type": "Image", "url": remote.serve_file(
+        "/avatars/carol.png", png((40, 140, 90)), "image/png")}}
     resp = await deliver(fc.session, carol, f"{fc.url}/inbox", activity(carol, "Like",
                                                                         answer.ap_id))
     assert resp.status == 202
@@ -198,6 +216,8 @@ async def seed(fc: Instance, blog: Blog, remote: FakeInstance) -> dict[str, Any]
     eve = (await resp.json())["comment"]["id"]
     await moderation.approve_comments(fc.rt, [bob, eve])
     fc.clock.advance(seconds=61)  # the seeding comments leave the rate-limit window
+    await get_thread(fc.rt, str(post["id"]))  # the server fetches the images it shows
+    await fc.rt.media_jobs.idle()
     return {"post": post, "reply": reply, "answer": answer.id, "bob": bob, "eve": eve,
             "hostile": hostile}
 
@@ -249,12 +269,18 @@ async def test_widget_on_a_static_blog(make_instance, blog: Blog, remote: FakeIn
         avatar = alice.locator("img.fc-avatar")
         assert await avatar.get_attribute("referrerpolicy") == "no-referrer"
         assert await avatar.get_attribute("loading") == "lazy"
+        assert (await avatar.get_attribute("src") or "").startswith(f"{fc.url}/media/")
         assert await avatar.evaluate("img => img.complete && img.naturalWidth") == 8
+        emoji = alice.locator(".fc-content img.fc-emoji")
+        await expect(emoji).to_have_attribute("alt", ":wave:")
+        assert await emoji.evaluate("img => img.complete && img.naturalWidth") == 8
+        await expect(alice.locator(".fc-name img.fc-emoji")).to_have_count(1)
         owner = page.locator(f"#comment-{ids['answer']} > .fc-body")
         await expect(owner.locator(".fc-badge")).to_have_text("author")
         await expect(owner.locator(".fc-likes")).to_have_text("1 like")
-        await expect(owner.locator(".fc-facepile img")).to_have_attribute(
-            "src", f"{blog.url}/avatars/carol.png")
+        face = owner.locator(".fc-facepile img")
+        assert (await face.get_attribute("src") or "").startswith(f"{fc.url}/media/")
+        assert await face.evaluate("img => img.complete && img.naturalWidth") == 8
         bob = page.locator(f"#comment-{ids['bob']} > .fc-body")
         await expect(bob.locator("a.fc-name")).to_have_attribute("rel", "nofollow ugc noopener")
         await expect(bob.locator(".fc-content a")).to_have_attribute(
@@ -324,6 +350,17 @@ async def test_widget_on_a_static_blog(make_instance, blog: Blog, remote: FakeIn
         assert w.unexpected(refused=(400, 429), url=f"{fc.url}/api/v1/comments") == []
         await w.assert_clean()
 
+        # Readers' browsers contact the blog and the comment server, nobody else; however
+        # often they load the page, each image cost its server one fetch (by us).
+        for _ in range(5):
+            await page.reload()
+            await expect(page.locator("#fedcomments[data-fc-ready]")).to_have_count(1)
+        assert any(u.startswith(f"{fc.url}/media/") for u in w.requests + other.requests)
+        assert w.origins() | other.origins() == {blog.url, fc.url}
+        for path in ("/avatars/alice.png", "/avatars/mallory.png", "/avatars/carol.png",
+                     "/emoji/wave.png"):
+            assert remote.count(path) == 1, path
+
 
 async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-untyped-def]
         make_instance, blog: Blog, remote: FakeInstance, tmp_path: Path) -> None:
@@ -386,6 +423,8 @@ async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-unty
             await page.screenshot(path=str(tmp_path / f"page-{scheme}.png"), full_page=True)
         assert w.unexpected() == []
         await w.assert_clean()
+        assert w.origins() == {blog.url, fc.url}  # the reader's own instance is on blog.url
+        assert remote.count("/avatars/alice.png") == 1
 
 
 async def test_front_page_in_chromium(  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from fedcomments.errors import ConfigError
 from fedcomments.model import Visibility
 from fedcomments.services import actors, moderation, replies
 from fedcomments.store import comments as comment_store
+from fedcomments.web.public_api import THREAD_CACHE
 from tests.conftest import Instance
 from tests.helpers.fediverse import PUBLIC, FakeActor, FakeInstance, activity, deliver, note
 from tests.helpers.inbox import Blog, outcome, start_blog_with_post
@@ -81,6 +82,27 @@ async def test_indexable_change_rerenders_the_stored_thread(blog: Blog,
     assert await outcome(await blog.send(alice, activity(alice, "Update", alice.document())))
     [after] = flatten((await thread(fc, url=blog.post.permalink))["comments"])
     assert (after["id"], after["nosnippet"]) == (cid, True)
+
+
+async def test_refetched_profile_marks_rendered_comments(blog: Blog,
+                                                        remote: FakeInstance) -> None:
+    """Given a reply whose thread fragment is stored, when a refetch of its author (the
+    actors' upsert) brings indexable: false, then the refetch succeeds and the thread
+    marks the reply nosnippet."""
+    fc = blog.instance
+    alice = remote.actor("alice")
+    cid = await remote_reply(fc, alice, blog.post.ap_id)
+    await thread(fc, url=blog.post.permalink)
+    await fc.server.app[THREAD_CACHE].fragments.flush()
+    stored = await fc.rt.db.read.fetchone(
+        "SELECT COUNT(*) FROM comment_fragments WHERE comment_id = ? AND body IS NOT NULL",
+        (cid,))
+    assert stored[0] == 1
+    alice.extra = {"indexable": False}
+    refreshed = await actors.get_actor(fc.rt, alice.id, refresh=True)
+    assert refreshed.indexable is False
+    [node] = flatten((await thread(fc, url=blog.post.permalink))["comments"])
+    assert (node["id"], node["nosnippet"]) == (cid, True)
 
 
 @pytest.mark.parametrize(("summary", "tags", "reason"), [

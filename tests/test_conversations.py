@@ -219,7 +219,7 @@ async def test_mastodon_replies_collection_is_walked_in_the_background(
         return await comment_store.by_ap_id(fc.rt.db.read, bobs["id"]) is not None
 
     await until_true(arrived)
-    await fc.rt.background.idle()
+    await fc.rt.backfill_jobs.idle()
     assert await depths(blog) == {obj_id: 0, bobs["id"]: 1}
     after = await show(fc, config, blog.post.slug)
     assert (after["held"], after["known_elsewhere"], after["missing"]) == (2, 2, [])

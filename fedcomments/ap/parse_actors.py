@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fedcomments.ap.parse_emoji import emojis
 from fedcomments.ap.parse_values import (
     MAX_KEYS,
     MAX_MULTIBASE,
@@ -60,6 +61,7 @@ def _actor(node: dict[str, Any], depth: int) -> IncomingActor:
         public_keys=_keys(node, actor_id),
         manually_approves=_bool(node.get("manuallyApprovesFollowers")),
         published=_datetime(node.get("published")),
+        emojis=emojis(node),
         indexable=_optional_bool(node.get("indexable")),
         discoverable=_optional_bool(node.get("discoverable")),
         hashtags=_profile_hashtags(node, summary),

@@ -29,6 +29,14 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class Emoji:
+    """A custom emoji: ``:shortcode:`` in the text stands for the image at ``url``."""
+
+    shortcode: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Mention:
     """A ``Mention`` tag: the mentioned actor's id and its display handle."""
 
@@ -64,6 +72,7 @@ class IncomingObject:
     hashtags: tuple[str, ...]
     attachments: tuple[Attachment, ...]
     quote_url: str | None
+    emojis: tuple[Emoji, ...] = ()
     #: What it says of its replies collection (read in full only when backfilling).
     replies: RepliesRef | None = None
 
@@ -153,6 +162,7 @@ class IncomingActor:
     public_keys: tuple[PublicKey, ...]
     manually_approves: bool
     published: datetime | None
+    emojis: tuple[Emoji, ...] = ()
     #: FEP-5feb / Mastodon's flags; None when the document does not say.
     indexable: bool | None = None
     discoverable: bool | None = None

@@ -23,9 +23,11 @@ from fedcomments.remote.common import (
     AS2_ACCEPT,
     AS2_CONTENT_TYPE,
     AS2_PROFILE,
+    MEDIA_ACCEPT,
     Document,
     FetchFailed,
     JsonResponse,
+    MediaResponse,
     PostResult,
     RemoteSettings,
     Signer,
@@ -177,6 +179,40 @@ class RemoteClient:
     async def get_jrd(self, url: str) -> JsonResponse:
         """GET a WebFinger (JRD) document, unsigned, as most servers expect."""
         return await self.get_json(url, signed=False, accept=JRD_ACCEPT, allowed_types=JRD_TYPES)
+
+    async def get_media(self, url: str, *, max_bytes: int) -> MediaResponse:
+        """GET an image, unsigned (media servers and their CDNs expect no signature, as
+        Mastodon fetches them), following up to `max_redirects` redirects, each hop checked
+        by the guard again (media often live on another host). Only a 200 whose body fits
+        in `max_bytes` is returned; its type is the decoder's to check."""
+        try:
+            async with asyncio.timeout(self._settings.total_timeout):
+                current: str | URL = url
+                redirects = 0
+                while True:
+                    target = self._check(current)
+                    headers = self._headers("GET", target.url, {"Accept": MEDIA_ACCEPT}, None,
+                                            None)
+                    async with self._exchange("GET", target.url, headers, None) as resp:
+                        where = str(target.url)
+                        if resp.status in _REDIRECT_STATUSES:
+                            if redirects >= self._settings.max_redirects:
+                                raise FetchFailed(f"GET {url}: too many redirects", url=where,
+                                                  status=resp.status)
+                            redirects += 1
+                            current = _redirect_location(target.url, resp)
+                            continue
+                        if resp.status != 200:
+                            raise FetchFailed(f"GET {where} answered {resp.status}", url=where,
+                                              status=resp.status)
+                        body, overflow = await _read_capped(resp, max_bytes)
+                        if overflow:
+                            raise FetchFailed(f"GET {where}: body larger than {max_bytes} bytes",
+                                              url=where, status=resp.status)
+                        return MediaResponse(where, resp.headers.get("Content-Type", ""), body)
+        except TimeoutError as exc:
+            seconds = self._settings.total_timeout
+            raise FetchFailed(f"GET {url}: timed out after {seconds} s", url=url) from exc
 
     async def post(
         self,

@@ -19,7 +19,7 @@ from fedcomments.blocklist import host_of
 from fedcomments.errors import FedcommentsError, Forbidden, ProtocolError
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
-from fedcomments.services import consent
+from fedcomments.services import consent, media
 from fedcomments.store import actors as actor_store
 from fedcomments.store import changes as change_store
 from fedcomments.store.actors import ActorFields
@@ -112,6 +112,7 @@ def _check_blocked(rt: Runtime, url: str) -> None:
 async def store_actor(tx: Conn, actor: parse.IncomingActor, now: datetime) -> RemoteActor:
     """Upsert an actor fetched from its origin, with its keys, inside the caller's tx."""
     actor_id = await actor_store.upsert(tx, _fields(actor), now)
+    await media.link_actor(tx, actor_id, actor.emojis, now)
     keys = own_keys(actor)
     for key_id, pem in keys.items():
         await actor_store.store_key(tx, key_id, actor_id, pem, now)

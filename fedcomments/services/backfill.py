@@ -35,6 +35,8 @@ MAX_CONTEXTS = 4
 MAX_SEEDS = 50
 #: Levels of `replies` collections walked below a held reply.
 MAX_REPLIES_DEPTH = 6
+#: Backfills started by incoming replies that may wait for their turn at once.
+MAX_WAITING = 16
 #: A run started by an incoming reply reads a context collection at most this often.
 CONTEXT_REREAD = timedelta(minutes=10)
 
@@ -286,7 +288,14 @@ def after_reply(rt: Runtime, obj: parse.IncomingObject, result: comments.ImportR
         except FedcommentsError as exc:  # the post was deleted meanwhile, a block …
             log.info("backfill stopped", extra={"comment": comment_id, "error": str(exc)})
 
-    return rt.background.spawn(("backfill", comment_id), run)
+    jobs = rt.backfill_jobs
+    if len(jobs) >= MAX_WAITING:
+        # A flood of replies must not become a flood of backfills; `posts backfill` and
+        # the next reply that asks will catch up.
+        log.info("backfill skipped: too many waiting", extra={"comment": comment_id})
+        return False
+    jobs.start(("backfill", comment_id), run)
+    return True
 
 
 # --- what is missing, shown ---------------------------------------------------------------

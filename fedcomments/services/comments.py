@@ -16,7 +16,7 @@ from fedcomments.errors import FedcommentsError
 from fedcomments.model import Attachment, Comment, CommentStatus, Origin, RemoteActor
 from fedcomments.model import Visibility as ModelVisibility
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, consent, notify, spam, unblocked
+from fedcomments.services import actors, consent, media, notify, spam, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import consent as consent_store
@@ -329,15 +329,23 @@ async def _insert_thread(rt: Runtime, tx: Conn, reply: PreparedNote, activity_id
                 author = stored[author.id]
             prepared = _prepare(ancestor, author, now)
             status = await moderation_status(rt, tx, author.id)
-            a_known = await _insert(rt, tx, _new_comment(prepared, target, parent_id, status),
-                                    now, author)
+            new_ancestor = _new_comment(prepared, target, parent_id, status)
+            a_known = await _insert(rt, tx, new_ancestor, now, author)
+            await _link_media(tx, a_known, ancestor, new_ancestor.attachments, now)
             await _store_links(rt, tx, a_known, ancestor)
         parent_id = a_known
     status = await moderation_status(rt, tx, reply.author.id)
-    new_id = await _insert(rt, tx, _new_comment(reply, target, parent_id, status), now,
-                           reply.author)
+    new = _new_comment(reply, target, parent_id, status)
+    new_id = await _insert(rt, tx, new, now, reply.author)
+    await _link_media(tx, new_id, reply.obj, new.attachments, now)
     await _store_links(rt, tx, new_id, reply.obj)
     return ImportResult(new_id, "created")
+
+
+async def _link_media(tx: Conn, comment_id: int, obj: parse.IncomingObject,
+                      attachments: tuple[Attachment, ...], now: datetime) -> None:
+    await media.link_comment(tx, comment_id, obj.emojis,
+                             [(a.url, a.media_type) for a in attachments], now)
 
 
 async def _insert(rt: Runtime, tx: Conn, new: NewComment, now: datetime,
@@ -447,12 +455,14 @@ async def apply_version(tx: Conn, comment: Comment, version: PreparedNote) -> No
     audience = narrower(obj, comment)
     if audience is not None:
         await narrow(tx, comment, audience)
+    attachments = _attachments(obj)
     await comment_store.update_content(
         tx, comment.id, content=version.content, summary=_summary(obj),
-        sensitive=obj.sensitive, language=obj.language, attachments=_attachments(obj),
+        sensitive=obj.sensitive, language=obj.language, attachments=attachments,
         mentions=tuple(m.href for m in obj.mentions[:MAX_MENTIONS]),
         updated_at=obj.updated or version.now,
     )
+    await _link_media(tx, comment.id, obj, attachments, version.now)
 
 
 async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activity_id: str

@@ -15,7 +15,7 @@ from fedcomments.ap.sanitize import plain_text
 from fedcomments.errors import FedcommentsError, InvalidInput, Unauthorized
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, backfill, comments, consent, notify, unblocked
+from fedcomments.services import actors, backfill, comments, consent, media, notify, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import queue
@@ -148,6 +148,10 @@ async def _on_update(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
             refreshed = await actors.refresh_on_update(rt, actor)
         except FedcommentsError as exc:
             return f"actor not refreshed ({exc})"
+        if refreshed:
+            # A new icon is a new image; the same URL may hold a new file: fetched again.
+            stored = await actor_store.by_ap_id(rt.db.read, actor.ap_id)
+            media.refresh_avatar(rt, stored.icon if stored is not None else None)
         return "actor refreshed" if refreshed else "actor fetched recently"
     if obj is None:
         return "update by reference ignored"

@@ -364,14 +364,67 @@ MIGRATIONS: list[list[str]] = [
             reported TEXT
         )""",
     ],
-    # 10: fediverse etiquette. Actors: FEP-5feb's indexable, Mastodon's discoverable, the
+    # 10: remote images (avatars, custom emoji, attachment thumbnails) fetched once and served
+    # by us. A row per (source URL, kind) says whether its re-encoded files exist and under
+    # which name (`digest`, from the source's bytes); `media_uses` says which comment or
+    # actor shows which emoji (by shortcode) or thumbnail, so a change of an image clears
+    # exactly the fragments that show it. Avatars are found by actors.icon (indexed).
+    [
+        """CREATE TABLE media (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('avatar', 'emoji', 'thumbnail')),
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'ready', 'refused', 'failed')),
+            digest TEXT,
+            ext TEXT,
+            width INTEGER,
+            height INTEGER,
+            reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try_at TEXT,
+            lease_until TEXT,
+            fetched_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (url, kind)
+        )""",
+        "CREATE INDEX media_digest ON media(digest) WHERE digest IS NOT NULL",
+        """CREATE TABLE media_uses (
+            media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+            comment_id INTEGER REFERENCES comments(id) ON DELETE CASCADE,
+            actor_id INTEGER REFERENCES actors(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('emoji', 'thumbnail')),
+            shortcode TEXT NOT NULL DEFAULT '',
+            position INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX media_uses_media ON media_uses(media_id)",
+        "CREATE INDEX media_uses_comment ON media_uses(comment_id) WHERE comment_id IS NOT NULL",
+        "CREATE INDEX media_uses_actor ON media_uses(actor_id) WHERE actor_id IS NOT NULL",
+        "CREATE INDEX actors_icon ON actors(icon) WHERE icon IS NOT NULL",
+        # Step 5's trigger inserted missing fragment rows with INSERT OR IGNORE, but a
+        # trigger takes the conflict policy of the statement that fired it: the actors'
+        # upsert (ON CONFLICT DO UPDATE) made it ABORT, so a profile update that changed a
+        # name or an avatar failed once any of the actor's comments had a stored fragment.
+        "DROP TRIGGER fragment_actor_update",
+        f"""CREATE TRIGGER fragment_actor_update AFTER UPDATE ON actors{_ACTOR_SHOWN} BEGIN
+            UPDATE comment_fragments SET body = NULL, gen = gen + 1 WHERE comment_id IN (
+                SELECT id FROM comments WHERE actor_id = NEW.id
+                UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id);
+            INSERT INTO comment_fragments (comment_id, gen) SELECT id, 1 FROM comments
+                WHERE id IN (SELECT id FROM comments WHERE actor_id = NEW.id
+                             UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id)
+                AND id NOT IN (SELECT comment_id FROM comment_fragments);
+        END""",
+    ],
+    # 11: fediverse etiquette. Actors: FEP-5feb's indexable, Mastodon's discoverable, the
     # hashtags of their profile (opt-out tags such as #nobot). Comments: why a public reply
     # is kept for the owner only (`withheld`) and the audience its author gave it
     # (`addressed`, while withheld); where a remote reply's conversation can be read (a
     # FEP-7888 `context` collection, its `replies` collection and the size it gave).
     # Replies known from those collections but not imported, with why; remote context
     # collections read; when each remote reply was last re-fetched and is next due. A
-    # thread shows whether an author is indexable, so the actor triggers fire on that too.
+    # thread shows whether an author is indexable, so the actor triggers fire on that too
+    # (step 10's fragment trigger, with its plain INSERT, kept otherwise as it is).
     [
         "ALTER TABLE actors ADD COLUMN indexable INTEGER",
         "ALTER TABLE actors ADD COLUMN discoverable INTEGER",
@@ -421,9 +474,10 @@ MIGRATIONS: list[list[str]] = [
             UPDATE comment_fragments SET body = NULL, gen = gen + 1 WHERE comment_id IN (
                 SELECT id FROM comments WHERE actor_id = NEW.id
                 UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id);
-            INSERT OR IGNORE INTO comment_fragments (comment_id, gen) SELECT id, 1 FROM comments
+            INSERT INTO comment_fragments (comment_id, gen) SELECT id, 1 FROM comments
                 WHERE id IN (SELECT id FROM comments WHERE actor_id = NEW.id
-                UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id);
+                             UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id)
+                AND id NOT IN (SELECT comment_id FROM comment_fragments);
         END""",
         "DROP TRIGGER thread_version_actor_update",
         """CREATE TRIGGER thread_version_actor_update AFTER UPDATE ON actors

@@ -10,6 +10,7 @@ from typing import Any
 
 from fedcomments.store.comments import ReactionRow
 from fedcomments.store.conn import Conn
+from fedcomments.store.media import ThreadMedia, read_thread_media
 
 
 @dataclass(slots=True)
@@ -215,6 +216,8 @@ class ThreadRead:
     likes: int = 0
     boosts: int = 0
     people: list[ReactionRow] = field(default_factory=list)
+    #: The images the missing comments and the people show (store.media).
+    media: ThreadMedia = field(default_factory=ThreadMedia)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +244,8 @@ def _find_post(db: sqlite3.Connection, ref: PostRef) -> ThreadPost | None:
     return post
 
 
-def _read(db: sqlite3.Connection, ref: PostRef, key: int, rows_too: bool
-          ) -> ThreadRead | None:
+def _read(db: sqlite3.Connection, ref: PostRef, key: int, rows_too: bool,
+          own_icon: str | None = None) -> ThreadRead | None:
     if not rows_too:
         post = _find_post(db, ref)
         return None if post is None else ThreadRead(post, complete=False)
@@ -291,20 +294,29 @@ def _read(db: sqlite3.Connection, ref: PostRef, key: int, rows_too: bool
                     out.people.append(ReactionRow(*r))
                     if len(seen) == FACEPILE:
                         break
+        if out.missing or out.people:
+            icons = [r.actor_icon for r in (*out.missing_reactions, *out.people) if r.actor_icon]
+            icons += [e.actor.icon for e in out.missing if e.actor is not None and e.actor.icon]
+            if own_icon and out.missing:
+                icons.append(own_icon)
+            out.media = read_thread_media(
+                db, [e.id for e in out.missing],
+                [e.actor.id for e in out.missing if e.actor is not None], icons)
         return out
     finally:
         db.execute("COMMIT")  # ends the read transaction
 
 
-async def read_thread(conn: Conn, ref: PostRef, key: int, rows: bool = True
-                      ) -> ThreadRead | None:
+async def read_thread(conn: Conn, ref: PostRef, key: int, rows: bool = True,
+                      own_icon: str | None = None) -> ThreadRead | None:
     """The post `ref` names and (if `rows`) its public thread, each comment with its
-    fragment stored under `key` if there is one.
+    fragment stored under `key` if there is one, and the images those to render show
+    (`own_icon`: the blog's avatar, on its answers).
 
     Approved public and unlisted comments and deleted placeholders, oldest first; private
     ones never, not even as placeholders. One trip to the SQLite thread.
     """
-    return await conn.run(_read, ref, key, rows)
+    return await conn.run(_read, ref, key, rows, own_icon)
 
 
 async def save_fragments(conn: Conn, key: int,

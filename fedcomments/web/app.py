@@ -27,6 +27,7 @@ from fedcomments.web import (
     feeds,
     inbox,
     mail_links,
+    media,
     objects,
     pages,
     public_api,
@@ -38,16 +39,28 @@ log = logging.getLogger("fedcomments.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Pages carry no inline script or style: everything comes from our own origin.
+# Pages carry no inline script or style: everything comes from our own origin, remote
+# images included ([media] proxy, the default).
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
 )
-# Local development only ([federation] allow_private_addresses): loopback instances serve
-# avatars over plain http, and "follow from your instance" (a form, whose redirect
-# form-action also covers) leads to their plain-http pages.
-CSP_DEV = CSP.replace("img-src 'self' https:", "img-src 'self' https: http:").replace(
-    "form-action 'self' https:", "form-action 'self' https: http:")
+# Local development only ([federation] allow_private_addresses): "follow from your
+# instance" (a form, whose redirect form-action also covers) leads to loopback instances'
+# plain-http pages.
+CSP_DEV = CSP.replace("form-action 'self' https:", "form-action 'self' https: http:")
+# [media] proxy = false: avatars and emoji are loaded from the commenters' servers (over
+# plain http too in local development).
+CSP_HOTLINK = CSP.replace("img-src 'self'", "img-src 'self' https:")
+CSP_HOTLINK_DEV = CSP_DEV.replace("img-src 'self'", "img-src 'self' https: http:")
+
+
+def page_csp(settings: Settings) -> str:
+    """The Content-Security-Policy of our HTML pages."""
+    dev = settings.federation.allow_private_addresses
+    if settings.media.proxy:
+        return CSP_DEV if dev else CSP
+    return CSP_HOTLINK_DEV if dev else CSP_HOTLINK
 
 
 @web.middleware
@@ -96,8 +109,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if response.content_type == "text/html":
-        dev = request.app[SETTINGS].federation.allow_private_addresses
-        response.headers.setdefault("Content-Security-Policy", CSP_DEV if dev else CSP)
+        response.headers.setdefault("Content-Security-Policy", page_csp(request.app[SETTINGS]))
     return response
 
 
@@ -150,6 +162,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
         app.cleanup_ctx.append(worker_ctx)
     federation.setup(app)
     inbox.setup(app)
+    media.setup(app)
     api.setup(app)
     admin_api.setup(app)
     api_deliveries.setup(app)

@@ -157,13 +157,17 @@ _READER_PATHS: dict[str, Any] = {
             "ActivityPub id) or `id`. Answers `{post, count, reactions, comments}` (`post."
             "comments_feed` is the URL of the thread's Atom feed); each "
             "comment has `id, parent_id, depth, reply_to, deleted, status, origin, ap_id, "
-            "nosnippet, url, author {kind, name, handle, url, avatar, website}, published, "
-            "updated, edited, summary, sensitive, language, content (sanitised HTML), "
-            "attachments, reactions {likes, boosts, people}, replies`; `nosnippet` is true when "
-            "its author asked search engines not to index them (FEP-5feb `indexable: false`): "
-            "show it inside an element with `data-nosnippet`. Sends `ETag` and "
-            "`Cache-Control`; a matching `If-None-Match` answers 304. Pending, rejected and "
-            "private comments never appear, nor replies whose authors opted out (#nobot).",
+            "nosnippet, url, author {kind, name, handle, url, avatar, website, avatar_2x, "
+            "emojis}, published, updated, edited, summary, sensitive, language, content "
+            "(sanitised HTML; custom emoji stay `:shortcode:`), attachments [{url, media_type, "
+            "name, thumbnail {url, url_2x, width, height} or null}], reactions {likes, boosts, "
+            "people [{name, avatar, url, avatar_2x}]}, emojis [{shortcode, url, url_2x, width, "
+            "height}], replies`. Image URLs are the server's own /media/ files ([media] proxy) "
+            "or null (initials). `nosnippet` is true when its author asked search engines not "
+            "to index them (FEP-5feb `indexable: false`): show it inside an element with "
+            "`data-nosnippet`. Sends `ETag` and `Cache-Control`; a matching `If-None-Match` "
+            "answers 304. Pending, rejected and private comments never appear, nor replies "
+            "whose authors opted out (#nobot).",
             {"200": "OK", "304": "Not modified", "400": "Neither url nor id",
              "404": "No such post", "410": "Post deleted"}),
         "parameters": [{"name": "url", "in": "query", "schema": {"type": "string"}},

@@ -19,6 +19,7 @@ from fedcomments.services import local_comments as local
 from fedcomments.services import posts as post_service
 from fedcomments.services import reader_guard as guard
 from fedcomments.services import thread as thread_service
+from fedcomments.web.emoji import emojify_html, emojify_text
 from fedcomments.web.keys import RUNTIME, SETTINGS, TEMPLATES
 from fedcomments.web.negotiate import wants_activitypub
 from fedcomments.web.public_api import THREAD_CACHE, client_of
@@ -202,7 +203,8 @@ def page_key(app: web.Application) -> int:
     show (never secrets: a checksum of them would leak in the ETag)."""
     s = app[SETTINGS]
     key = zlib.crc32(repr((s.actor, s.comments, s.moderation.policy, s.server.base_url,
-                           s.federation.allow_private_addresses, s.notify.mail)).encode())
+                           s.federation.allow_private_addresses, s.notify.mail,
+                           s.media.proxy)).encode())
     for path in sorted((Path(__file__).parent / "templates").iterdir()):
         key = zlib.crc32(path.read_bytes(), key)
     return key
@@ -210,6 +212,8 @@ def page_key(app: web.Application) -> int:
 
 def setup(app: web.Application) -> None:
     app[TEMPLATES].filters["when"] = human_time
+    app[TEMPLATES].filters["emojify"] = emojify_html
+    app[TEMPLATES].filters["emojify_text"] = emojify_text
     app[PAGE_KEY] = page_key(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
     app.router.add_post("/posts/{slug}/comments", submit_comment)
