@@ -129,6 +129,16 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class ImportKey:
+    """Where an imported comment came from: the system (wordpress, disqus, isso,
+    fedcomments), the site it served there and the comment's id in it."""
+
+    source: str
+    site: str
+    id: str
+
+
+@dataclass(frozen=True)
 class Comment:
     id: int
     post_id: int
@@ -152,6 +162,8 @@ class Comment:
     mentions: tuple[str, ...] = ()
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
+    #: Set on comments brought in by `fedcomments import`.
+    imported: ImportKey | None = None
     #: Why a reply its author made public is kept for the owner only (their consent);
     #: `visibility` is then private and `addressed` the audience they gave it.
     withheld: str | None = None

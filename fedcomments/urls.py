@@ -86,3 +86,23 @@ class Urls:
 
     def is_local(self, url: str | None) -> bool:
         return url is not None and (url == self.base_url or url.startswith(self.base_url + "/"))
+
+
+def permalink_key(url: str) -> str:
+    """What makes two spellings of a blog permalink the same post: the scheme (http and
+    https), the host's case, a default port, a trailing slash and a #fragment do not count.
+    An import matches its posts to ours by this key."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    return f"//{netloc}{path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def site_key(url: str) -> str:
+    """A site as the key of what was imported from it: host and path, no scheme."""
+    return permalink_key(url).lstrip("/")

@@ -11,13 +11,17 @@ from fedcomments.ap.sanitize import plain_text
 from fedcomments.cli import common
 from fedcomments.cli.domains import confirmed
 from fedcomments.errors import InvalidInput
+from fedcomments.paging import Page
 from fedcomments.services import admin
+from fedcomments.services.admin import ListedComment
 
 
 def _handle(c: Any) -> str:
     if c.actor is not None:
         return str(c.actor.handle)
-    return "owner" if c.origin.value == "owner" else "local"
+    kind = "owner" if c.origin.value == "owner" else "local"
+    # Imported comments say where they came from.
+    return f"{kind} ({c.imported.source})" if c.imported is not None else kind
 
 
 def _status(c: Any, spam: str | None = None) -> str:
@@ -30,23 +34,23 @@ def _status(c: Any, spam: str | None = None) -> str:
 
 async def list_(args: argparse.Namespace) -> int:
     async with common.runtime(args) as rt:
-        found = await admin.list_comments(rt, post=args.post, status=args.status,
-                                          limit=args.limit)
-    if args.json:
-        common.print_json({"comments": [admin.comment_json(x) for x in found]})
-        return 0
-    if not found:
-        print("no comments match")
-        return 0
-    rows = []
-    for x in found:
-        c = x.comment
-        author = admin.comment_json(x)["author"]["name"]
-        rows.append([c.id, common.one_line(x.post_slug, 24), common.one_line(author, 20),
-                     _handle(c), _status(c, x.spam), c.published_at.strftime("%Y-%m-%d %H:%M"),
-                     common.one_line(plain_text(c.content).split("\n", 1)[0], 50)])
-    common.print_table(["ID", "POST", "AUTHOR", "HANDLE", "STATUS", "TIME", "TEXT"], rows)
+        async def fetch(cursor: str | None) -> Page[ListedComment]:
+            return await admin.comments_page(rt, post=args.post, status=args.status,
+                                             limit=args.limit, cursor=cursor)
+
+        await common.print_listing(
+            args, "comments", fetch, admin.comment_json,
+            ["ID", "POST", "AUTHOR", "HANDLE", "STATUS", "TIME", "TEXT"], _row,
+            empty="no comments match")
     return 0
+
+
+def _row(x: ListedComment) -> list[Any]:
+    c = x.comment
+    author = admin.comment_json(x)["author"]["name"]
+    return [c.id, common.one_line(x.post_slug, 24), common.one_line(author, 20),
+            _handle(c), _status(c, x.spam), c.published_at.strftime("%Y-%m-%d %H:%M"),
+            common.one_line(plain_text(c.content).split("\n", 1)[0], 50)]
 
 
 async def show(args: argparse.Namespace) -> int:
@@ -67,6 +71,9 @@ async def show(args: argparse.Namespace) -> int:
               ("url", c.url or c.ap_id or ""), ("summary", c.summary or "")]
     if c.withheld:
         fields.insert(6, ("withheld", f"{c.withheld} (addressed {c.audience.value})"))
+    if c.imported is not None:
+        fields.append(("imported", f"from {c.imported.source} ({c.imported.site}), id "
+                                   f"{c.imported.id}"))
     for name, value in fields:
         print(f"{name:>10}: {value}")
     print()
@@ -160,7 +167,7 @@ def register(sub: Any) -> None:
     p.add_argument("--status", choices=admin.STATUSES, default="all",
                    help="pending, approved, rejected, private or all (default; without "
                         "deleted placeholders)")
-    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    common.add_paging_arguments(p)
     common.add_json_argument(p)
     p.set_defaults(func=list_)
     p = common.add_command(csub, "show", "Show one comment in full.", "fedcomments comments "

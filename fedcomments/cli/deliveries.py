@@ -7,7 +7,8 @@ from typing import Any
 
 from fedcomments.cli import common
 from fedcomments.errors import InvalidInput
-from fedcomments.model import DeliveryStatus
+from fedcomments.model import DeliveryJob, DeliveryStatus
+from fedcomments.paging import Page
 from fedcomments.services import deliveries
 
 
@@ -16,17 +17,20 @@ async def list_(args: argparse.Namespace) -> int:
     limit = deliveries.parse_limit(args.limit)
     kinds = deliveries.parse_kind(args.kind)
     async with common.runtime(args) as rt:
-        jobs = await deliveries.list_deliveries(rt, status=status, limit=limit, kinds=kinds)
         counts = await deliveries.counts(rt)
-    if args.json:
-        common.print_json({"counts": counts, "deliveries": [deliveries.job_json(j) for j in jobs]})
-        return 0
-    common.print_table(
-        ["ID", "KIND", "STATUS", "TRIES", "WHEN", "LAST", "INBOX"],
-        [[j.id, j.kind.value, j.status.value, j.attempts, _when(j), _last(j), j.inbox]
-         for j in jobs],
-    )
-    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+
+        async def fetch(cursor: str | None) -> Page[DeliveryJob]:
+            return await deliveries.deliveries_page(rt, status=status, limit=limit,
+                                                    cursor=cursor, kinds=kinds)
+
+        await common.print_listing(
+            args, "deliveries", fetch, deliveries.job_json,
+            ["ID", "KIND", "STATUS", "TRIES", "WHEN", "LAST", "INBOX"],
+            lambda j: [j.id, j.kind.value, j.status.value, j.attempts, _when(j), _last(j),
+                       j.inbox],
+            empty="no deliveries", head={"counts": counts})
+    if not args.json:
+        print(", ".join(f"{n} {s}" for s, n in counts.items()))
     return 0
 
 
@@ -69,7 +73,7 @@ def register(sub: Any) -> None:
                            "fedcomments deliveries list --status failed")
     p.add_argument("--status", choices=[s.value for s in DeliveryStatus] + ["all"],
                    help="only jobs in this state (default: all)")
-    p.add_argument("--limit", default="100", help="at most this many (default 100)")
+    common.add_paging_arguments(p, maximum=deliveries.MAX_LIMIT)
     p.add_argument("--kind", choices=deliveries.KIND_CHOICES,
                    help="only this kind: activity (ActivityPub), webhook, mail, spam, or "
                         "notify (webhooks and mails); default all")

@@ -8,6 +8,8 @@ from typing import Any
 
 from fedcomments.cli import common, snippet
 from fedcomments.errors import InvalidInput
+from fedcomments.model import Post
+from fedcomments.paging import Page
 from fedcomments.services import backfill, feed_sync
 from fedcomments.services import posts as post_service
 
@@ -50,16 +52,18 @@ async def update(args: argparse.Namespace) -> int:
 
 async def list_(args: argparse.Namespace) -> int:
     async with common.runtime(args) as rt:
-        found = await post_service.list_posts_with_counts(rt, include_deleted=args.all)
-    if args.json:
-        common.print_json({"posts": [post_service.post_summary(p, c) for p, c in found]})
-        return 0
-    common.print_table(
-        ["ID", "PUBLISHED", "TITLE", "COMMENTS", "PENDING", "LIKES", "BOOSTS", "ACTIVITYPUB ID"],
-        [[p.id, p.published_at.strftime("%Y-%m-%d"), common.one_line(p.title, 40),
-          c["comments"], c["pending"], c["likes"], c["boosts"], p.ap_id]
-         for p, c in found],
-    )
+        async def fetch(cursor: str | None) -> Page[tuple[Post, dict[str, int]]]:
+            return await post_service.posts_page_with_counts(
+                rt, include_deleted=args.deleted, limit=args.limit, cursor=cursor)
+
+        await common.print_listing(
+            args, "posts", fetch, lambda pc: post_service.post_summary(*pc),
+            ["ID", "PUBLISHED", "TITLE", "COMMENTS", "PENDING", "LIKES", "BOOSTS",
+             "ACTIVITYPUB ID"],
+            lambda pc: [pc[0].id, pc[0].published_at.strftime("%Y-%m-%d"),
+                        common.one_line(pc[0].title, 40), pc[1]["comments"], pc[1]["pending"],
+                        pc[1]["likes"], pc[1]["boosts"], pc[0].ap_id],
+            empty="no posts")
     return 0
 
 
@@ -169,7 +173,8 @@ def register(sub: Any) -> None:
     _post_fields(p)
     p.set_defaults(func=update)
     p = common.add_command(psub, "list", "List posts.", "fedcomments posts list --json")
-    p.add_argument("--all", action="store_true", help="include deleted posts")
+    p.add_argument("--deleted", action="store_true", help="include deleted posts")
+    common.add_paging_arguments(p)
     common.add_json_argument(p)
     p.set_defaults(func=list_)
     p = common.add_command(psub, "show", "Show one post.", "fedcomments posts show hello")

@@ -11,6 +11,7 @@ from typing import Any
 from fedcomments.delivery import policy
 from fedcomments.errors import InvalidInput, NotFound
 from fedcomments.model import DeliveryJob, DeliveryStatus, JobKind
+from fedcomments.paging import Page, decode_cursor, encode_cursor
 from fedcomments.runtime import Runtime
 from fedcomments.store import queue
 
@@ -62,9 +63,22 @@ def parse_limit(value: str | int | None) -> int:
 async def list_deliveries(rt: Runtime, *, status: DeliveryStatus | None = None,
                           limit: int = DEFAULT_LIMIT, kinds: tuple[JobKind, ...] = ()
                           ) -> list[DeliveryJob]:
-    """Pending jobs in the order they will run; finished ones newest first. Webhook
-    events, mails and spam-service calls are jobs of their own kinds in the same queue."""
-    return await queue.list_jobs(rt.db.read, status=status, limit=limit, kinds=kinds)
+    """Pending jobs in the order they will run; others newest first. Webhook events,
+    mails and spam-service calls are jobs of their own kinds in the same queue."""
+    return (await deliveries_page(rt, status=status, limit=limit, kinds=kinds)).items
+
+
+async def deliveries_page(rt: Runtime, *, status: DeliveryStatus | None = None,
+                          limit: int = DEFAULT_LIMIT, cursor: str | None = None,
+                          kinds: tuple[JobKind, ...] = ()) -> Page[DeliveryJob]:
+    """One page of jobs (only `kinds` when given) after `cursor` (a cursor belongs to one
+    status filter: pending jobs are listed in another order)."""
+    listing = "pending deliveries" if status is DeliveryStatus.PENDING else "deliveries"
+    shape: tuple[type, ...] = (str, int) if status is DeliveryStatus.PENDING else (int,)
+    key = decode_cursor(listing, cursor, shape)
+    items, last = await queue.list_jobs(rt.db.read, status=status, limit=limit, key=key,
+                                        kinds=kinds)
+    return Page(items, encode_cursor(listing, last) if last else None)
 
 
 async def counts(rt: Runtime) -> dict[str, int]:

@@ -10,6 +10,7 @@ from typing import Any
 from fedcomments.ap.sanitize import plain_text
 from fedcomments.errors import InvalidInput, NotFound
 from fedcomments.model import Comment, CommentStatus, Follower, Origin
+from fedcomments.paging import Page, decode_cursor, encode_cursor, parse_limit
 from fedcomments.runtime import Runtime
 from fedcomments.services import local_comments, notify, replies, spam
 from fedcomments.services import posts as post_service
@@ -17,7 +18,9 @@ from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import moderation as mod_store
 from fedcomments.store import spam as spam_store
-from fedcomments.store.moderation import STATUS_FILTERS, ListedComment, Report
+from fedcomments.store.moderation import STATUS_FILTERS
+from fedcomments.store.moderation import ListedComment as ListedComment
+from fedcomments.store.moderation import Report as Report
 
 STATUSES = tuple(STATUS_FILTERS)
 MAX_LIST = 1000
@@ -59,14 +62,22 @@ def parse_ids(values: Iterable[object]) -> list[int]:
 
 async def list_comments(rt: Runtime, *, post: str | None = None, status: str = "all",
                         limit: int = 100) -> list[ListedComment]:
+    return (await comments_page(rt, post=post, status=status, limit=limit)).items
+
+
+async def comments_page(rt: Runtime, *, post: str | None = None, status: str = "all",
+                        limit: int | str | None = 100, cursor: str | None = None
+                        ) -> Page[ListedComment]:
+    """One page of comments, newest first, after `cursor` (from the previous page)."""
     if status not in STATUS_FILTERS:
         raise InvalidInput(f"status: expected one of {', '.join(STATUSES)}", field="status")
-    if not 1 <= limit <= MAX_LIST:
-        raise InvalidInput(f"limit: between 1 and {MAX_LIST}", field="limit")
+    size = parse_limit(limit, maximum=MAX_LIST)
+    key = decode_cursor("comments", cursor, (str, int))
     post_id = (await post_service.get_post(rt, post)).id if post else None
-    found = await mod_store.list_comments(rt.db.read, status=status, post_id=post_id,
-                                          limit=limit)
-    return await _with_verdicts(rt, found)
+    items, last = await mod_store.list_comments(rt.db.read, status=status, post_id=post_id,
+                                                limit=size, key=key)
+    return Page(await _with_verdicts(rt, items),
+                encode_cursor("comments", last) if last else None)
 
 
 async def _with_verdicts(rt: Runtime, found: list[ListedComment]) -> list[ListedComment]:
@@ -178,8 +189,26 @@ async def list_followers(rt: Runtime) -> list[Follower]:
     return await actor_store.list_followers(rt.db.read, limit=100_000)
 
 
+async def followers_page(rt: Runtime, *, limit: int | str | None = 100,
+                         cursor: str | None = None) -> Page[Follower]:
+    """One page of followers, oldest first, after `cursor`."""
+    size = parse_limit(limit, maximum=MAX_LIST)
+    key = decode_cursor("followers", cursor, (str, int))
+    items, last = await actor_store.followers_page(rt.db.read, limit=size, key=key)
+    return Page(items, encode_cursor("followers", last) if last else None)
+
+
 async def list_reports(rt: Runtime) -> list[Report]:
-    return await mod_store.list_reports(rt.db.read)
+    return (await mod_store.list_reports(rt.db.read))[0]
+
+
+async def reports_page(rt: Runtime, *, limit: int | str | None = 100,
+                       cursor: str | None = None) -> Page[Report]:
+    """One page of received reports, newest first, after `cursor`."""
+    size = parse_limit(limit, maximum=MAX_LIST)
+    key = decode_cursor("reports", cursor, (str, int))
+    items, last = await mod_store.list_reports(rt.db.read, limit=size, key=key)
+    return Page(items, encode_cursor("reports", last) if last else None)
 
 
 # --- JSON shapes (CLI --json and admin API) ---------------------------------------------
@@ -211,11 +240,19 @@ def comment_json(listed: ListedComment) -> dict[str, Any]:
         "ap_id": c.ap_id,
         "url": c.url,
         "spam": listed.spam,
+        "imported": imported_json(c),
         # Kept for the owner only because its author said so (an opt-out tag …): why,
         # and the audience they gave it.
         "withheld": {"reason": c.withheld, "audience": c.audience.value}
         if c.withheld else None,
     }
+
+
+def imported_json(c: Comment) -> dict[str, str] | None:
+    """Where an imported comment came from (admin views only), or None."""
+    if c.imported is None:
+        return None
+    return {"source": c.imported.source, "site": c.imported.site, "id": c.imported.id}
 
 
 def comment_detail_json(d: CommentDetail) -> dict[str, Any]:

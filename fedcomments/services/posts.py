@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from fedcomments.ap.sanitize import sanitize_html
 from fedcomments.errors import Gone, InvalidInput, NotFound
 from fedcomments.model import Post, PostInput
+from fedcomments.paging import Page, decode_cursor, encode_cursor, parse_limit
 from fedcomments.runtime import Runtime
 from fedcomments.services import publish
 from fedcomments.store import posts as post_store
@@ -164,6 +165,23 @@ async def _update(tx: Conn, existing: Post, data: PostInput, now: datetime) -> P
     return post
 
 
+async def add_imported_post(rt: Runtime, tx: Conn, permalink: str, title: str,
+                            published_at: datetime) -> Post:
+    """Register a post an import names (from the export's own title and date), quietly:
+    it counts as announced already, so nothing is ever sent to the fediverse for it."""
+    data = _validated(PostInput(permalink=permalink, title=title.strip()[:MAX_TITLE] or
+                                permalink, published_at=published_at))
+    now = rt.now()
+    slug = await _free_slug(tx, slug_base(data.permalink))
+    post_id = await post_store.insert(
+        tx, slug=slug, permalink=data.permalink, ap_id=rt.urls.post(slug), title=data.title,
+        summary="", content="", tags=(), image=None, published_at=published_at, now=now)
+    await post_store.mark_federated(tx, post_id, now)
+    post = await post_store.by_id(tx, post_id)
+    assert post is not None
+    return post
+
+
 async def update_post(rt: Runtime, ref: str, data: PostInput, *,
                       after: AfterSave | None = None) -> Post:
     """Change a post found by id, slug or permalink (the permalink itself may change);
@@ -239,6 +257,20 @@ async def list_posts_with_counts(
     found = await list_posts(rt, include_deleted=include_deleted)
     counts = await stats.post_counts(rt.db.read)
     return [(p, counts.get(p.id, EMPTY_COUNTS)) for p in found]
+
+
+async def posts_page_with_counts(
+    rt: Runtime, *, include_deleted: bool = False, limit: int | str | None = 100,
+    cursor: str | None = None,
+) -> Page[tuple[Post, dict[str, int]]]:
+    """One page of posts, newest first, after `cursor`, with their counts."""
+    size = parse_limit(limit)
+    key = decode_cursor("posts", cursor, (str, int))
+    found, last = await post_store.posts_page(rt.db.read, include_deleted=include_deleted,
+                                              limit=size, key=key)
+    counts = await stats.post_counts(rt.db.read, [p.id for p in found])
+    return Page([(p, counts.get(p.id, EMPTY_COUNTS)) for p in found],
+                encode_cursor("posts", last) if last else None)
 
 
 async def post_with_counts(rt: Runtime, ref: str) -> tuple[Post, dict[str, int]]:

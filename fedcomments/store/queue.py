@@ -10,7 +10,9 @@ from datetime import datetime
 
 from fedcomments.blocklist import host_of
 from fedcomments.model import DeliveryJob, DeliveryStatus, HostState, JobKind
+from fedcomments.paging import Key
 from fedcomments.store.conn import Conn
+from fedcomments.store.paging import after, split
 from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
 
 _JOB_COLUMNS = (
@@ -351,24 +353,28 @@ async def by_id(conn: Conn, job_id: int) -> DeliveryJob | None:
     return _job(row) if row else None
 
 
-async def list_jobs(conn: Conn, *, status: DeliveryStatus | None, limit: int, offset: int = 0,
-                    kinds: Collection[JobKind] = ()) -> list[DeliveryJob]:
-    """Newest first; pending jobs in the order they will run; only `kinds` when given."""
-    if status is DeliveryStatus.PENDING:
-        order = "next_attempt_at, id"
-    else:
-        order = "COALESCE(finished_at, created_at) DESC, id DESC"
-    conditions = ["status = ?"] if status else []
-    params: tuple[object, ...] = (status.value,) if status else ()
+async def list_jobs(conn: Conn, *, status: DeliveryStatus | None, limit: int,
+                    key: Key | None = None, kinds: Collection[JobKind] = ()
+                    ) -> tuple[list[DeliveryJob], Key | None]:
+    """Pending jobs in the order they will run; otherwise newest first (by id); only
+    `kinds` when given. After `key` (the last row's sort key) when given."""
+    pending = status is DeliveryStatus.PENDING
+    columns = ["next_attempt_at", "id"] if pending else ["id"]
+    where = ["status = ?"] if status else []
+    params: list[object] = [status.value] if status else []
     if kinds:
-        conditions.append("kind IN (SELECT value FROM json_each(?))")
-        params += (dumps(sorted(k.value for k in kinds)),)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        where.append("kind IN (SELECT value FROM json_each(?))")
+        params.append(dumps(sorted(k.value for k in kinds)))
+    if key is not None:
+        where.append(after(columns, descending=not pending))
+        params.extend(key)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    order = "next_attempt_at, id" if pending else "id DESC"
     rows = await conn.fetchall(
-        f"SELECT {_JOB_COLUMNS} FROM deliveries {where} ORDER BY {order} LIMIT ? OFFSET ?",
-        (*params, limit, offset),
+        f"SELECT {_JOB_COLUMNS} FROM deliveries {clause} ORDER BY {order} LIMIT ?",
+        (*params, limit + 1),
     )
-    return [_job(r) for r in rows]
+    return split(rows, limit, _job, lambda r: tuple(r[c] for c in columns))
 
 
 async def counts(conn: Conn) -> dict[str, int]:

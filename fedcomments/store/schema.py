@@ -416,7 +416,22 @@ MIGRATIONS: list[list[str]] = [
                 AND id NOT IN (SELECT comment_id FROM comment_fragments);
         END""",
     ],
-    # 11: fediverse etiquette. Actors: FEP-5feb's indexable, Mastodon's discoverable, the
+    # 11: comments brought in from another system (WordPress, Disqus, Isso, another
+    # fedcomments) keep their key there: the system, the site it served and its comment id,
+    # so importing the same export again changes nothing. `import_parent` holds the key (a
+    # JSON [source, site, id]) of a parent not imported yet (files may list replies before
+    # their parents); it is cleared once the parent is found.
+    [
+        "ALTER TABLE comments ADD COLUMN import_source TEXT",
+        "ALTER TABLE comments ADD COLUMN import_site TEXT",
+        "ALTER TABLE comments ADD COLUMN import_id TEXT",
+        "ALTER TABLE comments ADD COLUMN import_parent TEXT",
+        "CREATE UNIQUE INDEX comments_import ON comments(import_source, import_site, import_id) "
+        "WHERE import_id IS NOT NULL",
+        "CREATE INDEX comments_import_parent ON comments(import_parent) "
+        "WHERE import_parent IS NOT NULL",
+    ],
+    # 12: fediverse etiquette. Actors: FEP-5feb's indexable, Mastodon's discoverable, the
     # hashtags of their profile (opt-out tags such as #nobot). Comments: why a public reply
     # is kept for the owner only (`withheld`) and the audience its author gave it
     # (`addressed`, while withheld); where a remote reply's conversation can be read (a
