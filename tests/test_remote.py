@@ -723,7 +723,9 @@ async def test_connection_refused_fails_without_status(closed_port: int) -> None
         ("http://localhost:{port}/", RefusalReason.SCHEME, "scheme 'http'"),
         ("https://127.0.0.1:{port}/", RefusalReason.ADDRESS, "127.0.0.0/8"),
         ("https://[::ffff:127.0.0.1]:{port}/", RefusalReason.ADDRESS, "IPv4-mapped"),
-        ("https://localhost:{port}/", RefusalReason.ADDRESS, "resolves only to forbidden"),
+        # A special-use name is refused before it is looked up (RFC 6761).
+        ("https://localhost:{port}/", RefusalReason.SPECIAL_USE, "this machine"),
+        ("https://app.localhost:{port}/", RefusalReason.SPECIAL_USE, "this machine"),
         ("https://2130706433:{port}/", RefusalReason.NON_CANONICAL_IP, "127.0.0.1"),
         ("https://0x7f.1:{port}/", RefusalReason.NON_CANONICAL_IP, "127.0.0.1"),
         ("https://127.1:{port}/", RefusalReason.NON_CANONICAL_IP, "127.0.0.1"),

@@ -10,12 +10,13 @@ import asyncio
 import json
 import re
 import ssl
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -39,6 +40,10 @@ JRD_TYPES = frozenset({"application/jrd+json", "application/json"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
+#: Makes the resolver that looks names up (the guard filters what it answers); the
+#: system's by default.
+ResolverFactory = Callable[[], AbstractResolver]
+
 
 class RemoteClient:
     """Signed, guarded HTTP to other instances; `start()` before use, `close()` after."""
@@ -49,10 +54,16 @@ class RemoteClient:
         *,
         signer: Signer | None = None,
         is_blocked: HostCheck | None = None,
+        before_get: Callable[[], Awaitable[None]] | None = None,
+        resolver: ResolverFactory | None = None,
     ) -> None:
+        """`is_blocked` refuses hosts; `before_get` runs before each GET hop is checked
+        (to bring what `is_blocked` knows up to date)."""
         self._settings = settings
         self._signer = signer
         self._is_blocked = is_blocked
+        self._before_get = before_get
+        self._make_resolver: ResolverFactory = resolver or aiohttp.DefaultResolver
         self._session: aiohttp.ClientSession | None = None
         self._resolver: GuardedResolver | None = None
         self._poster: Poster | None = None
@@ -62,7 +73,7 @@ class RemoteClient:
         if self._session is not None:
             return
         resolver = GuardedResolver(
-            aiohttp.DefaultResolver(), allow_private=self._settings.allow_private_addresses
+            self._make_resolver(), allow_private=self._settings.allow_private_addresses
         )
         timeout = self._settings.connect_timeout
         self._session = aiohttp.ClientSession(
@@ -179,6 +190,8 @@ class RemoteClient:
         while True:
             # Every hop is checked and signed afresh: a redirect may lead to another host,
             # and a signature covers the request target and Host of one request only.
+            if self._before_get is not None:
+                await self._before_get()
             target = self._check(current)
             headers = self._headers("GET", target.url, {"Accept": accept}, None, signer)
             async with self._exchange("GET", target.url, headers, None) as resp:

@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from urllib.parse import urldefrag
 
 from fedcomments.ap import parse
-from fedcomments.ap.iri import origin
 from fedcomments.ap.keys import KeyFormatError, public_key_from_multibase
 from fedcomments.ap.sanitize import plain_text, sanitize_html
-from fedcomments.blocklist import host_of
 from fedcomments.errors import FedcommentsError, Forbidden, ProtocolError
 from fedcomments.model import RemoteActor
+from fedcomments.names import host_of, same_origin
 from fedcomments.runtime import Runtime
+from fedcomments.services import unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import changes as change_store
 from fedcomments.store.actors import ActorFields
@@ -58,11 +58,6 @@ class ResolvedKey:
         return self.document is None
 
 
-def same_origin(a: str, b: str) -> bool:
-    """Scheme, host and port equal (what "objects only from their own origin" compares)."""
-    return origin(a) == origin(b)
-
-
 def key_pem(key: parse.PublicKey) -> str:
     """PEM of a key: as given, or converted from a Multikey (Fedify's Ed25519 keys)."""
     if key.pem:
@@ -100,11 +95,6 @@ def _fields(actor: parse.IncomingActor) -> ActorFields:
     )
 
 
-def _check_blocked(rt: Runtime, url: str) -> None:
-    if rt.blocklist.url_blocked(url):
-        raise Forbidden(f"{host_of(url)} is blocked")
-
-
 async def store_actor(tx: Conn, actor: parse.IncomingActor, now: datetime) -> RemoteActor:
     """Upsert an actor fetched from its origin, with its keys, inside the caller's tx."""
     actor_id = await actor_store.upsert(tx, _fields(actor), now)
@@ -121,7 +111,7 @@ async def store_actor(tx: Conn, actor: parse.IncomingActor, now: datetime) -> Re
 
 async def fetch_actor_document(rt: Runtime, ap_id: str) -> parse.IncomingActor:
     """Fetch an actor from its origin (signed GET) and check it is the one asked for."""
-    _check_blocked(rt, ap_id)
+    await unblocked.before_fetch(rt, ap_id)
     resp = await rt.remote.get_json(ap_id)
     actor = parse.parse_actor(resp.data, normalizer=rt.normalizer)
     # The document must be the one we asked for: an id on another origin would let one
@@ -187,7 +177,7 @@ async def cached_key(rt: Runtime, key_id: str) -> ResolvedKey | None:
 
 async def fetch_key(rt: Runtime, key_id: str) -> ResolvedKey:
     """Fetch a key and its owner from the key's origin; nothing is stored yet."""
-    _check_blocked(rt, key_id)
+    await unblocked.before_fetch(rt, key_id)
     try:
         return await _fetch_key(rt, key_id)
     except Forbidden:

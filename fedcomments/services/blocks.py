@@ -12,12 +12,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from fedcomments.domains import (
     ActorRef,
-    covering_domain,
-    covers,
     normalize_actor_url,
     normalize_domain,
     parse_actor_ref,
@@ -26,6 +23,7 @@ from fedcomments.domains import (
 )
 from fedcomments.errors import FedcommentsError, InvalidInput, NotFound, RemoteError
 from fedcomments.model import ActorBlock, DomainBlock
+from fedcomments.names import covering_domain, covers, host_of
 from fedcomments.runtime import Runtime
 from fedcomments.services import blockfile
 from fedcomments.services import comments as comment_service
@@ -98,7 +96,7 @@ def clean_reason(reason: str | None) -> str:
 
 
 def _own_host(rt: Runtime) -> str:
-    return (urlsplit(rt.settings.server.base_url).hostname or "").lower()
+    return host_of(rt.settings.server.base_url)
 
 
 def _refuse_self(rt: Runtime, domain: str) -> None:

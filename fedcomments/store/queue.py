@@ -8,8 +8,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from fedcomments.blocklist import host_of
 from fedcomments.model import DeliveryJob, DeliveryStatus, HostState
+from fedcomments.names import host_of
 from fedcomments.store.conn import Conn
 from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
 

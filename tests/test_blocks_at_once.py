@@ -1,0 +1,91 @@
+"""Blocks hold at once and in every spelling: a block committed by another process stops
+the very next request, Unicode hosts meet their punycode blocks, and activities naming a
+blocked server are dropped without a fetch from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fedcomments.store import comments as comment_store
+from tests.conftest import Instance
+from tests.helpers.admin import count, reply, run_cli, start_peer, write_config
+from tests.helpers.fediverse import FakeInstance, LoopbackNames
+from tests.helpers.inbox import STATE_TABLES, stored_state
+from tests.helpers.posts import add_post_via_api
+
+
+async def _rows(fc: Instance) -> int:
+    state = await stored_state(fc.rt)
+    return sum(len(state[table]) for table in STATE_TABLES)
+
+
+async def test_unicode_host_is_caught_by_its_block_and_purged(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given an actor at https://bücher.example (a Unicode host, reached on loopback) whose
+    reply was stored, when `domains block bücher.example` runs, then its comment is found
+    and removed and its next reply gets 403, with nothing fetched from it."""
+    names = LoopbackNames("bücher.example")
+    fc: Instance = await make_instance(resolver=names, moderation={"policy": "none"})
+    config = write_config(fc, tmp_path)
+    peer = await FakeInstance(host="bücher.example").start()
+    try:
+        actor = peer.actor("u")
+        post = await add_post_via_api(fc, "hello")
+        status, first = await reply(fc, actor, post["ap_id"])
+        assert status == 202
+        stored = await comment_store.by_ap_id(
+            fc.rt.db.read, first["id"].replace("bücher.example", "xn--bcher-kva.example"))
+        assert stored is not None and stored.actor is not None
+        assert (stored.actor.ap_id, stored.actor.domain) == (
+            f"http://xn--bcher-kva.example:{peer.server.port}/users/u", "xn--bcher-kva.example")
+
+        run = await run_cli("domains", "block", "Bücher.example", "--json", "--config", config)
+        assert run.code == 0, run.err
+        assert (run.json()["domain"], run.json()["removed"]["comments"]) == (
+            "xn--bcher-kva.example", 1)
+        assert await count(fc, "SELECT COUNT(*) FROM comments WHERE actor_id IS NOT NULL "
+                               "AND status != 'deleted'") == 0
+
+        peer.requests.clear()
+        before = await _rows(fc)
+        status, _ = await reply(fc, actor, post["ap_id"], "<p>Still here</p>")
+        assert (status, peer.requests, await _rows(fc)) == (403, [], before)
+    finally:
+        await peer.close()
+
+
+async def test_cli_block_stops_the_very_next_post_and_unblock_lets_it_in(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given a running server, when `domains block localhost` returns (the CLI: its own
+    event loop and database connection), then a signed reply sent at once, by an actor
+    whose key was never fetched and by one whose key is cached, gets 403: the blocked
+    server receives no request and no row is written; and once `domains unblock` returns,
+    both are accepted at once. Five rounds, so a lucky poll cannot pass it."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    config = write_config(fc, tmp_path)
+    peer = await start_peer("localhost")
+    try:
+        post = await add_post_via_api(fc, "hello")
+        known = peer.actor("known")
+        status, _ = await reply(fc, known, post["ap_id"])
+        assert status == 202
+        for n in range(5):
+            fresh = peer.actor(f"fresh{n}")
+            run = await run_cli("domains", "block", "localhost", "--config", config)
+            assert run.code == 0, run.err
+            peer.requests.clear()
+            before = await _rows(fc)
+            for actor in (fresh, known):
+                status, _ = await reply(fc, actor, post["ap_id"], f"<p>round {n}</p>")
+                assert status == 403, (n, actor.username)
+            assert (peer.requests, await _rows(fc)) == ([], before), n
+
+            run = await run_cli("domains", "unblock", "localhost", "--config", config)
+            assert run.code == 0, run.err
+            for actor in (known, fresh):
+                status, doc = await reply(fc, actor, post["ap_id"], f"<p>back {n}</p>")
+                assert status == 202, (n, actor.username)
+                assert await comment_store.by_ap_id(fc.rt.db.read, doc["id"]) is not None
+    finally:
+        await peer.close()
