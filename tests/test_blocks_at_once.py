@@ -7,11 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fedcomments.store import comments as comment_store
 from tests.conftest import Instance
 from tests.helpers.admin import count, reply, run_cli, start_peer, write_config
-from tests.helpers.fediverse import FakeInstance, LoopbackNames
-from tests.helpers.inbox import STATE_TABLES, stored_state
+from tests.helpers.fediverse import FakeInstance, LoopbackNames, activity, note
+from tests.helpers.inbox import STATE_TABLES, Blog, block_domain, stored_state
 from tests.helpers.posts import add_post_via_api
 
 
@@ -89,3 +91,48 @@ async def test_cli_block_stops_the_very_next_post_and_unblock_lets_it_in(
                 assert await comment_store.by_ap_id(fc.rt.db.read, doc["id"]) is not None
     finally:
         await peer.close()
+
+
+# --- activities naming a blocked server ----------------------------------------------------
+
+#: What an activity may write besides its (allowed) sender's actor and key.
+CONTENT_TABLES = ("comments", "tombstones", "reactions", "followers", "processed_activities",
+                  "deliveries", "reports")
+
+
+async def _content(blog: Blog) -> dict[str, list[tuple[Any, ...]]]:
+    state = await stored_state(blog.rt)
+    return {table: state[table] for table in CONTENT_TABLES}
+
+
+@pytest.mark.parametrize("where", ["to", "cc", "mention", "ancestor-cc", "ancestor-mention"])
+async def test_reply_naming_a_blocked_account_is_dropped_without_contact(
+        blog: Blog, remote: FakeInstance, where: str) -> None:
+    """Given a blocked server (a live instance on localhost), when an allowed actor's reply
+    names one of its accounts in `to`, in `cc`, in a Mention tag, or an ancestor fetched to
+    thread the reply does, then 202 'references a blocked origin': nothing is stored, and
+    the blocked server receives no request at all."""
+    blocked = await start_peer("localhost")
+    try:
+        await block_domain(blog.rt, "localhost")
+        mallory = blocked.actor("mallory")
+        alice = remote.actor("alice")
+        parent: str = blog.post.ap_id
+        if where.startswith("ancestor"):
+            # An earlier note of alice's, not known here: fetched from her server.
+            earlier = note(alice, blog.post.ap_id, mention=mallory.id if where.endswith(
+                "mention") else None)
+            if where == "ancestor-cc":
+                earlier["cc"] = [*earlier["cc"], mallory.id]
+            parent = remote.publish(earlier)["id"]
+        answer = note(alice, parent, mention=mallory.id if where == "mention" else None)
+        if where in ("to", "cc"):
+            answer[where] = [*answer[where], mallory.id]
+        if where == "mention":
+            answer["cc"] = [c for c in answer["cc"] if c != mallory.id]
+        before = await _content(blog)
+        r = await blog.send(alice, activity(alice, "Create", answer))
+        assert (r.status, (await r.json())["outcome"]) == (202, "references a blocked origin")
+        assert (await _content(blog), blocked.requests) == (before, [])
+    finally:
+        await blocked.close()

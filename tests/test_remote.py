@@ -470,13 +470,14 @@ async def test_zero_max_redirects_follows_none(make_peer: PeerFactory) -> None:
 
 
 async def test_redirect_to_another_host_is_resigned_for_it(make_peer: PeerFactory) -> None:
-    """Each hop gets a fresh signature for its own URL and Host."""
-    second = await make_peer({"/actor": json_handler()})
+    """Each hop gets a fresh signature for its own URL and Host (a JSON document that may
+    live elsewhere, as WebFinger's may; ActivityPub documents may not, see below)."""
+    second = await make_peer({"/actor": json_handler(content_type="application/json")})
     target = second.url("/actor", host="localhost")
     first = await make_peer({"/old": redirect_handler(target, status=307)})
     signer = RecordingSigner()
     async with RemoteClient(DEV, signer=signer) as c:
-        got = await c.get_json(first.url("/old"))
+        got = await c.get_json(first.url("/old"), allowed_types={"application/json"})
 
     assert got.url == target and got.data == DOC
     assert [(m, u) for m, u, _, _ in signer.calls] == [("GET", first.url("/old")), ("GET", target)]
@@ -491,6 +492,24 @@ async def test_redirect_to_another_host_is_resigned_for_it(make_peer: PeerFactor
         .endswith(f'target="GET {target}",host="localhost:{second.port}"')
     )
     assert second.seen[0].headers["Host"] == f"localhost:{second.port}"
+
+
+async def test_activitypub_document_redirected_to_another_origin_is_refused(
+    make_peer: PeerFactory,
+) -> None:
+    """An ActivityPub document is read from its own origin only: a redirect to another
+    host or port fails before that one is contacted, one within the origin is followed."""
+    elsewhere = await make_peer({"/actor": json_handler()})
+    first = await make_peer({"/other-host": redirect_handler(elsewhere.url("/actor",
+                                                                            host="localhost")),
+                             "/other-port": redirect_handler(elsewhere.url("/actor")),
+                             "/same": redirect_handler("/moved"), "/moved": json_handler()})
+    async with RemoteClient(DEV) as c:
+        for path in ("/other-host", "/other-port"):
+            with pytest.raises(FetchFailed, match="redirected to another origin"):
+                await c.get_json(first.url(path), signed=False)
+        got = await c.get_json(first.url("/same"), signed=False)
+    assert (got.url, elsewhere.seen) == (first.url("/moved"), [])
 
 
 async def test_redirect_to_blocked_host_is_refused_before_connecting(

@@ -20,6 +20,7 @@ from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from fedcomments.names import origin
 from fedcomments.remote.common import (
     AS2_ACCEPT,
     AS2_CONTENT_TYPE,
@@ -127,7 +128,9 @@ class RemoteClient:
 
         `allowed_types` (lowercase media types) replaces the ActivityStreams rule: by
         default only application/activity+json, or application/ld+json whose profile
-        names ActivityStreams, is read.
+        names ActivityStreams, is read, and only from the origin of `url`: a redirect to
+        another origin fails (FetchFailed), so an ActivityPub document always comes from
+        the origin its id is checked against.
         """
         signer = self._pick_signer(signed, None)
         try:
@@ -193,6 +196,13 @@ class RemoteClient:
             if self._before_get is not None:
                 await self._before_get()
             target = self._check(current)
+            if redirects and allowed_types is None and origin(str(target.url)) != origin(url):
+                # An actor, key or note never lives on another origin than its id, and
+                # the id is checked against the URL asked for: a redirect to another
+                # server would let that server's document speak for ids on this one.
+                # (Mastodon's fix for CVE-2024-23832 checks the final URL's host.)
+                raise FetchFailed(f"GET {url}: redirected to another origin ({target.url})",
+                                  url=str(target.url))
             headers = self._headers("GET", target.url, {"Accept": accept}, None, signer)
             async with self._exchange("GET", target.url, headers, None) as resp:
                 if resp.status not in _REDIRECT_STATUSES:

@@ -16,7 +16,7 @@ from fedcomments.ap.keys import KeyFormatError, public_key_from_multibase
 from fedcomments.ap.sanitize import plain_text, sanitize_html
 from fedcomments.errors import FedcommentsError, Forbidden, ProtocolError
 from fedcomments.model import RemoteActor
-from fedcomments.names import host_of, same_origin
+from fedcomments.names import host_of, same_host, same_origin
 from fedcomments.runtime import Runtime
 from fedcomments.services import unblocked
 from fedcomments.store import actors as actor_store
@@ -78,6 +78,17 @@ def own_keys(actor: parse.IncomingActor) -> dict[str, str]:
     }
 
 
+def own_host(url: str | None, actor_id: str) -> str | None:
+    """`url` when it is on the actor's own host, else None. An actor's inbox and shared
+    inbox are where we deliver: a document must not be able to point our Accept, and every
+    delivery after it, at another server (Mastodon keeps a profile `url` on the actor's
+    host the same way)."""
+    if url is None or same_host(url, actor_id):
+        return url
+    log.info("inbox on another host ignored", extra={"actor": actor_id, "inbox": url})
+    return None
+
+
 def _fields(actor: parse.IncomingActor) -> ActorFields:
     return ActorFields(
         ap_id=actor.id,
@@ -89,8 +100,8 @@ def _fields(actor: parse.IncomingActor) -> ActorFields:
         if actor.summary else None,
         url=actor.url,
         icon=actor.icon,
-        inbox=actor.inbox,
-        shared_inbox=actor.shared_inbox,
+        inbox=own_host(actor.inbox, actor.id),
+        shared_inbox=own_host(actor.shared_inbox, actor.id),
         followers_url=actor.followers,
     )
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from fedcomments.model import Comment
+from fedcomments.names import handle
 from fedcomments.store.comments import ReactionRow
 from fedcomments.store.rows import dumps, ts
 from fedcomments.store.threads import ThreadActor, ThreadEntry, ThreadPost, ThreadRow
@@ -111,7 +112,9 @@ def reactions_json(r: Reactions | None, owner: Owner) -> dict[str, Any]:
 
 
 def _fediverse_author(a: ThreadActor, owner: Owner) -> dict[str, Any]:
-    return {"kind": "fediverse", "name": a.display_name, "handle": a.handle,
+    # A handle only for a WebFinger-valid name: `admin@other.example` from a server's
+    # preferredUsername is shown as a name, never as @admin@other.example@server.
+    return {"kind": "fediverse", "name": a.display_name, "handle": handle(a.username, a.domain),
             "url": safe_url(a.url) or safe_url(a.ap_id), "avatar": owner.image(a.icon),
             "website": None}
 

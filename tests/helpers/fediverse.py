@@ -219,6 +219,8 @@ class FakeInstance:
     #: Paths answered 410 Gone (deleted accounts and notes).
     gone: set[str] = field(default_factory=set)
     gates: dict[str, Gate] = field(default_factory=dict)
+    #: GETs of these paths answer 302 to the given absolute URL.
+    redirects: dict[str, str] = field(default_factory=dict)
     #: Authorized fetch (Mastodon's secure mode, GoToSocial): GETs must be signed by one of
     #: these keys {keyId: public PEM}, checked with pyhttpsig; None serves everyone.
     require_signed_fetch: dict[str, str] | None = None
@@ -269,6 +271,10 @@ class FakeInstance:
         self.documents[path] = (doc, content_type)
         return f"{self.url}{path}"
 
+    def redirect(self, path: str, location: str) -> None:
+        """Answer GETs of `path` with a 302 to `location` (an open redirect, say)."""
+        self.redirects[path] = location
+
     def gate(self, path: str) -> Gate:
         """Hold GETs of `path` until `gate.release` is set."""
         self.gates[path] = Gate()
@@ -309,6 +315,8 @@ class FakeInstance:
             self.fetched.append(Received(path, dict(request.headers), b""))
         if not self._authorized(request):
             return web.Response(status=401)
+        if path in self.redirects:
+            return web.Response(status=302, headers={"Location": self.redirects[path]})
         if path in self.gone:
             return web.Response(status=410)
         doc = self._document(path)
