@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from fedcomments.model import CommentStatus, Origin, Visibility
+from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
+from fedcomments.store.actors import ActorFields
+from fedcomments.store.comments import NewComment
 from tests.conftest import Instance
 from tests.helpers.admin import count, reply, run_cli, start_peer, write_config
 from tests.helpers.fediverse import FakeInstance, LoopbackNames, activity, note
@@ -55,6 +59,32 @@ async def test_unicode_host_is_caught_by_its_block_and_purged(
         assert (status, peer.requests, await _rows(fc)) == (403, [], before)
     finally:
         await peer.close()
+
+
+async def test_block_finds_actors_stored_under_a_unicode_host(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given an actor and its comment stored before hosts were normalised (its domain kept
+    as `Bücher.example`), when `domains block xn--bcher-kva.example` runs, then the purge
+    finds that actor and removes the comment."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    config = write_config(fc, tmp_path)
+    post = await add_post_via_api(fc, "hello")
+    now = fc.rt.now()
+    async with fc.rt.db.transaction() as tx:
+        actor_id = await actor_store.upsert(tx, ActorFields(
+            ap_id="https://Bücher.example/users/old", domain="Bücher.example", type="Person",
+            username="old", name="Old", summary=None, url=None, icon=None, inbox=None,
+            shared_inbox=None, followers_url=None), now)
+        await comment_store.insert(tx, NewComment(
+            post_id=post["id"], parent_id=None, origin=Origin.REMOTE,
+            visibility=Visibility.PUBLIC, status=CommentStatus.APPROVED, content="<p>old</p>",
+            published_at=now, ap_id="https://Bücher.example/notes/1", actor_id=actor_id), now)
+
+    run = await run_cli("domains", "block", "xn--bcher-kva.example", "--json",
+                        "--config", config)
+    assert run.code == 0, run.err
+    assert run.json()["removed"]["comments"] == 1
+    assert await comment_store.by_ap_id(fc.rt.db.read, "https://Bücher.example/notes/1") is None
 
 
 async def test_cli_block_stops_the_very_next_post_and_unblock_lets_it_in(
