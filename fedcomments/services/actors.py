@@ -212,12 +212,18 @@ async def remember(rt: Runtime, key: ResolvedKey) -> RemoteActor:
     """The key's owner as stored: after a verified signature, a fetched owner is saved."""
     if key.actor is not None and key.document is None:
         return key.actor
-    assert key.document is not None
+    document = key.document
+    assert document is not None
     now = rt.now()
-    async with rt.db.transaction() as tx:
-        actor = await store_actor(tx, key.document, now)
+
+    async def work(tx: Conn) -> RemoteActor:
+        actor = await store_actor(tx, document, now)
         # Under the keyId it was used with (an actor id used as keyId, see _fetch_key).
         await actor_store.store_key(tx, key.key_id, actor.id, key.pem, now)
+        return actor
+
+    # Not even the sender's actor is kept if its block committed while its key was fetched.
+    actor = await unblocked.unit(rt, key.owner, work)
     rt.key_cache.put(key.key_id, ResolvedKey(key.key_id, actor.ap_id, key.pem, actor=actor,
                                              fetched_at=now),
                      now, rt.db.version(change_store.ACTORS))

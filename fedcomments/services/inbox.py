@@ -119,6 +119,9 @@ async def receive(rt: Runtime, req: InboxRequest) -> InboxResult:
         # Mastodon sends Delete{actor} to every server it ever heard of; for an actor we
         # never saw there is nothing to do, and its key is usually gone already (410).
         return InboxResult(activity.id, activity.type, "unknown actor deleted", activity.actor)
+    if cached is None:
+        # A key is about to be fetched: blocks another process committed count first.
+        await unblocked.before_fetch(rt, key_id, activity.actor)
     # Types we do not handle (FEP-044f's QuoteRequest that Mastodon sends when one of our
     # posts is quoted, Bite, Read …) are verified and acknowledged; their sender is not kept.
     handled = inbox_activities.handles(activity.type)
