@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -82,6 +83,92 @@ class CommentsSettings:
     edit_window_minutes: int = 15
     max_depth: int = 4
     cache_max_age: int = 10
+    #: The privacy notice under the form: a link and/or a short text (both empty: none).
+    privacy_url: str = ""
+    privacy_text: str = ""
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Word of new comments: mail to the owner and to readers, and a webhook."""
+
+    #: SMTP server; empty: no mail at all.
+    smtp_host: str = ""
+    #: 0: 465 with `tls`, 587 with `starttls`, else 25.
+    smtp_port: int = 0
+    smtp_user: str = ""
+    smtp_password: str = ""
+    starttls: bool = False
+    tls: bool = False
+    #: The `from` key (a Python keyword): the sender address; empty: fedcomments@HOST.
+    sender: str = ""
+    #: The owner's address; empty: the owner gets no mail (readers still may).
+    to: str = ""
+    #: Published comments as one mail each ("off") or collected ("hourly", "daily").
+    digest: str = "off"
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    #: Let the webhook reach a loopback or private address (a bridge on the same machine).
+    webhook_allow_private: bool = False
+
+    @property
+    def mail(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def port(self) -> int:
+        return self.smtp_port or (465 if self.tls else 587 if self.starttls else 25)
+
+
+#: Akismet's own endpoint; any service that speaks its API works.
+AKISMET_URL = "https://rest.akismet.com"
+
+
+@dataclass(frozen=True)
+class SpamSettings:
+    """An Akismet-compatible spam check; off unless a key is given."""
+
+    akismet_key: str = ""
+    akismet_url: str = AKISMET_URL
+    #: Check fediverse replies too (reader comments are always checked when a key is set).
+    check_fediverse: bool = False
+    #: Seconds a check may take before the moderation policy decides alone.
+    timeout: float = 5.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.akismet_key)
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """Remote avatars, emoji and image thumbnails: fetched once and served by us."""
+
+    #: Serve remote images from this server (readers contact no one else); False links
+    #: to them where they are.
+    proxy: bool = True
+    #: Megabytes of re-encoded images kept on disk (least recently used go first).
+    cache_max_mb: int = 256
+    #: Where they are kept; "" is a directory beside the SQLite file (DATABASE-media).
+    directory: str = ""
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """One feed of the blog ([blog] feeds): its URL, and whether it may be on a private
+    address (a blog on the same machine or LAN) without `allow_private_addresses`."""
+
+    url: str
+    allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class BlogSettings:
+    """The blog's own feeds, polled for new and changed posts."""
+
+    feeds: tuple[FeedSettings, ...] = ()
+    #: Seconds between two polls of a feed.
+    poll_interval: int = 300
 
 
 @dataclass(frozen=True)
@@ -103,7 +190,11 @@ class Settings:
     federation: FederationSettings = field(default_factory=FederationSettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
     comments: CommentsSettings = field(default_factory=CommentsSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    blog: BlogSettings = field(default_factory=BlogSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    spam: SpamSettings = field(default_factory=SpamSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     #: Where the settings came from (a path, or "<defaults>"), for messages.
     source: str = "<defaults>"
@@ -112,13 +203,26 @@ class Settings:
     def database_path(self) -> Path:
         return Path(self.storage.database)
 
+    @property
+    def media_path(self) -> Path:
+        """The directory of cached images: `[media] directory`, or DATABASE-media beside
+        the SQLite file."""
+        if self.media.directory:
+            return Path(self.media.directory)
+        db = self.database_path
+        return db.with_name(db.name + "-media")
+
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("actor", "type"): ("Person", "Service", "Application", "Group", "Organization"),
     ("federation", "signature_scheme"): ("cavage", "rfc9421"),
     ("moderation", "policy"): ("none", "first-time", "all"),
     ("logging", "level"): ("debug", "info", "warning", "error"),
+    ("notify", "digest"): ("off", "hourly", "daily"),
 }
+
+#: Config keys whose field has another name (`from` is a Python keyword).
+_FIELD_OF: dict[tuple[str, str], str] = {("notify", "from"): "sender"}
 
 
 def _section_types() -> dict[str, type]:
@@ -175,6 +279,39 @@ def _validate_base_url(url: str, where: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
+#: Polling a blog's feed more often than this is impolite to its host.
+MIN_POLL_INTERVAL = 30
+
+
+def _feeds(raw: Any, where: str) -> tuple[FeedSettings, ...]:
+    """`feeds`: URLs, or tables `{ url = "…", allow_private = true }`."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expected a list of feed URLs, got {raw!r}")
+    feeds: dict[str, FeedSettings] = {}
+    for item in raw:
+        allow_private = False
+        if isinstance(item, dict):
+            unknown = set(item) - {"url", "allow_private"}
+            if unknown:
+                raise ConfigError(f"{where}: unknown feed option {sorted(unknown)[0]!r}")
+            allow_private = item.get("allow_private", False)
+            if not isinstance(allow_private, bool):
+                raise ConfigError(f"{where}: allow_private must be true or false")
+            item = item.get("url")
+        if not isinstance(item, str):
+            raise ConfigError(f"{where}: expected a feed URL, got {item!r}")
+        parts = urlsplit(item.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{where}: {item!r} is not an absolute http(s) URL")
+        if parts.username or parts.password:
+            raise ConfigError(f"{where}: {item!r} must not contain credentials")
+        url = item.strip()
+        if url in feeds:
+            raise ConfigError(f"{where}: {url} is listed twice")
+        feeds[url] = FeedSettings(url, allow_private)
+    return tuple(feeds.values())
+
+
 def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> Settings:
     """Validate a parsed TOML mapping; unknown sections and keys are errors."""
     sections = _section_types()
@@ -186,17 +323,22 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
             raise ConfigError(f"{source}: [{name}] must be a table")
         cls = sections[name]
         hints = typing.get_type_hints(cls)
-        known = {f.name for f in dataclasses.fields(cls)}
+        renamed = {f for (section, _), f in _FIELD_OF.items() if section == name}
+        known = {f.name for f in dataclasses.fields(cls)} - renamed
         kwargs: dict[str, Any] = {}
         for key, raw in value.items():
             where = f"{source}: [{name}] {key}"
-            if key not in known:
+            attr: str = _FIELD_OF.get((name, str(key)), str(key))
+            if key not in known and attr == key:
                 raise ConfigError(f"{source}: unknown key [{name}] {key}")
-            coerced = _coerce(raw, hints[key], where)
+            if (name, key) == ("blog", "feeds"):
+                kwargs[key] = _feeds(raw, where)
+                continue
+            coerced = _coerce(raw, hints[attr], where)
             choices = _CHOICES.get((name, key))
             if choices and coerced not in choices:
                 raise ConfigError(f"{where}: must be one of {', '.join(choices)}; got {coerced!r}")
-            kwargs[key] = coerced
+            kwargs[attr] = coerced
         built[name] = cls(**kwargs)
     server = built.get("server", ServerSettings())
     server_table = data.get("server", {})
@@ -222,11 +364,59 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
             raise ConfigError(f"{source}: [federation] {key}: must be at least 1")
     for key, value in dataclasses.asdict(built.get("comments", CommentsSettings())).items():
         floor = 0 if key in ("min_form_seconds", "cache_max_age") else 1
-        if value < floor:
+        if isinstance(value, int) and value < floor:
             raise ConfigError(f"{source}: [comments] {key}: must be at least {floor}")
+    if built.get("media", MediaSettings()).cache_max_mb < 1:
+        raise ConfigError(f"{source}: [media] cache_max_mb: must be at least 1")
     for origin in server.blog_origins:
         _validate_base_url(origin, f"{source}: [server] blog_origins")
+    if built.get("blog", BlogSettings()).poll_interval < MIN_POLL_INTERVAL:
+        raise ConfigError(f"{source}: [blog] poll_interval: must be at least "
+                          f"{MIN_POLL_INTERVAL} seconds")
+    _validate_notify(built.get("notify", NotifySettings()), source)
+    _validate_spam(built.get("spam", SpamSettings()), source)
+    privacy = built.get("comments", CommentsSettings()).privacy_url
+    if privacy and urlsplit(privacy).scheme not in ("http", "https"):
+        raise ConfigError(f"{source}: [comments] privacy_url: must be an http(s) URL")
     return Settings(**built, source=source)
+
+
+_ADDRESS = re.compile(r"[^@\s<>,\"]+@[^@\s<>,\"]+")
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def _validate_notify(n: NotifySettings, source: str) -> None:
+    where = f"{source}: [notify]"
+    if not 0 <= n.smtp_port < 65536:
+        raise ConfigError(f"{where} smtp_port: must be between 1 and 65535 (0: the default)")
+    if n.tls and n.starttls:
+        raise ConfigError(f"{where} tls: choose tls (port 465) or starttls (587), not both")
+    for key, value in (("from", n.sender), ("to", n.to)):
+        if value and not _ADDRESS.fullmatch(value):
+            raise ConfigError(f"{where} {key}: not one email address: {value!r}")
+    if (n.to or n.digest != "off") and not n.smtp_host:
+        raise ConfigError(f"{where} to: mail needs smtp_host")
+    if n.smtp_password and not (n.tls or n.starttls) and (
+            n.smtp_host.lower() not in _LOOPBACK_NAMES):
+        raise ConfigError(f"{where} smtp_password: would cross the network in clear text; "
+                          "set starttls or tls")
+    if bool(n.smtp_user) != bool(n.smtp_password):
+        raise ConfigError(f"{where} smtp_user: give both smtp_user and smtp_password, or neither")
+    if n.webhook_url:
+        parts = urlsplit(n.webhook_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{where} webhook_url: must be an absolute http(s) URL")
+        if not n.webhook_secret:
+            raise ConfigError(f"{where} webhook_secret: a webhook needs a secret to sign with")
+
+
+def _validate_spam(s: SpamSettings, source: str) -> None:
+    parts = urlsplit(s.akismet_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError(f"{source}: [spam] akismet_url: must be an http(s) URL like "
+                          f"{AKISMET_URL}")
+    if not 0 < s.timeout <= 60:
+        raise ConfigError(f"{source}: [spam] timeout: must be between 0 and 60 seconds")
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

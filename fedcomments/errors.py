@@ -67,3 +67,7 @@ class RemoteError(FedcommentsError):
     """A remote fetch failed: refused address, timeout, size cap, bad status, bad type."""
 
     http_status = 502
+
+
+class FeedError(RemoteError):
+    """A blog feed could not be used: not RSS, Atom or JSON Feed, malformed, or refused."""

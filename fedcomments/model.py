@@ -39,6 +39,15 @@ class ReactionType(enum.StrEnum):
     ANNOUNCE = "announce"
 
 
+class JobKind(enum.StrEnum):
+    """What a delivery job carries; every kind shares the queue's leases and retries."""
+
+    ACTIVITY = "activity"  # an ActivityPub activity to an inbox
+    WEBHOOK = "webhook"  # an event POSTed to the owner's webhook
+    MAIL = "mail"  # a message to the SMTP server
+    SPAM = "spam"  # a call to the spam service (check, or report ham/spam)
+
+
 class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"
     DONE = "done"
@@ -117,6 +126,16 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class ImportKey:
+    """Where an imported comment came from: the system (wordpress, disqus, isso,
+    fedcomments), the site it served there and the comment's id in it."""
+
+    source: str
+    site: str
+    id: str
+
+
+@dataclass(frozen=True)
 class Comment:
     id: int
     post_id: int
@@ -140,6 +159,8 @@ class Comment:
     mentions: tuple[str, ...] = ()
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
+    #: Set on comments brought in by `fedcomments import`.
+    imported: ImportKey | None = None
 
     @property
     def is_public(self) -> bool:
@@ -185,6 +206,7 @@ class DeliveryJob:
     last_status: int | None = None
     last_error: str | None = None
     finished_at: datetime | None = None
+    kind: JobKind = JobKind.ACTIVITY
 
 
 @dataclass(frozen=True)

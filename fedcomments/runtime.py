@@ -14,6 +14,7 @@ from fedcomments import __version__
 from fedcomments.ap import keys as apkeys
 from fedcomments.ap.httpsig import sign_request_cavage, sign_request_rfc9421
 from fedcomments.ap.jsonld import Normalizer
+from fedcomments.background import Flights
 from fedcomments.blocklist import Blocklist
 from fedcomments.config import Settings
 from fedcomments.keycache import KeyCache
@@ -52,12 +53,18 @@ class Runtime:
     marked_hosts: set[str] = field(default_factory=set)
     #: Senders' keys with their owners (services.actors.ResolvedKey), by key id.
     key_cache: KeyCache[Any] = field(default_factory=KeyCache)
+    #: Fetches and refills of remote images running in this process (services/media.py),
+    #: two at a time: each may hold a decoder child of up to images.CHILD_MEMORY.
+    media_jobs: Flights = field(default_factory=lambda: Flights(limit=2))
     #: The database's change counters as last seen (store/changes.py).
     _counters: dict[str, int] = field(default_factory=dict)
     #: Where the HTTP client looks names up (the system's resolver when None).
     resolver: ResolverFactory | None = None
     #: One reload of the blocklist at a time, so the last one read is the one kept.
     _blocks_loading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The client for the owner's webhook ([notify] webhook_url), when there is one:
+    #: unsigned, and to a private address only where the owner allowed it.
+    webhook_remote: RemoteClient | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.remote = RemoteClient(
@@ -72,6 +79,12 @@ class Runtime:
             before_get=self.follow_blocks,
             resolver=self.resolver,
         )
+        notify = self.settings.notify
+        if notify.webhook_url:
+            self.webhook_remote = RemoteClient(RemoteSettings(
+                allow_private_addresses=(notify.webhook_allow_private
+                                         or self.settings.federation.allow_private_addresses),
+                user_agent=user_agent(self.settings), signing_threads=1))
 
     def now(self) -> datetime:
         return self.clock()
@@ -153,8 +166,13 @@ async def open_runtime(settings: Settings, *, clock: Clock = utcnow, migrate: bo
         await rt.refresh_shared(force=True)
         await rt.remote.start()
         try:
+            if rt.webhook_remote is not None:
+                await rt.webhook_remote.start()
             yield rt
         finally:
+            await rt.media_jobs.close()
+            if rt.webhook_remote is not None:
+                await rt.webhook_remote.close()
             await rt.remote.close()
     finally:
         await db.close()

@@ -6,6 +6,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
+def permalink_spellings(permalink: str) -> tuple[str, str]:
+    """The spellings that name one blog post: without its #fragment, with and without the
+    trailing slash (the permalink as given first)."""
+    bare = permalink.split("#", 1)[0]
+    return bare, bare[:-1] if bare.endswith("/") else bare + "/"
+
+
 @dataclass(frozen=True)
 class Urls:
     base_url: str
@@ -58,6 +65,13 @@ class Urls:
     def post_replies(self, slug: str) -> str:
         return f"{self.post(slug)}/replies"
 
+    def post_comments_feed(self, slug: str) -> str:
+        return f"{self.post(slug)}/comments.atom"
+
+    @property
+    def comments_feed(self) -> str:
+        return f"{self.base_url}/comments.atom"
+
     def post_context(self, slug: str) -> str:
         return f"{self.post(slug)}/context"
 
@@ -72,3 +86,23 @@ class Urls:
 
     def is_local(self, url: str | None) -> bool:
         return url is not None and (url == self.base_url or url.startswith(self.base_url + "/"))
+
+
+def permalink_key(url: str) -> str:
+    """What makes two spellings of a blog permalink the same post: the scheme (http and
+    https), the host's case, a default port, a trailing slash and a #fragment do not count.
+    An import matches its posts to ours by this key."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    return f"//{netloc}{path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def site_key(url: str) -> str:
+    """A site as the key of what was imported from it: host and path, no scheme."""
+    return permalink_key(url).lstrip("/")

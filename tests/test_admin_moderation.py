@@ -190,7 +190,7 @@ async def test_admin_api_moderation_calls_the_same_services(make_instance) -> No
         status, data = await _json(await fc.admin("GET", f"{base}/followers"))
         assert (status, [f["actor"] for f in data["followers"]]) == (200, [alice.id])
         status, data = await _json(await fc.admin("GET", f"{base}/reports"))
-        assert (status, data) == (200, {"reports": []})
+        assert (status, data) == (200, {"reports": [], "next_cursor": None})
 
         status, data = await _json(await fc.admin("GET", f"{base}/comments?status=spam"))
         assert (status, data["field"]) == (400, "status")

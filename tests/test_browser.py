@@ -10,14 +10,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fedcomments.services import moderation, replies
+from fedcomments.services.thread import get_thread
 from tests.conftest import Instance
 from tests.helpers.fediverse import FakeInstance, activity, deliver
+from tests.helpers.notify import Mailbox, notify_settings
 from tests.helpers.posts import add_post_via_api
 from tests.helpers.reader import post_local, remote_reply
 from tests.test_reader_xss import PAYLOAD_HTML
@@ -74,9 +77,10 @@ class Blog:
 
     def csp(self) -> str:
         # What a careful static blog would send: only its own files and the comment server.
+        # Images come from the comment server alone: it serves the commenters' avatars.
         return (f"default-src 'none'; script-src 'self' {self.fc_url}; style-src 'self' "
                 f"{self.fc_url}; connect-src {self.fc_url}; img-src 'self' data: "
-                f"http://127.0.0.1:*; form-action {self.fc_url}; base-uri 'none'")
+                f"{self.fc_url}; form-action {self.fc_url}; base-uri 'none'")
 
     async def start(self) -> Blog:
         async def page(request: web.Request) -> web.Response:
@@ -141,6 +145,8 @@ class Watched:
     page: Page
     errors: list[ConsoleMessage] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
+    #: Every URL the page requested (documents, scripts, styles, fetches, images).
+    requests: list[str] = field(default_factory=list)
 
     @classmethod
     async def open(cls, browser: Browser) -> Watched:
@@ -150,7 +156,13 @@ class Watched:
         watched.page.on("console", lambda m: watched.errors.append(m) if m.type == "error"
                         else None)
         watched.page.on("pageerror", lambda e: watched.exceptions.append(str(e)))
+        context.on("request", lambda r: watched.requests.append(r.url))
         return watched
+
+    def origins(self) -> set[str]:
+        """The origins the page contacted (data: URLs are none)."""
+        return {f"{u.scheme}://{u.netloc}" for u in map(urlsplit, self.requests)
+                if u.scheme in ("http", "https")}
 
     def unexpected(self, refused: tuple[int, ...] = (), url: str = "") -> list[str]:
         """Console errors, minus the network log of requests the test meant to be refused."""
@@ -171,19 +183,26 @@ async def seed(fc: Instance, blog: Blog, remote: FakeInstance) -> dict[str, Any]
     and hostile content from the fediverse and from a reader."""
     post = await add_post_via_api(fc, url=f"{blog.url}/hello/", title="Hello, fediverse")
     blog.ap_id = post["ap_id"]
+    # Avatars and emoji live on the commenters' own server (the fake peer), as they do.
     alice = remote.actor("alice")
-    alice.name = "Alice Martin"
-    alice.extra = {"icon": {"type": "Image", "url": f"{blog.url}/avatars/alice.png"}}
+    alice.name = "Alice Martin :wave:"
+    alice.extra = {"icon": {"type": "Image", "url": remote.serve_file(
+        "/avatars/alice.png", png((214, 90, 49)), "image/png")}, "tag": [
+        {"type": "Emoji", "name": ":wave:", "icon": {"type": "Image", "url": remote.serve_file(
+            "/emoji/wave.png", png((250, 200, 0)), "image/png")}}]}
     reply = await remote_reply(fc, alice, post["ap_id"],
-                               content="<p>Lovely post! Does it reach Mastodon?</p>")
+                               content="<p>Lovely post! Does it reach Mastodon? :wave:</p>",
+                               extra={"tag": [alice.extra["tag"][0]]})
     mallory = remote.actor("mallory")
     mallory.name = '<img src=x onerror="window.__xss=1">Mallory'
-    mallory.extra = {"icon": {"type": "Image", "url": f"{blog.url}/avatars/mallory.png"}}
+    mallory.extra = {"icon": {"type": "Image", "url": remote.serve_file(
+        "/avatars/mallory.png", png((90, 90, 160)), "image/png")}}
     hostile = await remote_reply(fc, mallory, post["ap_id"], content=PAYLOAD_HTML)
     await moderation.approve_comments(fc.rt, [reply, hostile])
     answer = await replies.owner_reply(fc.rt, reply, "It does: this answer went to Mastodon.")
     carol = remote.actor("carol")
-    carol.extra = {"icon": {"type": "Image", "url": f"{blog.url}/avatars/carol.png"}}
+    carol.extra = {"icon": {"type": "Image", "url": remote.serve_file(
+        "/avatars/carol.png", png((40, 140, 90)), "image/png")}}
     resp = await deliver(fc.session, carol, f"{fc.url}/inbox", activity(carol, "Like",
                                                                         answer.ap_id))
     assert resp.status == 202
@@ -197,6 +216,8 @@ async def seed(fc: Instance, blog: Blog, remote: FakeInstance) -> dict[str, Any]
     eve = (await resp.json())["comment"]["id"]
     await moderation.approve_comments(fc.rt, [bob, eve])
     fc.clock.advance(seconds=61)  # the seeding comments leave the rate-limit window
+    await get_thread(fc.rt, str(post["id"]))  # the server fetches the images it shows
+    await fc.rt.media_jobs.idle()
     return {"post": post, "reply": reply, "answer": answer.id, "bob": bob, "eve": eve,
             "hostile": hostile}
 
@@ -248,12 +269,18 @@ async def test_widget_on_a_static_blog(make_instance, blog: Blog, remote: FakeIn
         avatar = alice.locator("img.fc-avatar")
         assert await avatar.get_attribute("referrerpolicy") == "no-referrer"
         assert await avatar.get_attribute("loading") == "lazy"
+        assert (await avatar.get_attribute("src") or "").startswith(f"{fc.url}/media/")
         assert await avatar.evaluate("img => img.complete && img.naturalWidth") == 8
+        emoji = alice.locator(".fc-content img.fc-emoji")
+        await expect(emoji).to_have_attribute("alt", ":wave:")
+        assert await emoji.evaluate("img => img.complete && img.naturalWidth") == 8
+        await expect(alice.locator(".fc-name img.fc-emoji")).to_have_count(1)
         owner = page.locator(f"#comment-{ids['answer']} > .fc-body")
         await expect(owner.locator(".fc-badge")).to_have_text("author")
         await expect(owner.locator(".fc-likes")).to_have_text("1 like")
-        await expect(owner.locator(".fc-facepile img")).to_have_attribute(
-            "src", f"{blog.url}/avatars/carol.png")
+        face = owner.locator(".fc-facepile img")
+        assert (await face.get_attribute("src") or "").startswith(f"{fc.url}/media/")
+        assert await face.evaluate("img => img.complete && img.naturalWidth") == 8
         bob = page.locator(f"#comment-{ids['bob']} > .fc-body")
         await expect(bob.locator("a.fc-name")).to_have_attribute("rel", "nofollow ugc noopener")
         await expect(bob.locator(".fc-content a")).to_have_attribute(
@@ -267,8 +294,10 @@ async def test_widget_on_a_static_blog(make_instance, blog: Blog, remote: FakeIn
                                   ).count() == 0
 
         # A reader posts through the form: first-time moderation keeps it pending.
-        await page.get_by_label("Name").fill("Dana")
-        await page.get_by_label("Email").fill("dana@example.org")
+        await page.get_by_role("textbox", name="Name").fill("Dana")
+        await page.get_by_role("textbox", name="Email").fill("dana@example.org")
+        # Remembering her name in this browser is her choice (opt-in), for the reload below.
+        await page.get_by_label("Remember my name, email and website").check()
         await page.get_by_label("Comment", exact=True).fill("Hello from a real browser")
         fc.clock.advance(seconds=30)
         await page.get_by_role("button", name="Post comment").click()
@@ -321,6 +350,17 @@ async def test_widget_on_a_static_blog(make_instance, blog: Blog, remote: FakeIn
         assert w.unexpected(refused=(400, 429), url=f"{fc.url}/api/v1/comments") == []
         await w.assert_clean()
 
+        # Readers' browsers contact the blog and the comment server, nobody else; however
+        # often they load the page, each image cost its server one fetch (by us).
+        for _ in range(5):
+            await page.reload()
+            await expect(page.locator("#fedcomments[data-fc-ready]")).to_have_count(1)
+        assert any(u.startswith(f"{fc.url}/media/") for u in w.requests + other.requests)
+        assert w.origins() | other.origins() == {blog.url, fc.url}
+        for path in ("/avatars/alice.png", "/avatars/mallory.png", "/avatars/carol.png",
+                     "/emoji/wave.png"):
+            assert remote.count(path) == 1, path
+
 
 async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-untyped-def]
         make_instance, blog: Blog, remote: FakeInstance, tmp_path: Path) -> None:
@@ -342,7 +382,7 @@ async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-unty
         await expect(page.locator("#fc-count")).to_have_text("5 comments")
 
         # Post, edit and delete one's own comment (the secret stays in this browser).
-        await page.get_by_label("Name").fill("Gus")
+        await page.get_by_role("textbox", name="Name").fill("Gus")
         await page.get_by_label("Comment", exact=True).fill("Frist!")
         fc.clock.advance(seconds=30)
         await page.get_by_role("button", name="Post comment").click()
@@ -383,3 +423,129 @@ async def test_server_page_and_reply_from_your_instance(  # type: ignore[no-unty
             await page.screenshot(path=str(tmp_path / f"page-{scheme}.png"), full_page=True)
         assert w.unexpected() == []
         await w.assert_clean()
+        assert w.origins() == {blog.url, fc.url}  # the reader's own instance is on blog.url
+        assert remote.count("/avatars/alice.png") == 1
+
+
+async def test_front_page_in_chromium(  # type: ignore[no-untyped-def]
+        make_instance, blog: Blog, remote: FakeInstance) -> None:
+    """Given a blog with a commented post, when Chromium opens `/`, then it shows the blog,
+    its handle and its posts with their comment counts under the page's CSP; the copy
+    button puts the handle on the clipboard and says so; "follow from your instance" takes
+    the reader to their own instance with the blog's actor."""
+    fc: Instance = await make_instance(server={"blog_origins": [blog.url]})
+    blog.fc_url = fc.url
+    ids = await seed(fc, blog, remote)
+    await add_post_via_api(fc, "second", title="A second post")
+    async with chromium() as browser:
+        w = await Watched.open(browser)
+        page = w.page
+        await page.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                             origin=fc.url)
+        await page.goto(f"{fc.url}/")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Test Blog")
+        await expect(page.get_by_text("A blog about tests.")).to_have_count(1)
+        handle = fc.rt.urls.handle
+        await expect(page.get_by_label("The blog's fediverse address")).to_have_value(handle)
+        posts = page.locator("ul.fc-posts > li")
+        await expect(posts).to_have_count(2)
+        await expect(posts.nth(0).get_by_role("link").first).to_have_text("A second post")
+        await expect(posts.nth(1).get_by_role("link").first).to_have_text("Hello, fediverse")
+        await expect(posts.nth(1).locator(".fc-comment-count")).to_have_text("5 comments")
+
+        await page.get_by_role("button", name="Copy").click()
+        await expect(page.get_by_role("status")).to_have_text(f"Copied {handle}")
+        assert await page.evaluate("navigator.clipboard.readText()") == handle
+        for selector in ("h1", ".fc-posts a", ".fc-follow label", "#fc-copy-handle"):
+            assert await contrast(page, selector) >= 4.5, selector
+
+        await posts.nth(1).get_by_role("link").first.click()
+        await page.wait_for_url(ids["post"]["ap_id"])
+        await page.go_back()
+        follow = page.locator("details.fc-interact")
+        await follow.locator("summary").click()
+        reader = f"@reader@127.0.0.1:{blog.server.port if blog.server else 0}"
+        await follow.get_by_label("Your fediverse address").fill(reader)
+        await follow.get_by_role("button", name="Open on my instance").click()
+        await page.wait_for_url(f"{blog.url}/authorize_interaction?**")
+        assert blog.authorized == [fc.rt.urls.actor]
+        assert w.unexpected() == []
+        await w.assert_clean()
+async def test_privacy_notice_remember_me_and_reply_mail_box(  # type: ignore[no-untyped-def]
+        make_instance, blog: Blog) -> None:
+    """Given a privacy notice and mail configured, the widget shows the notice under the
+    form and the "email me when someone replies" box; name, email and website stay in this
+    browser only when the reader ticks "remember", and are forgotten when they untick it;
+    the server page without JavaScript shows the notice and the box too."""
+    mailbox = await Mailbox().start()
+    try:
+        fc: Instance = await make_instance(
+            server={"blog_origins": [blog.url]}, moderation={"policy": "none"},
+            comments={"privacy_url": "https://blog.example/privacy/",
+                      "privacy_text": "How we handle your data"},
+            notify=notify_settings(mailbox, to=""))
+        blog.fc_url = fc.url
+        post = await add_post_via_api(fc, url=f"{blog.url}/hello/", title="Hello")
+        blog.ap_id = post["ap_id"]
+        reader_key = "Object.keys(localStorage).filter(k => k.endsWith(':reader'))"
+        async with chromium() as browser:
+            w = await Watched.open(browser)
+            page = w.page
+            await page.goto(f"{blog.url}/hello/")
+            await expect(page.locator("#fedcomments[data-fc-ready]")).to_have_count(1)
+            privacy = page.locator("#fc-form .fc-privacy a")
+            await expect(privacy).to_have_text("How we handle your data")
+            assert await privacy.get_attribute("href") == "https://blog.example/privacy/"
+            remember = page.get_by_label("Remember my name, email and website")
+            replies = page.get_by_label("Email me when someone replies")
+            await expect(remember).not_to_be_checked()
+            await expect(replies).not_to_be_checked()
+
+            async def send(text: str) -> None:
+                await page.get_by_role("textbox", name="Name").fill("Gus")
+                await page.get_by_role("textbox", name="Email").fill("gus@example.org")
+                await page.get_by_role("textbox", name="Website").fill("https://gus.example")
+                await page.get_by_label("Comment", exact=True).fill(text)
+                fc.clock.advance(seconds=61)
+                await page.get_by_role("button", name="Post comment").click()
+                await expect(page.locator(".fc-comment", has_text=text)).to_have_count(1)
+
+            # Unticked (the default): nothing is kept in the browser.
+            await send("Not remembered")
+            assert await page.evaluate(reader_key) == []
+            # Ticked, with "email me": remembered here, and the address asked to confirm.
+            await remember.check()
+            await replies.check()
+            await send("Remembered, and tell me of replies")
+            [key] = await page.evaluate(reader_key)
+            assert await page.evaluate(f"JSON.parse(localStorage.getItem({key!r}))") == {
+                "name": "Gus", "email": "gus@example.org", "website": "https://gus.example"}
+            [confirm] = await mailbox.wait_for(1)
+            assert confirm.recipients == ["gus@example.org"]
+            await page.reload()
+            await expect(page.locator("#fedcomments[data-fc-ready]")).to_have_count(1)
+            await expect(page.get_by_role("textbox", name="Name")).to_have_value("Gus")
+            await expect(page.get_by_role("textbox", name="Website")).to_have_value(
+                "https://gus.example")
+            await expect(remember).to_be_checked()
+            # Unticking forgets at once.
+            await remember.uncheck()
+            assert await page.evaluate(reader_key) == []
+            await page.reload()
+            await expect(page.locator("#fedcomments[data-fc-ready]")).to_have_count(1)
+            await expect(page.get_by_role("textbox", name="Name")).to_have_value("")
+            await expect(remember).not_to_be_checked()
+            assert w.unexpected() == []
+            await w.assert_clean()
+
+            # The server's page without JavaScript: the same notice and box.
+            context = await browser.new_context(java_script_enabled=False)
+            plain = await context.new_page()
+            await plain.goto(f"{fc.url}/posts/{post['slug']}")
+            await expect(plain.locator("#fc-form .fc-privacy a")).to_have_text(
+                "How we handle your data")
+            await expect(plain.get_by_label("Email me when someone replies")).to_have_count(1)
+        row = await fc.rt.db.read.fetchone("SELECT COUNT(*) FROM subscriptions")
+        assert row is not None and row[0] == 1
+    finally:
+        await mailbox.close()

@@ -133,7 +133,7 @@ def test_every_json_output_parses_with_stable_fields(
     [comment] = doc("comments", "list")["comments"]  # type: ignore[misc]
     assert set(comment) == {"id", "post", "parent_id", "origin", "status", "visibility",
                             "author", "published", "updated", "text", "content", "summary",
-                            "ap_id", "url"}
+                            "ap_id", "url", "spam", "imported"}
     assert set(comment["author"]) == {"name", "handle", "actor", "url"}
     shown = doc("comments", "show", cid)
     assert set(shown) - set(comment) == {"in_reply_to", "language", "sensitive",

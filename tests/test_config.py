@@ -67,6 +67,22 @@ def test_base_url_host_is_spelled_as_incoming_ids_are(tmp_path: Path) -> None:
         ('[actor]\nusername = "no spaces"\n', "[actor] username"),
         ('[federation]\nallow_private_addresses = "yes"\n', "expected true or false"),
         ("[server\n", "invalid TOML"),
+        ('[notify]\ndigest = "weekly"\n', "[notify] digest: must be one of off, hourly"),
+        ('[notify]\nto = "me@example.org"\n', "[notify] to: mail needs smtp_host"),
+        ('[notify]\nsmtp_host = "h"\nfrom = "not an address"\n', "[notify] from: not one"),
+        ('[notify]\nsmtp_host = "smtp.example"\nsmtp_user = "u"\nsmtp_password = "p"\n',
+         "[notify] smtp_password: would cross the network in clear text"),
+        ('[notify]\nsmtp_host = "h"\ntls = true\nstarttls = true\n', "[notify] tls: choose"),
+        ('[notify]\nsmtp_port = 70000\n', "[notify] smtp_port: must be between"),
+        ('[notify]\nwebhook_url = "https://hook.example/x"\n',
+         "[notify] webhook_secret: a webhook needs a secret"),
+        ('[notify]\nwebhook_url = "file:///etc/passwd"\nwebhook_secret = "s"\n',
+         "[notify] webhook_url: must be an absolute http(s) URL"),
+        ('[notify]\nsender = "x@example.org"\n', "unknown key [notify] sender"),
+        ('[spam]\nakismet_url = "ftp://spam.example"\n', "[spam] akismet_url: must be"),
+        ('[spam]\ntimeout = 0\n', "[spam] timeout: must be between"),
+        ('[comments]\nprivacy_url = "javascript:alert(1)"\n',
+         "[comments] privacy_url: must be an http(s) URL"),
     ],
 )
 def test_bad_config_is_one_clear_line(tmp_path: Path, body: str, expected: str) -> None:
@@ -102,3 +118,21 @@ def test_bad_config_via_real_entry_point(tmp_path: Path) -> None:
     assert proc.stderr.strip().count("\n") == 0
     assert "Traceback" not in proc.stderr
     assert "[server] port: expected an integer" in proc.stderr
+
+
+def test_notify_and_spam_keys(tmp_path: Path) -> None:
+    """Given [notify] (with its `from` key) and [spam], the settings carry them; the
+    shipped example loads with mail, webhook and spam checking off."""
+    cfg = tmp_path / "notify.toml"
+    cfg.write_text('[notify]\nsmtp_host = "localhost"\nstarttls = true\n'
+                   'from = "blog@example.org"\nto = "me@example.org"\ndigest = "daily"\n'
+                   '[spam]\nakismet_key = "k"\ntimeout = 2\n')
+    s = load_settings(cfg)
+    assert (s.notify.sender, s.notify.to, s.notify.digest) == (
+        "blog@example.org", "me@example.org", "daily")
+    assert (s.notify.mail, s.notify.port) == (True, 587)
+    assert (s.spam.enabled, s.spam.timeout, s.spam.akismet_url) == (
+        True, 2.0, "https://rest.akismet.com")
+    example = load_settings(Path(__file__).parent.parent / "config.example.toml")
+    assert not example.notify.mail and not example.notify.webhook_url
+    assert not example.spam.enabled

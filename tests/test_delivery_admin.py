@@ -63,8 +63,8 @@ async def test_cli_list_and_retry(make_instance: Any, tmp_path: Path,
     assert (only["id"], only["last_status"], only["attempts"]) == (failed_id, 403, 1)
     assert only["last_error"] == "HTTP 403"
     code, out, _ = await _cli(capsys, "deliveries", "list", "--config", cfg)
-    assert code == 0 and out.splitlines()[0].split() == ["ID", "STATUS", "TRIES", "WHEN",
-                                                         "LAST", "INBOX"]
+    assert code == 0 and out.splitlines()[0].split() == ["ID", "KIND", "STATUS", "TRIES",
+                                                         "WHEN", "LAST", "INBOX"]
     code, out, _ = await _cli(capsys, "deliveries", "retry", "--all-failed", "--config", cfg)
     assert (code, out) == (0, "retrying 1 failed deliveries\n")
     code, out, _ = await _cli(capsys, "deliveries", "retry", str(done_id), "--config", cfg)

@@ -224,7 +224,10 @@ async def test_fedify_verifies_our_signed_accept_and_fetch(
     make_instance: InstanceFactory, remote: FakeInstance, scheme: str, spec: str
 ) -> None:
     """Given a Follow, when we send Accept and a GET, then Fedify verifies them, not forgeries."""
-    fc: Instance = await make_instance(federation={"signature_scheme": scheme})
+    # The test sends the job itself, so no delivery worker may send it too (it raced the
+    # test's own POST and the peer saw the Accept twice).
+    fc: Instance = await make_instance(
+        federation={"signature_scheme": scheme, "delivery_worker": False})
     bob = remote.actor("bob")
     follow = activity(bob, "Follow", fc.rt.urls.actor)
     r = await deliver(fc.session, bob, f"{fc.url}/inbox", follow)

@@ -38,7 +38,8 @@ async def test_published_comment_is_text_with_links_and_no_email(make_instance) 
     assert c["content"] == ('<p>Hi &lt;b&gt;there&lt;/b&gt;</p><p>see <a href="https://x.org" '
                             'rel="nofollow noopener noreferrer ugc">https://x.org</a>.</p>')
     assert c["author"] == {"kind": "reader", "name": "Bob", "handle": None, "url": None,
-                           "avatar": None, "website": "https://bob.example"}
+                           "avatar": None, "website": "https://bob.example",
+                           "avatar_2x": None, "emojis": []}
     shown = await thread(fc, id=str(post["id"]))
     assert shown["comments"][0]["id"] == c["id"]
     assert "bob@example.org" not in (await resp.text()) + str(shown)

@@ -426,6 +426,34 @@ def test_attachments(normalizer: Normalizer) -> None:
     )
 
 
+EMOJI_CONTEXT = [*CONTEXT, {"toot": "http://joinmastodon.org/ns#", "Emoji": "toot:Emoji"}]
+
+
+def emoji(name: Any, url: Any) -> dict[str, Any]:
+    return {"id": "https://social.example/emojis/1", "type": "Emoji", "name": name,
+            "icon": {"type": "Image", "mediaType": "image/png", "url": url}}
+
+
+def test_custom_emoji_of_notes_and_actors(normalizer: Normalizer) -> None:
+    """Emoji tags (Mastodon's ":code:" names, Misskey's, bare ones) give shortcode and image;
+    a bad shortcode, a non-http icon or a repeated shortcode is dropped; actors too."""
+    tags = [emoji(":blobcat:", "https://cdn.example/blobcat.png"),
+            emoji("ablobfox_bounce", {"type": "Link", "href": "https://cdn.example/fox.gif"}),
+            emoji(":blob cat:", "https://cdn.example/x.png"),
+            emoji(":evil:", "javascript:alert(1)"),
+            emoji(":blobcat:", "https://cdn.example/other.png"),
+            {"type": "Emoji", "name": ":nourl:"},
+            {"type": "Hashtag", "name": "#cats"}]
+    obj = obj_of(note(**{"@context": EMOJI_CONTEXT, "tag": tags}), normalizer)
+    assert [(e.shortcode, e.url) for e in obj.emojis] == [
+        ("blobcat", "https://cdn.example/blobcat.png"),
+        ("ablobfox_bounce", "https://cdn.example/fox.gif")]
+    person = parse_actor(actor(**{"@context": EMOJI_CONTEXT, "name": "Alice :blobcat:",
+                                  "tag": [tags[0]]}), normalizer=normalizer)
+    assert [(e.shortcode, e.url) for e in person.emojis] == [
+        ("blobcat", "https://cdn.example/blobcat.png")]
+
+
 def test_url_prefers_the_html_link(normalizer: Normalizer) -> None:
     """PeerTube lists several Links; the text/html one is the page."""
     obj = obj_of(note(url=[{"type": "Link", "mediaType": "video/mp4",

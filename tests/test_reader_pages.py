@@ -32,9 +32,11 @@ async def page(fc: Instance, slug: str, query: str = "") -> str:
 async def test_thread_page_shows_every_detail(make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
     """Given a fediverse reply with a content warning, an attachment, an edit and an avatar,
     the owner's answer with a like, and a reader's comment with a website, the page shows
-    each with author, handle, link, time, marker and counts, and is valid HTML5."""
+    each with author, handle, link, time, marker and counts, and is valid HTML5 (images
+    hot-linked: tests/test_media.py shows them served by us)."""
     fc: Instance = await make_instance(moderation={"policy": "none"},
-                                       comments={"min_form_seconds": 0})
+                                       comments={"min_form_seconds": 0},
+                                       media={"proxy": False})
     post = await add_post_via_api(fc, summary="What the post is about")
     alice = remote.actor("alice")
     obj = note(alice, post["ap_id"], content="<p>Spoiler inside</p>", summary="plot twist",
@@ -199,18 +201,22 @@ async def test_pending_and_private_never_on_the_page(make_instance, remote: Fake
     assert "1 comment<" in text
 
 
-async def test_page_policy_allows_http_images_only_in_local_development(
+async def test_page_policy_allows_images_from_elsewhere_only_when_hot_linked(
         make_instance) -> None:  # type: ignore[no-untyped-def]
-    """Given a production instance the page policy allows https images only; with private
-    addresses allowed (local development) plain http avatars are allowed too."""
-    prod: Instance = await make_instance(federation={"allow_private_addresses": False})
-    post = await add_post_via_api(prod)
-    resp = await prod.get(f"/posts/{post['slug']}", accept=HTML)
-    assert "img-src 'self' https: data:;" in resp.headers["Content-Security-Policy"]
-    dev: Instance = await make_instance()
-    post = await add_post_via_api(dev)
-    resp = await dev.get(f"/posts/{post['slug']}", accept=HTML)
-    assert "img-src 'self' https: http: data:;" in resp.headers["Content-Security-Policy"]
+    """Given images served by us (the default), the page policy allows images from its own
+    origin only, in production and in local development alike; with [media] proxy = false
+    it allows https images, and plain http ones only in local development (private
+    addresses allowed)."""
+    csp = []
+    for federation, proxy in (({"allow_private_addresses": False}, True), ({}, True),
+                              ({"allow_private_addresses": False}, False), ({}, False)):
+        inst: Instance = await make_instance(federation=federation, media={"proxy": proxy})
+        post = await add_post_via_api(inst)
+        resp = await inst.get(f"/posts/{post['slug']}", accept=HTML)
+        csp.append(resp.headers["Content-Security-Policy"])
+    assert "img-src 'self' data:;" in csp[0] and "img-src 'self' data:;" in csp[1]
+    assert "img-src 'self' https: data:;" in csp[2]
+    assert "img-src 'self' https: http: data:;" in csp[3]
 
 
 async def test_page_etag_answers_304_until_the_thread_or_the_form_token_needs_a_new_page(

@@ -121,11 +121,12 @@ def test_reactions_are_counted_per_comment_with_a_facepile() -> None:
     first, second = roots[0]["reactions"], roots[1]["reactions"]
     assert (first["likes"], first["boosts"]) == (10, 1)
     assert [p["name"] for p in first["people"]] == [f"U{i}" for i in range(8)]
-    assert first["people"][1] == {"name": "U1", "avatar": None, "url": "https://s.example/@1"}
+    assert first["people"][1] == {"name": "U1", "avatar": None, "url": "https://s.example/@1",
+                                  "avatar_2x": None}
     assert (second["likes"], second["boosts"]) == (0, 1)
     # A hostile icon or profile URL never becomes a link; the name falls back to the host.
     assert second["people"] == [{"name": "s.example", "avatar": None,
-                                 "url": "https://s.example/u/y"}]
+                                 "url": "https://s.example/u/y", "avatar_2x": None}]
 
 
 def test_json_shapes_for_each_kind_of_author() -> None:
@@ -146,17 +147,18 @@ def test_json_shapes_for_each_kind_of_author() -> None:
     r = roots[0]
     assert r["author"] == {"kind": "fediverse", "name": "Alice", "handle": "@alice@social.example",
                            "url": "https://social.example/@alice",
-                           "avatar": "https://social.example/a.png", "website": None}
+                           "avatar": "https://social.example/a.png", "website": None,
+                           "avatar_2x": None, "emojis": []}
     assert (r["url"], r["summary"], r["sensitive"], r["edited"]) == (
         "https://social.example/@alice/1", "spoilers", True, True)
     assert r["attachments"] == [{"url": "https://social.example/f.png", "media_type": "image/png",
-                                 "name": None}]
+                                 "name": None, "thumbnail": None}]
     o = r["replies"][0]
     assert o["author"]["kind"] == "owner" and o["author"]["name"] == "The Blog"
     assert o["author"]["handle"] == "@blog@example.org"
     b = o["replies"][0]
     assert b["author"] == {"kind": "reader", "name": "Bob", "handle": None, "url": None,
-                           "avatar": None, "website": None}
+                           "avatar": None, "website": None, "avatar_2x": None, "emojis": []}
     assert b["url"] is None and "email" not in str(b)
     m = roots[1]
     assert m["author"]["url"] == "https://social.example/users/mallory"

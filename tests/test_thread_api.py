@@ -166,6 +166,7 @@ async def test_thread_is_read_with_a_fixed_number_of_queries(
     fc: Instance = await make_instance(moderation={"policy": "none"})
     post = await add_post_via_api(fc)
     alice = remote.actor("alice")
+    alice.extra = {"icon": None}  # no avatar to fetch in the background while reads are counted
     parent = await remote_reply(fc, alice, post["ap_id"])
     for i in range(29):
         resp = await post_local(fc, post["id"], parent=str(parent), name=f"R{i}",
@@ -184,8 +185,8 @@ async def test_thread_is_read_with_a_fixed_number_of_queries(
     assert data["count"] == 30 and uncached.data == data
     # data_version, the post (a first-seen spelling), then in one trip and one snapshot:
     # data_version, the post, the thread's rows, the comments whose fragment is missing,
-    # their reactions, the post's.
-    assert len(cold) == 8, cold
+    # their reactions, the post's, and the images (emoji, thumbnails) they show.
+    assert len(cold) == 9, cold
     assert sum("SELECT c.id, c.parent_id, c.status = 'deleted', f.body" in s for s in cold) == 1
     assert sum("f.body IS NULL OR f.key" in s for s in cold) == 1
     # With every fragment stored: the post, the rows with their fragments, the post's

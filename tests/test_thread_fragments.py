@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fedcomments.services import moderation, replies
-from fedcomments.services.thread import get_thread, owner_of
-from fedcomments.services.thread_json import thread_json
+from fedcomments.services.thread import get_thread, scratch_json
 from fedcomments.store import threads as thread_store
 from fedcomments.web.public_api import THREAD_CACHE
 from tests.conftest import Instance
@@ -17,14 +16,9 @@ from tests.helpers.reader import flatten, post_local, remote_reply, thread
 
 
 async def reference(fc: Instance, post_id: int) -> dict[str, Any]:
-    """The thread rendered from scratch: every comment and reaction read in full."""
-    conn = fc.rt.db.read
-    post = await thread_store.thread_post(conn, post_id=post_id)
-    assert post is not None
-    entries = await thread_store.public_thread(conn, post_id)
-    reactions = await thread_store.reactions_for_post(conn, post_id)
-    return thread_json(post, entries, reactions, owner_of(fc.rt),
-                       fc.rt.settings.comments.max_depth)
+    """The thread rendered from scratch: every comment and reaction read in full, with the
+    images as they stand."""
+    return await scratch_json(fc.rt, post_id)
 
 
 async def stored(fc: Instance) -> dict[int, bytes]:
@@ -59,7 +53,7 @@ async def test_assembled_thread_equals_scratch_rendering_through_changes(
     alice, bob, carol = remote.actor("alice"), remote.actor("bob"), remote.actor("carol")
     first = note(alice, post["ap_id"], content="<p>First</p>", summary="spoiler", extra={
         "attachment": [{"type": "Document", "mediaType": "image/png",
-                        "url": "https://files.example/cat.png", "name": "A cat"}]})
+                        "url": f"{remote.url}/files/cat.png", "name": "A cat"}]})
     await send(fc, alice, activity(alice, "Create", first))
     a = await comment_id(fc, first["id"])
     answer = await replies.owner_reply(fc.rt, a, "Thanks!")
@@ -143,8 +137,8 @@ async def test_refetched_actor_with_nothing_new_keeps_fragments_and_stamp(
         make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
     """Given a stored thread, when the commenter's actor row is written again with the same
     values (a refetch), then no fragment is dropped and the ETag stays; a new avatar drops
-    that commenter's fragment and changes the ETag."""
-    fc: Instance = await make_instance(moderation={"policy": "none"})
+    that commenter's fragment and changes the ETag (hot-linked images: the URL is shown)."""
+    fc: Instance = await make_instance(moderation={"policy": "none"}, media={"proxy": False})
     post = await add_post_via_api(fc)
     alice = remote.actor("alice")
     reply = await remote_reply(fc, alice, post["ap_id"])
@@ -231,3 +225,24 @@ async def test_a_fragment_rendered_before_a_change_is_not_stored(
     data = await thread(fc, id=str(post["id"]))
     assert data["comments"][0]["content"] == "<p>last</p>"
     assert data == await reference(fc, post["id"])
+
+
+async def test_profile_update_of_a_commenter_with_stored_fragments(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given a commenter whose comment's fragment is stored, when their Update{Person}
+    renames them (the actor is upserted), then the update succeeds and the thread shows
+    the new name (the fragment trigger no longer aborts under the upsert)."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    gus = remote.actor("gus")
+    gus.extra = {"icon": None}
+    reply = await remote_reply(fc, gus, post["ap_id"])
+    await thread(fc, id=str(post["id"]))
+    assert set(await stored(fc)) == {reply}
+    gus.name = "Gus Renamed"
+    fc.clock.advance(minutes=10)  # past the refetch interval of Update{Person}
+    await send(fc, gus, activity(gus, "Update", gus.document()))
+    row = await fc.rt.db.read.fetchone("SELECT name FROM actors WHERE ap_id = ?", (gus.id,))
+    assert row[0] == "Gus Renamed"
+    data = await thread(fc, id=str(post["id"]))
+    assert data["comments"][0]["author"]["name"] == "Gus Renamed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fedcomments.ap.parse_emoji import emojis
 from fedcomments.ap.parse_values import (
     MAX_KEYS,
     MAX_MULTIBASE,
@@ -51,6 +52,7 @@ def _actor(node: dict[str, Any], depth: int) -> IncomingActor:
         public_keys=_keys(node, actor_id),
         manually_approves=_bool(node.get("manuallyApprovesFollowers")),
         published=_datetime(node.get("published")),
+        emojis=emojis(node),
     )
 
 

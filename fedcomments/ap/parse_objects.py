@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fedcomments.ap.parse_emoji import emojis
 from fedcomments.ap.parse_values import (
     ACTIVITY_TYPES,
     MAX_ATTACHMENTS,
@@ -95,6 +96,7 @@ def _object(node: dict[str, Any], followers_url: str | None, depth: int,
         hashtags=hashtags,
         attachments=_attachments(node),
         quote_url=_quote(node),
+        emojis=emojis(node),
     )
 
 

@@ -29,6 +29,14 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class Emoji:
+    """A custom emoji: ``:shortcode:`` in the text stands for the image at ``url``."""
+
+    shortcode: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Mention:
     """A ``Mention`` tag: the mentioned actor's id and its display handle."""
 
@@ -64,6 +72,7 @@ class IncomingObject:
     hashtags: tuple[str, ...]
     attachments: tuple[Attachment, ...]
     quote_url: str | None
+    emojis: tuple[Emoji, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,3 +132,4 @@ class IncomingActor:
     public_keys: tuple[PublicKey, ...]
     manually_approves: bool
     published: datetime | None
+    emojis: tuple[Emoji, ...] = ()

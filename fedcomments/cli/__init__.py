@@ -16,6 +16,8 @@ from fedcomments.cli import (
     deliveries,
     domains,
     followers,
+    importing,
+    moving,
     posts,
     reports,
     server,
@@ -32,6 +34,8 @@ EPILOG = """examples:
 # Each command module exposes register(subparsers); commands set `func` to a coroutine
 # function taking the parsed arguments.
 MODULES = [server, worker, posts, comments, domains, actors, followers, reports, deliveries]
+# Moving in and out: import, export, backup and restore.
+MODULES += [importing, moving]
 
 
 def build_parser() -> argparse.ArgumentParser:

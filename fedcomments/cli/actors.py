@@ -7,6 +7,8 @@ from typing import Any
 
 from fedcomments.cli import common
 from fedcomments.cli.domains import describe_removed
+from fedcomments.model import ActorBlock
+from fedcomments.paging import Page
 from fedcomments.services import admin
 
 BLOCK_HELP = """Block one fediverse account, at once, also for a running server.
@@ -41,22 +43,20 @@ async def unblock(args: argparse.Namespace) -> int:
 
 async def list_(args: argparse.Namespace) -> int:
     async with common.runtime(args) as rt:
-        found = await admin.list_actor_blocks(rt)
-    if args.json:
-        common.print_json({"actors": [admin.actor_block_json(b) for b in found]})
-        return 0
-    if not found:
-        print("no actor is blocked")
-        return 0
-    rows = []
-    for b in found:
-        r = admin.Removed.from_dict(b.removed)
-        rows.append([b.ap_id, b.created_at.strftime("%Y-%m-%d %H:%M"), r.comments,
-                     r.reactions, r.followers, "yes" if b.keep_content else "",
-                     common.one_line(b.reason, 50)])
-    common.print_table(["ACTOR", "BLOCKED", "COMMENTS", "REACTIONS", "FOLLOWERS", "KEPT",
-                        "REASON"], rows)
+        async def fetch(cursor: str | None) -> Page[ActorBlock]:
+            return await admin.actor_blocks_page(rt, limit=args.limit, cursor=cursor)
+
+        await common.print_listing(
+            args, "actors", fetch, admin.actor_block_json,
+            ["ACTOR", "BLOCKED", "COMMENTS", "REACTIONS", "FOLLOWERS", "KEPT", "REASON"], _row,
+            empty="no actor is blocked")
     return 0
+
+
+def _row(b: ActorBlock) -> list[Any]:
+    r = admin.Removed.from_dict(b.removed)
+    return [b.ap_id, b.created_at.strftime("%Y-%m-%d %H:%M"), r.comments, r.reactions,
+            r.followers, "yes" if b.keep_content else "", common.one_line(b.reason, 50)]
 
 
 def register(sub: Any) -> None:
@@ -82,5 +82,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=unblock)
     p = common.add_command(asub, "list", "List blocked accounts.",
                            "fedcomments actors list --json")
+    common.add_paging_arguments(p)
     common.add_json_argument(p)
     p.set_defaults(func=list_)

@@ -9,39 +9,44 @@ from typing import Any
 from fedcomments.ap.sanitize import plain_text
 from fedcomments.cli import common
 from fedcomments.cli.domains import confirmed
+from fedcomments.paging import Page
 from fedcomments.services import admin
+from fedcomments.services.admin import ListedComment
 
 
 def _handle(c: Any) -> str:
     if c.actor is not None:
         return str(c.actor.handle)
-    return "owner" if c.origin.value == "owner" else "local"
+    kind = "owner" if c.origin.value == "owner" else "local"
+    # Imported comments say where they came from.
+    return f"{kind} ({c.imported.source})" if c.imported is not None else kind
 
 
-def _status(c: Any) -> str:
+def _status(c: Any, spam: str | None = None) -> str:
     private = c.visibility.value in ("followers", "direct")
-    return f"{c.status.value} ({c.visibility.value})" if private else c.status.value
+    status = f"{c.status.value} ({c.visibility.value})" if private else c.status.value
+    return f"{status}, {spam}" if spam in ("spam", "queued") else status
 
 
 async def list_(args: argparse.Namespace) -> int:
     async with common.runtime(args) as rt:
-        found = await admin.list_comments(rt, post=args.post, status=args.status,
-                                          limit=args.limit)
-    if args.json:
-        common.print_json({"comments": [admin.comment_json(x) for x in found]})
-        return 0
-    if not found:
-        print("no comments match")
-        return 0
-    rows = []
-    for x in found:
-        c = x.comment
-        author = admin.comment_json(x)["author"]["name"]
-        rows.append([c.id, common.one_line(x.post_slug, 24), common.one_line(author, 20),
-                     _handle(c), _status(c), c.published_at.strftime("%Y-%m-%d %H:%M"),
-                     common.one_line(plain_text(c.content).split("\n", 1)[0], 50)])
-    common.print_table(["ID", "POST", "AUTHOR", "HANDLE", "STATUS", "TIME", "TEXT"], rows)
+        async def fetch(cursor: str | None) -> Page[ListedComment]:
+            return await admin.comments_page(rt, post=args.post, status=args.status,
+                                             limit=args.limit, cursor=cursor)
+
+        await common.print_listing(
+            args, "comments", fetch, admin.comment_json,
+            ["ID", "POST", "AUTHOR", "HANDLE", "STATUS", "TIME", "TEXT"], _row,
+            empty="no comments match")
     return 0
+
+
+def _row(x: ListedComment) -> list[Any]:
+    c = x.comment
+    author = admin.comment_json(x)["author"]["name"]
+    return [c.id, common.one_line(x.post_slug, 24), common.one_line(author, 20),
+            _handle(c), _status(c, x.spam), c.published_at.strftime("%Y-%m-%d %H:%M"),
+            common.one_line(plain_text(c.content).split("\n", 1)[0], 50)]
 
 
 async def show(args: argparse.Namespace) -> int:
@@ -54,11 +59,15 @@ async def show(args: argparse.Namespace) -> int:
     c = detail.listed.comment
     fields = [("id", c.id), ("post", detail.listed.post_slug), ("author", data["author"]["name"]),
               ("handle", _handle(c)), ("status", c.status.value),
+              ("spam check", detail.listed.spam or "not checked"),
               ("visibility", c.visibility.value), ("published", data["published"]),
               ("updated", data["updated"] or ""), ("parent", c.parent_id or ""),
               ("replies", detail.replies),
               ("reactions", ", ".join(f"{k} {v}" for k, v in detail.reactions.items()) or "0"),
               ("url", c.url or c.ap_id or ""), ("summary", c.summary or "")]
+    if c.imported is not None:
+        fields.append(("imported", f"from {c.imported.source} ({c.imported.site}), id "
+                                   f"{c.imported.id}"))
     for name, value in fields:
         print(f"{name:>10}: {value}")
     print()
@@ -133,7 +142,7 @@ def register(sub: Any) -> None:
     p.add_argument("--status", choices=admin.STATUSES, default="all",
                    help="pending, approved, rejected, private or all (default; without "
                         "deleted placeholders)")
-    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    common.add_paging_arguments(p)
     common.add_json_argument(p)
     p.set_defaults(func=list_)
     p = common.add_command(csub, "show", "Show one comment in full.", "fedcomments comments "

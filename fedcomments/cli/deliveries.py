@@ -7,24 +7,30 @@ from typing import Any
 
 from fedcomments.cli import common
 from fedcomments.errors import InvalidInput
-from fedcomments.model import DeliveryStatus
+from fedcomments.model import DeliveryJob, DeliveryStatus
+from fedcomments.paging import Page
 from fedcomments.services import deliveries
 
 
 async def list_(args: argparse.Namespace) -> int:
     status = deliveries.parse_status(args.status)
     limit = deliveries.parse_limit(args.limit)
+    kinds = deliveries.parse_kind(args.kind)
     async with common.runtime(args) as rt:
-        jobs = await deliveries.list_deliveries(rt, status=status, limit=limit)
         counts = await deliveries.counts(rt)
-    if args.json:
-        common.print_json({"counts": counts, "deliveries": [deliveries.job_json(j) for j in jobs]})
-        return 0
-    common.print_table(
-        ["ID", "STATUS", "TRIES", "WHEN", "LAST", "INBOX"],
-        [[j.id, j.status.value, j.attempts, _when(j), _last(j), j.inbox] for j in jobs],
-    )
-    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+
+        async def fetch(cursor: str | None) -> Page[DeliveryJob]:
+            return await deliveries.deliveries_page(rt, status=status, limit=limit,
+                                                    cursor=cursor, kinds=kinds)
+
+        await common.print_listing(
+            args, "deliveries", fetch, deliveries.job_json,
+            ["ID", "KIND", "STATUS", "TRIES", "WHEN", "LAST", "INBOX"],
+            lambda j: [j.id, j.kind.value, j.status.value, j.attempts, _when(j), _last(j),
+                       j.inbox],
+            empty="no deliveries", head={"counts": counts})
+    if not args.json:
+        print(", ".join(f"{n} {s}" for s, n in counts.items()))
     return 0
 
 
@@ -59,14 +65,18 @@ async def retry(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("deliveries", help="See and retry outgoing deliveries.",
-                       description="See and retry outgoing deliveries.")
+                       description="See and retry outgoing deliveries: ActivityPub "
+                                   "activities, webhook events, mails and spam-service calls.")
     dsub = p.add_subparsers(dest="deliveries_command", metavar="ACTION", required=True)
     p = common.add_command(dsub, "list", "List delivery jobs (pending ones in the order they "
                            "run, finished ones newest first).",
                            "fedcomments deliveries list --status failed")
     p.add_argument("--status", choices=[s.value for s in DeliveryStatus] + ["all"],
                    help="only jobs in this state (default: all)")
-    p.add_argument("--limit", default="100", help="at most this many (default 100)")
+    common.add_paging_arguments(p, maximum=deliveries.MAX_LIMIT)
+    p.add_argument("--kind", choices=deliveries.KIND_CHOICES,
+                   help="only this kind: activity (ActivityPub), webhook, mail, spam, or "
+                        "notify (webhooks and mails); default all")
     common.add_json_argument(p)
     p.set_defaults(func=list_)
     p = common.add_command(dsub, "retry", "Put a finished delivery (or every failed one) "

@@ -9,6 +9,8 @@ from typing import Any
 
 from fedcomments.cli import common
 from fedcomments.errors import InvalidInput
+from fedcomments.model import DomainBlock
+from fedcomments.paging import Page
 from fedcomments.services import admin
 
 BLOCK_HELP = """Block a domain and every subdomain of it, at once, also for a running server.
@@ -80,22 +82,21 @@ async def unblock(args: argparse.Namespace) -> int:
 
 async def list_(args: argparse.Namespace) -> int:
     async with common.runtime(args) as rt:
-        found = await admin.list_domain_blocks(rt)
-    if args.json:
-        common.print_json({"domains": [admin.domain_block_json(b) for b in found]})
-        return 0
-    if not found:
-        print("no domain is blocked")
-        return 0
-    rows = []
-    for b in found:
-        r = admin.Removed.from_dict(b.removed)
-        rows.append([b.domain, b.created_at.strftime("%Y-%m-%d %H:%M"), r.comments,
-                     r.reactions, r.followers, r.deliveries, "yes" if b.keep_content else "",
-                     common.one_line(b.reason, 50)])
-    common.print_table(["DOMAIN", "BLOCKED", "COMMENTS", "REACTIONS", "FOLLOWERS",
-                        "DELIVERIES", "KEPT", "REASON"], rows)
+        async def fetch(cursor: str | None) -> Page[DomainBlock]:
+            return await admin.domain_blocks_page(rt, limit=args.limit, cursor=cursor)
+
+        await common.print_listing(
+            args, "domains", fetch, admin.domain_block_json,
+            ["DOMAIN", "BLOCKED", "COMMENTS", "REACTIONS", "FOLLOWERS", "DELIVERIES", "KEPT",
+             "REASON"], _row, empty="no domain is blocked")
     return 0
+
+
+def _row(b: DomainBlock) -> list[Any]:
+    r = admin.Removed.from_dict(b.removed)
+    return [b.domain, b.created_at.strftime("%Y-%m-%d %H:%M"), r.comments, r.reactions,
+            r.followers, r.deliveries, "yes" if b.keep_content else "",
+            common.one_line(b.reason, 50)]
 
 
 def _read(path: str) -> str:
@@ -190,6 +191,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=unblock)
     p = common.add_command(dsub, "list", "List blocked domains with what each block removed.",
                            "fedcomments domains list --json")
+    common.add_paging_arguments(p)
     common.add_json_argument(p)
     p.set_defaults(func=list_)
     p = common.add_command(dsub, "import", "Import a Mastodon CSV blocklist or a plain list.",

@@ -8,6 +8,9 @@ from typing import Any
 
 from fedcomments.cli import common, snippet
 from fedcomments.errors import InvalidInput
+from fedcomments.model import Post
+from fedcomments.paging import Page
+from fedcomments.services import feed_sync
 from fedcomments.services import posts as post_service
 
 
@@ -49,16 +52,18 @@ async def update(args: argparse.Namespace) -> int:
 
 async def list_(args: argparse.Namespace) -> int:
     async with common.runtime(args) as rt:
-        found = await post_service.list_posts_with_counts(rt, include_deleted=args.all)
-    if args.json:
-        common.print_json({"posts": [post_service.post_summary(p, c) for p, c in found]})
-        return 0
-    common.print_table(
-        ["ID", "PUBLISHED", "TITLE", "COMMENTS", "PENDING", "LIKES", "BOOSTS", "ACTIVITYPUB ID"],
-        [[p.id, p.published_at.strftime("%Y-%m-%d"), common.one_line(p.title, 40),
-          c["comments"], c["pending"], c["likes"], c["boosts"], p.ap_id]
-         for p, c in found],
-    )
+        async def fetch(cursor: str | None) -> Page[tuple[Post, dict[str, int]]]:
+            return await post_service.posts_page_with_counts(
+                rt, include_deleted=args.deleted, limit=args.limit, cursor=cursor)
+
+        await common.print_listing(
+            args, "posts", fetch, lambda pc: post_service.post_summary(*pc),
+            ["ID", "PUBLISHED", "TITLE", "COMMENTS", "PENDING", "LIKES", "BOOSTS",
+             "ACTIVITYPUB ID"],
+            lambda pc: [pc[0].id, pc[0].published_at.strftime("%Y-%m-%d"),
+                        common.one_line(pc[0].title, 40), pc[1]["comments"], pc[1]["pending"],
+                        pc[1]["likes"], pc[1]["boosts"], pc[0].ap_id],
+            empty="no posts")
     return 0
 
 
@@ -81,6 +86,39 @@ async def delete(args: argparse.Namespace) -> int:
         post = await post_service.delete_post(rt, args.ref)
     print(f"deleted post {post.id}: {post.title}")
     return 0
+
+
+async def sync(args: argparse.Namespace) -> int:
+    async with common.runtime(args) as rt:
+        outcomes = await feed_sync.sync_feeds(rt, feed=args.feed, dry_run=args.dry_run)
+    if args.json:
+        common.print_json({"dry_run": args.dry_run, "feeds": [o.as_json() for o in outcomes]})
+    else:
+        for outcome in outcomes:
+            _print_sync(outcome, args.dry_run)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _print_sync(outcome: feed_sync.FeedOutcome, dry_run: bool) -> None:
+    would = "would be " if dry_run else ""
+    if outcome.status == "failed":
+        print(f"{outcome.url}: failed: {outcome.error}")
+        return
+    if outcome.status == "not-modified":
+        print(f"{outcome.url}: not modified since the last poll")
+        return
+    added, updated, skipped = (outcome.of(a) for a in ("added", "updated", "skipped"))
+    first = " (first poll: older entries are imported without announcing them)" \
+        if outcome.first_poll else ""
+    print(f"{outcome.url}: {len(added)} {would}added, {len(updated)} {would}updated, "
+          f"{len(skipped)} skipped{first}")
+    for e in added:
+        how = "announced" if e.announced else "quietly"
+        print(f"  added    {e.url}  {common.one_line(e.title, 50)}  ({how})")
+    for e in updated:
+        print(f"  updated  {e.url}  {common.one_line(e.title, 50)}")
+    for e in skipped:
+        print(f"  skipped  {e.url or e.id or '(no id)'}  ({e.reason})")
 
 
 def _post_fields(p: argparse.ArgumentParser) -> None:
@@ -110,7 +148,8 @@ def register(sub: Any) -> None:
     _post_fields(p)
     p.set_defaults(func=update)
     p = common.add_command(psub, "list", "List posts.", "fedcomments posts list --json")
-    p.add_argument("--all", action="store_true", help="include deleted posts")
+    p.add_argument("--deleted", action="store_true", help="include deleted posts")
+    common.add_paging_arguments(p)
     common.add_json_argument(p)
     p.set_defaults(func=list_)
     p = common.add_command(psub, "show", "Show one post.", "fedcomments posts show hello")
@@ -121,4 +160,12 @@ def register(sub: Any) -> None:
                            "fedcomments posts delete hello")
     p.add_argument("ref", help="post id, slug or permalink")
     p.set_defaults(func=delete)
+    p = common.add_command(psub, "sync", "Poll the blog's feeds ([blog] feeds) now: new "
+                           "entries become posts, changed ones are updated.",
+                           "fedcomments posts sync --dry-run")
+    p.add_argument("--feed", metavar="URL", help="only this feed (one of [blog] feeds)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show what would be added and updated; change nothing")
+    common.add_json_argument(p)
+    p.set_defaults(func=sync)
     snippet.register_into(psub)

@@ -28,8 +28,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from fedcomments.delivery.attempt import Attempt, attempt, is_blocked
+from fedcomments.delivery.channels import CHANNELS
 from fedcomments.delivery.queue_pass import PassWriter, Plan
-from fedcomments.model import DeliveryJob
+from fedcomments.model import DeliveryJob, JobKind
 from fedcomments.runtime import Runtime
 from fedcomments.services import deliveries, publish
 from fedcomments.store import queue
@@ -322,7 +323,10 @@ class DeliveryWorker:
 
     def _start(self, job: DeliveryJob) -> None:
         loop = asyncio.get_running_loop()
-        task = asyncio.create_task(attempt(self.rt, job, seconds=self.request_timeout),
+        # Webhooks, mails and spam-service calls share the queue; deliveries stay a
+        # straight call.
+        run = attempt if job.kind is JobKind.ACTIVITY else CHANNELS[job.kind]
+        task = asyncio.create_task(run(self.rt, job, seconds=self.request_timeout),
                                    name=f"delivery-{job.id}")
         self._tasks[task] = job
         self._began[task] = loop.time()

@@ -25,8 +25,11 @@ from fedcomments.remote.common import (
     AS2_ACCEPT,
     AS2_CONTENT_TYPE,
     AS2_PROFILE,
+    MEDIA_ACCEPT,
+    Document,
     FetchFailed,
     JsonResponse,
+    MediaResponse,
     PostResult,
     RemoteSettings,
     Signer,
@@ -140,9 +143,90 @@ class RemoteClient:
             seconds = self._settings.total_timeout
             raise FetchFailed(f"GET {url}: timed out after {seconds} s", url=url) from exc
 
+    async def get_document(
+        self,
+        url: str,
+        *,
+        accept: str,
+        max_bytes: int,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> Document:
+        """GET any document, unsigned, as bytes (at most `max_bytes`), following redirects
+        with each hop re-checked; conditional when `etag`/`last_modified` are given (a 304
+        comes back as such, with no body). Other statuses raise FetchFailed."""
+        extra = {"Accept": accept}
+        if etag:
+            extra["If-None-Match"] = etag
+        if last_modified:
+            extra["If-Modified-Since"] = last_modified
+        try:
+            async with asyncio.timeout(self._settings.total_timeout):
+                current: str | URL = url
+                for _ in range(self._settings.max_redirects + 1):
+                    target = await self._check_get(current)
+                    headers = self._headers("GET", target.url, extra, None, None)
+                    async with self._exchange("GET", target.url, headers, None) as resp:
+                        if resp.status in _REDIRECT_STATUSES:
+                            current = _redirect_location(target.url, resp)
+                            continue
+                        return await self._read_document(target.url, resp, max_bytes)
+        except TimeoutError as exc:
+            seconds = self._settings.total_timeout
+            raise FetchFailed(f"GET {url}: timed out after {seconds} s", url=url) from exc
+        raise FetchFailed(f"GET {url}: more than {self._settings.max_redirects} redirects",
+                          url=str(current))
+
+    async def _read_document(self, url: URL, resp: aiohttp.ClientResponse, max_bytes: int
+                             ) -> Document:
+        where = str(url)
+        if resp.status == 304:
+            return Document(where, 304, b"", _freeze(resp.headers))
+        if resp.status != 200:
+            raise FetchFailed(f"GET {where} answered {resp.status}", url=where, status=resp.status)
+        body, overflow = await _read_capped(resp, max_bytes)
+        if overflow:
+            raise FetchFailed(f"GET {where}: body larger than {max_bytes} bytes", url=where,
+                              status=resp.status)
+        return Document(where, 200, body, _freeze(resp.headers))
+
     async def get_jrd(self, url: str) -> JsonResponse:
         """GET a WebFinger (JRD) document, unsigned, as most servers expect."""
         return await self.get_json(url, signed=False, accept=JRD_ACCEPT, allowed_types=JRD_TYPES)
+
+    async def get_media(self, url: str, *, max_bytes: int) -> MediaResponse:
+        """GET an image, unsigned (media servers and their CDNs expect no signature, as
+        Mastodon fetches them), following up to `max_redirects` redirects, each hop checked
+        by the guard again (media often live on another host). Only a 200 whose body fits
+        in `max_bytes` is returned; its type is the decoder's to check."""
+        try:
+            async with asyncio.timeout(self._settings.total_timeout):
+                current: str | URL = url
+                redirects = 0
+                while True:
+                    target = await self._check_get(current)
+                    headers = self._headers("GET", target.url, {"Accept": MEDIA_ACCEPT}, None,
+                                            None)
+                    async with self._exchange("GET", target.url, headers, None) as resp:
+                        where = str(target.url)
+                        if resp.status in _REDIRECT_STATUSES:
+                            if redirects >= self._settings.max_redirects:
+                                raise FetchFailed(f"GET {url}: too many redirects", url=where,
+                                                  status=resp.status)
+                            redirects += 1
+                            current = _redirect_location(target.url, resp)
+                            continue
+                        if resp.status != 200:
+                            raise FetchFailed(f"GET {where} answered {resp.status}", url=where,
+                                              status=resp.status)
+                        body, overflow = await _read_capped(resp, max_bytes)
+                        if overflow:
+                            raise FetchFailed(f"GET {where}: body larger than {max_bytes} bytes",
+                                              url=where, status=resp.status)
+                        return MediaResponse(where, resp.headers.get("Content-Type", ""), body)
+        except TimeoutError as exc:
+            seconds = self._settings.total_timeout
+            raise FetchFailed(f"GET {url}: timed out after {seconds} s", url=url) from exc
 
     async def post(
         self,
@@ -193,9 +277,7 @@ class RemoteClient:
         while True:
             # Every hop is checked and signed afresh: a redirect may lead to another host,
             # and a signature covers the request target and Host of one request only.
-            if self._before_get is not None:
-                await self._before_get()
-            target = self._check(current)
+            target = await self._check_get(current)
             if redirects and allowed_types is None and origin(str(target.url)) != origin(url):
                 # An actor, key or note never lives on another origin than its id, and
                 # the id is checked against the URL asked for: a redirect to another
@@ -243,6 +325,12 @@ class RemoteClient:
         if not isinstance(data, dict):
             raise FetchFailed(f"GET {where}: JSON is not an object", url=where, status=resp.status)
         return JsonResponse(url=where, status=resp.status, data=data, headers=_freeze(resp.headers))
+
+    async def _check_get(self, url: str | URL) -> Target:
+        """The guard's verdict on one GET hop, after `before_get` (blocks up to date)."""
+        if self._before_get is not None:
+            await self._before_get()
+        return self._check(url)
 
     def _check(self, url: str | URL) -> Target:
         return check_url(

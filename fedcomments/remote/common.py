@@ -15,6 +15,7 @@ Signer = Callable[[str, str, dict[str, str], bytes | None], dict[str, str]]
 AS2_PROFILE = "https://www.w3.org/ns/activitystreams"
 AS2_ACCEPT = f'application/activity+json, application/ld+json; profile="{AS2_PROFILE}"'
 AS2_CONTENT_TYPE = "application/activity+json"
+MEDIA_ACCEPT = "image/webp, image/png, image/jpeg, image/gif;q=0.8"
 
 @dataclass(frozen=True)
 class RemoteSettings:
@@ -60,6 +61,27 @@ class JsonResponse:
     url: str
     status: int
     data: dict[str, Any]
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class MediaResponse:
+    """An image's bytes as fetched from `url` (the final URL, after redirects), with the
+    Content-Type its server declared (checked against the bytes by the decoder)."""
+
+    url: str
+    content_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document fetched as bytes from `url` (the final URL, after redirects): status 200
+    with its body, or 304 (the copy named by the conditional headers is current)."""
+
+    url: str
+    status: int
+    body: bytes
     headers: Mapping[str, str]
 
 

@@ -18,7 +18,7 @@ from fedcomments.errors import FedcommentsError, Forbidden, ProtocolError
 from fedcomments.model import RemoteActor
 from fedcomments.names import host_of, same_host, same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import unblocked
+from fedcomments.services import media, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import changes as change_store
 from fedcomments.store.actors import ActorFields
@@ -109,6 +109,7 @@ def _fields(actor: parse.IncomingActor) -> ActorFields:
 async def store_actor(tx: Conn, actor: parse.IncomingActor, now: datetime) -> RemoteActor:
     """Upsert an actor fetched from its origin, with its keys, inside the caller's tx."""
     actor_id = await actor_store.upsert(tx, _fields(actor), now)
+    await media.link_actor(tx, actor_id, actor.emojis, now)
     keys = own_keys(actor)
     for key_id, pem in keys.items():
         await actor_store.store_key(tx, key_id, actor_id, pem, now)

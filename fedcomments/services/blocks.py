@@ -24,6 +24,7 @@ from fedcomments.domains import (
 from fedcomments.errors import FedcommentsError, InvalidInput, NotFound, RemoteError
 from fedcomments.model import ActorBlock, DomainBlock
 from fedcomments.names import HostError, canonical_host, covering_domain, covers, host_of
+from fedcomments.paging import DEFAULT_PAGE, Page, decode_cursor, encode_cursor, parse_limit
 from fedcomments.runtime import Runtime
 from fedcomments.services import blockfile
 from fedcomments.services import comments as comment_service
@@ -306,6 +307,24 @@ async def unblock_actor(rt: Runtime, raw: str) -> str:
             raise NotFound(f"actor: {ap_id} is not blocked")
     await rt.refresh_shared(force=True)
     return ap_id
+
+
+async def domain_blocks_page(rt: Runtime, *, limit: int | str | None = DEFAULT_PAGE,
+                             cursor: str | None = None) -> Page[DomainBlock]:
+    """One page of domain blocks, by domain, after `cursor`."""
+    size = parse_limit(limit)
+    key = decode_cursor("domains", cursor, (str,))
+    items, last = await block_store.domain_blocks_page(rt.db.read, limit=size, key=key)
+    return Page(items, encode_cursor("domains", last) if last else None)
+
+
+async def actor_blocks_page(rt: Runtime, *, limit: int | str | None = DEFAULT_PAGE,
+                            cursor: str | None = None) -> Page[ActorBlock]:
+    """One page of actor blocks, by actor id, after `cursor`."""
+    size = parse_limit(limit)
+    key = decode_cursor("actors", cursor, (str,))
+    items, last = await block_store.actor_blocks_page(rt.db.read, limit=size, key=key)
+    return Page(items, encode_cursor("actors", last) if last else None)
 
 
 async def list_actor_blocks(rt: Runtime) -> list[ActorBlock]:

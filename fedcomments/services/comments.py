@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from fedcomments.ap import parse
@@ -18,7 +18,7 @@ from fedcomments.model import Attachment, CommentStatus, Origin, RemoteActor
 from fedcomments.model import Visibility as ModelVisibility
 from fedcomments.names import same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, unblocked
+from fedcomments.services import actors, media, notify, spam, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import posts as post_store
@@ -309,15 +309,38 @@ async def _insert_thread(rt: Runtime, tx: Conn, reply: _Prepared, activity_id: s
                 if author.id not in stored:
                     stored[author.id] = await actors.store_actor(tx, author, now)
                 author = stored[author.id]
+            prepared = _prepare(ancestor, author, now)
             status = await moderation_status(rt, tx, author.id)
-            a_known = await comment_store.insert(
-                tx, _new_comment(_prepare(ancestor, author, now), target, parent_id, status),
-                now)
+            new_ancestor = _new_comment(prepared, target, parent_id, status)
+            a_known = await _insert(rt, tx, new_ancestor, now)
+            await _link_media(tx, a_known, ancestor, new_ancestor.attachments, now)
         parent_id = a_known
     status = await moderation_status(rt, tx, reply.author.id)
-    new_id = await comment_store.insert(
-        tx, _new_comment(reply, target, parent_id, status), now)
+    new = _new_comment(reply, target, parent_id, status)
+    new_id = await _insert(rt, tx, new, now)
+    await _link_media(tx, new_id, reply.obj, new.attachments, now)
     return ImportResult(new_id, "created")
+
+
+async def _link_media(tx: Conn, comment_id: int, obj: parse.IncomingObject,
+                      attachments: tuple[Attachment, ...], now: datetime) -> None:
+    await media.link_comment(tx, comment_id, obj.emojis,
+                             [(a.url, a.media_type) for a in attachments], now)
+
+
+async def _insert(rt: Runtime, tx: Conn, new: NewComment, now: datetime) -> int:
+    """Store a fediverse comment and queue word of it; with `[spam] check_fediverse` a
+    public one is held until the spam service has looked at it (through the queue)."""
+    checked = new.visibility.is_public and spam.checks_fediverse(rt)
+    policy = new.status
+    if checked:
+        new = replace(new, status=CommentStatus.PENDING)
+    comment_id = await comment_store.insert(tx, new, now)
+    if checked:
+        await spam.queue_check(rt, tx, comment_id, policy)
+    else:
+        await notify.comment_stored(rt, tx, comment_id)
+    return comment_id
 
 
 _VISIBILITY_RANK = {
@@ -347,11 +370,13 @@ async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: Remot
         visibility = _visibility(obj, actor.followers_url)
         if _VISIBILITY_RANK[visibility] < _VISIBILITY_RANK[comment.visibility]:
             await comment_store.set_visibility(tx, comment.id, visibility)
+        attachments = _attachments(obj)
         await comment_store.update_content(
             tx, comment.id, content=edit.content, summary=_summary(obj),
-            sensitive=obj.sensitive, language=obj.language, attachments=_attachments(obj),
+            sensitive=obj.sensitive, language=obj.language, attachments=attachments,
             mentions=tuple(m.href for m in obj.mentions[:MAX_MENTIONS]), updated_at=updated,
         )
+        await _link_media(tx, comment.id, obj, attachments, edit.now)
         return "edited"
 
     return await unblocked.unit(rt, actor.ap_id, work, named=named)
@@ -374,6 +399,8 @@ async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activit
             return "unknown object"
         if comment.actor is None or comment.actor.id != actor.id:
             return "not theirs"
+        if comment.status is not CommentStatus.DELETED:
+            await notify.comment_deleted(rt, tx, comment, "author")
         return await comment_store.remove(tx, comment, now)
 
     return await rt.db.unit(work)

@@ -10,7 +10,8 @@ from typing import Any
 
 from fedcomments.delivery import policy
 from fedcomments.errors import InvalidInput, NotFound
-from fedcomments.model import DeliveryJob, DeliveryStatus
+from fedcomments.model import DeliveryJob, DeliveryStatus, JobKind
+from fedcomments.paging import Page, decode_cursor, encode_cursor
 from fedcomments.runtime import Runtime
 from fedcomments.store import queue
 
@@ -33,6 +34,23 @@ def parse_status(value: str | None) -> DeliveryStatus | None:
                            field="status") from None
 
 
+#: `--kind` values: each job kind, and "notify" for webhooks and mails together.
+KIND_CHOICES = (*[k.value for k in JobKind], "notify", "all")
+
+
+def parse_kind(value: str | None) -> tuple[JobKind, ...]:
+    """Which kinds of job to list; () means every kind."""
+    if value is None or value == "all":
+        return ()
+    if value == "notify":
+        return (JobKind.WEBHOOK, JobKind.MAIL)
+    try:
+        return (JobKind(value),)
+    except ValueError:
+        raise InvalidInput(f"kind: must be one of {', '.join(KIND_CHOICES)}; got {value!r}",
+                           field="kind") from None
+
+
 def parse_limit(value: str | int | None) -> int:
     if value is None:
         return DEFAULT_LIMIT
@@ -43,9 +61,24 @@ def parse_limit(value: str | int | None) -> int:
 
 
 async def list_deliveries(rt: Runtime, *, status: DeliveryStatus | None = None,
-                          limit: int = DEFAULT_LIMIT) -> list[DeliveryJob]:
-    """Pending jobs in the order they will run; finished ones newest first."""
-    return await queue.list_jobs(rt.db.read, status=status, limit=limit)
+                          limit: int = DEFAULT_LIMIT, kinds: tuple[JobKind, ...] = ()
+                          ) -> list[DeliveryJob]:
+    """Pending jobs in the order they will run; others newest first. Webhook events,
+    mails and spam-service calls are jobs of their own kinds in the same queue."""
+    return (await deliveries_page(rt, status=status, limit=limit, kinds=kinds)).items
+
+
+async def deliveries_page(rt: Runtime, *, status: DeliveryStatus | None = None,
+                          limit: int = DEFAULT_LIMIT, cursor: str | None = None,
+                          kinds: tuple[JobKind, ...] = ()) -> Page[DeliveryJob]:
+    """One page of jobs (only `kinds` when given) after `cursor` (a cursor belongs to one
+    status filter: pending jobs are listed in another order)."""
+    listing = "pending deliveries" if status is DeliveryStatus.PENDING else "deliveries"
+    shape: tuple[type, ...] = (str, int) if status is DeliveryStatus.PENDING else (int,)
+    key = decode_cursor(listing, cursor, shape)
+    items, last = await queue.list_jobs(rt.db.read, status=status, limit=limit, key=key,
+                                        kinds=kinds)
+    return Page(items, encode_cursor(listing, last) if last else None)
 
 
 async def counts(rt: Runtime) -> dict[str, int]:
@@ -83,6 +116,7 @@ def job_json(job: DeliveryJob) -> dict[str, Any]:
     """Stable JSON shape of a delivery job (CLI --json and admin API)."""
     return {
         "id": job.id,
+        "kind": job.kind.value,
         "activity_id": job.activity_id,
         "inbox": job.inbox,
         "host": job.host,

@@ -32,7 +32,7 @@ from fedcomments.errors import InvalidInput, ProtocolError, Unauthorized
 from fedcomments.model import RemoteActor
 from fedcomments.names import canonical_url, same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, deliveries, inbox_activities, unblocked
+from fedcomments.services import actors, deliveries, inbox_activities, media, notify, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 
@@ -210,12 +210,33 @@ async def prune_records(rt: Runtime) -> Pruned:
     return Pruned(*counts)
 
 
+async def _media_housekeeping(rt: Runtime) -> None:
+    """Remote images nothing shows any more, and the image cache beyond its size."""
+    try:
+        swept = await media.housekeeping(rt)
+    except Exception:  # a task boundary: log and try again next time
+        log.exception("sweeping remote images failed")
+    else:
+        if swept.rows or swept.files or swept.evicted:
+            log.info("remote images swept", extra={
+                "rows": swept.rows, "files": swept.files, "evicted": swept.evicted,
+                "kept_bytes": swept.kept_bytes})
+
+
 async def housekeeping(rt: Runtime, interval: float = 1.0) -> None:
     """Prune old inbox records at start and every PRUNE_INTERVAL of the runtime's clock,
-    looking every `interval` seconds; runs until cancelled."""
+    and queue the owner's digest when due (notify.periodic), looking every `interval`
+    seconds; runs until cancelled."""
     last: datetime | None = None
+    last_notify: datetime | None = None
     while True:
         now = rt.now()
+        if last_notify is None or now - last_notify >= notify.CHECK_INTERVAL:
+            last_notify = now
+            try:
+                await notify.periodic(rt)
+            except Exception:  # a task boundary: log and try again next time
+                log.exception("notification housekeeping failed")
         if last is None or now - last >= PRUNE_INTERVAL:
             last = now
             try:
@@ -226,4 +247,5 @@ async def housekeeping(rt: Runtime, interval: float = 1.0) -> None:
                 if pruned.activities or pruned.tombstones:
                     log.info("inbox records pruned", extra={
                         "activities": pruned.activities, "tombstones": pruned.tombstones})
+            await _media_housekeeping(rt)
         await asyncio.sleep(interval)

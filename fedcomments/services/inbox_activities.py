@@ -16,7 +16,7 @@ from fedcomments.errors import FedcommentsError, InvalidInput, Unauthorized
 from fedcomments.model import RemoteActor
 from fedcomments.names import same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, comments, unblocked
+from fedcomments.services import actors, comments, media, notify, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import queue
@@ -84,6 +84,7 @@ async def _on_follow(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
         # The Accept goes to the follower's own inbox, not the shared one: some servers
         # only route Accepts delivered there. The delivery worker sends it.
         await queue.enqueue(tx, activity_id=accept_id, inbox=inbox, body=body, now=now)
+        await notify.follower_added(rt, tx, actor)
         return "follower added"
 
     return await unblocked.unit(rt, actor.ap_id, work, named=named(activity))
@@ -162,6 +163,10 @@ async def _on_update(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
             refreshed = await actors.refresh_on_update(rt, actor)
         except FedcommentsError as exc:
             return f"actor not refreshed ({exc})"
+        if refreshed:
+            # A new icon is a new image; the same URL may hold a new file: fetched again.
+            stored = await actor_store.by_ap_id(rt.db.read, actor.ap_id)
+            media.refresh_avatar(rt, stored.icon if stored is not None else None)
         return "actor refreshed" if refreshed else "actor fetched recently"
     if obj is None:
         return "update by reference ignored"
@@ -225,10 +230,12 @@ async def _on_flag(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteA
     async def work(tx: Conn) -> str:
         if not await comment_store.mark_activity(tx, activity.id, now):
             return "duplicate activity"
+        objects = list(activity.object_ids)[:MAX_REPORT_OBJECTS]
         await actor_store.add_report(
-            tx, ap_id=activity.id, actor_id=actor.id, content=content,
-            object_ids=list(activity.object_ids)[:MAX_REPORT_OBJECTS], now=now,
+            tx, ap_id=activity.id, actor_id=actor.id, content=content, object_ids=objects,
+            now=now,
         )
+        await notify.report_created(rt, tx, actor=actor, content=content, objects=objects)
         return "report stored"
 
     return await unblocked.unit(rt, actor.ap_id, work, named=named(activity))

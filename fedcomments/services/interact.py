@@ -110,8 +110,11 @@ def redirect_target(template: str, object_id: str, *, acct_host: str, jrd_host: 
 
 
 async def public_object(rt: Runtime, object_id: str) -> str:
-    """`object_id` if it is one of our public posts or a public comment under one."""
+    """`object_id` if it is the blog's actor (to follow it), one of our public posts or a
+    public comment under one."""
     object_id = object_id.strip()
+    if object_id == rt.urls.actor:
+        return object_id
     post = await post_store.by_ap_id(rt.db.read, object_id)
     if post is None:
         comment = await comment_store.by_ap_id(rt.db.read, object_id)

@@ -23,7 +23,7 @@ from fedcomments.ap.sanitize import text_to_html
 from fedcomments.errors import FedcommentsError, Forbidden, NotFound
 from fedcomments.model import Comment, CommentStatus, Origin, Visibility
 from fedcomments.runtime import Runtime
-from fedcomments.services import replies
+from fedcomments.services import notify, replies, spam
 from fedcomments.services.reader_guard import (
     Client,
     FormErrors,
@@ -34,13 +34,14 @@ from fedcomments.services.reader_guard import (
 from fedcomments.services.thread import find_thread_post
 from fedcomments.store import comments as comment_store
 from fedcomments.store import local_comments as local_store
+from fedcomments.store import posts as post_store
 from fedcomments.store.comments import NewComment
 from fedcomments.store.conn import Conn
 from fedcomments.store.threads import ThreadPost
 
 log = logging.getLogger("fedcomments.comments")
 
-FIELDS = ("post", "parent", "name", "email", "website", "text", "token", "homepage")
+FIELDS = ("post", "parent", "name", "email", "website", "text", "token", "homepage", "notify")
 #: The honeypot: hidden from people (CSS, aria-hidden, tabindex -1), filled in by bots.
 HONEYPOT = "homepage"
 MAX_EMAIL = 254
@@ -120,6 +121,8 @@ class CommentForm:
     text: str
     token: str
     honeypot: str
+    #: "Email me when someone replies" was ticked.
+    notify: bool = False
 
 
 def comment_form(fields: Mapping[str, Any]) -> CommentForm:
@@ -134,7 +137,8 @@ def comment_form(fields: Mapping[str, Any]) -> CommentForm:
     return CommentForm(post=values["post"].strip(), parent=int(parent) if parent else None,
                        name=values["name"], email=values["email"], website=values["website"],
                        text=values["text"], token=values["token"].strip(),
-                       honeypot=values["homepage"])
+                       honeypot=values["homepage"],
+                       notify=values["notify"].strip().lower() in ("1", "on", "true", "yes"))
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,8 @@ def validate(rt: Runtime, form: CommentForm) -> _Clean:
         errors["text"] = "please write a comment"
     elif len(text) > limits.max_text_length:
         errors["text"] = f"at most {limits.max_text_length} characters (you wrote {len(text)})"
+    if form.notify and not email and "email" not in errors:
+        errors["email"] = "give your email address to hear of replies"
     if errors:
         raise FormErrors(errors)
     return _Clean(name, email or None, website, text, html)
@@ -218,6 +224,8 @@ async def post_comment(rt: Runtime, form: CommentForm, client: Client) -> Posted
     age = token_age(rt, form.token, post.id)
     clean = validate(rt, form)
     key = client_key(rt, client.ip)
+    # Asked before the transaction: a slow spam service must never hold the writer.
+    verdict = await _spam_check(rt, post, form, clean, client)
     now = rt.now()
     limits = rt.settings.comments
     secret = secrets.token_urlsafe(24)
@@ -232,6 +240,8 @@ async def post_comment(rt: Runtime, form: CommentForm, client: Client) -> Posted
                                           client_key=key, author_name=clean.name):
             raise FormErrors({"text": "you already posted this comment"})
         reasons = await _moderation(rt, tx, clean, age)
+        if verdict is not None and verdict.spam:
+            reasons.append("the spam service flagged it")
         status = CommentStatus.PENDING if reasons else CommentStatus.APPROVED
         comment_id = await comment_store.insert(tx, NewComment(
             post_id=post.id, parent_id=parent.id if parent else None, origin=Origin.LOCAL,
@@ -240,12 +250,36 @@ async def post_comment(rt: Runtime, form: CommentForm, client: Client) -> Posted
             source=clean.text, in_reply_to=parent.ap_id if parent else post.ap_id,
             edit_secret_hash=_hash(secret), client_key=key,
         ), now)
+        await _word_of(rt, tx, comment_id, post.id, form, clean, verdict)
         comment = await comment_store.by_id(tx, comment_id)
     assert comment is not None
     if status is CommentStatus.APPROVED:
         await federate(rt, comment_id)
     until = now + timedelta(minutes=limits.edit_window_minutes)
     return Posted(comment, secret, until, tuple(reasons))
+
+
+async def _spam_check(rt: Runtime, post: ThreadPost, form: CommentForm, clean: _Clean,
+                      client: Client) -> spam.Verdict | None:
+    if not spam.enabled(rt):
+        return None
+    return await spam.check(rt, spam.reader_params(
+        post.permalink, name=clean.name, email=clean.email, website=clean.website,
+        text=clean.text, ip=client.ip, user_agent=client.user_agent,
+        referrer=client.referer or "", reply=form.parent is not None, now=rt.now()))
+
+
+async def _word_of(rt: Runtime, tx: Conn, comment_id: int, post_id: int, form: CommentForm,
+                   clean: _Clean, verdict: spam.Verdict | None) -> None:
+    """In the comment's transaction: the spam verdict, the reader's wish to hear of
+    replies (mail configured and an address given), and word to the owner."""
+    if verdict is not None:
+        await spam.record(rt, tx, comment_id, verdict)
+    if form.notify and clean.email and rt.settings.notify.mail:
+        post = await post_store.by_id(tx, post_id)
+        if post is not None:
+            await notify.subscribe_reader(rt, tx, comment_id, clean.email, post)
+    await notify.comment_stored(rt, tx, comment_id)
 
 
 async def federate(rt: Runtime, comment_id: int) -> None:
@@ -316,4 +350,5 @@ async def delete_comment(rt: Runtime, comment_id: int, secret: str, client: Clie
     comment = await _own(rt, comment_id, secret, editing=True)
     async with rt.db.transaction() as tx:
         await replies.comment_withdrawn(rt, tx, comment)
+        await notify.comment_deleted(rt, tx, comment, "author")
         return await comment_store.remove(tx, comment, rt.now())

@@ -4,19 +4,23 @@ followers and received reports. Every change to several comments is one transact
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fedcomments.ap.sanitize import plain_text
 from fedcomments.errors import InvalidInput, NotFound
 from fedcomments.model import Comment, CommentStatus, Follower, Origin
+from fedcomments.paging import Page, decode_cursor, encode_cursor, parse_limit
 from fedcomments.runtime import Runtime
-from fedcomments.services import local_comments, replies
+from fedcomments.services import local_comments, notify, replies, spam
 from fedcomments.services import posts as post_service
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import moderation as mod_store
-from fedcomments.store.moderation import STATUS_FILTERS, ListedComment, Report
+from fedcomments.store import spam as spam_store
+from fedcomments.store.moderation import STATUS_FILTERS
+from fedcomments.store.moderation import ListedComment as ListedComment
+from fedcomments.store.moderation import Report as Report
 
 STATUSES = tuple(STATUS_FILTERS)
 MAX_LIST = 1000
@@ -58,13 +62,30 @@ def parse_ids(values: Iterable[object]) -> list[int]:
 
 async def list_comments(rt: Runtime, *, post: str | None = None, status: str = "all",
                         limit: int = 100) -> list[ListedComment]:
+    return (await comments_page(rt, post=post, status=status, limit=limit)).items
+
+
+async def comments_page(rt: Runtime, *, post: str | None = None, status: str = "all",
+                        limit: int | str | None = 100, cursor: str | None = None
+                        ) -> Page[ListedComment]:
+    """One page of comments, newest first, after `cursor` (from the previous page)."""
     if status not in STATUS_FILTERS:
         raise InvalidInput(f"status: expected one of {', '.join(STATUSES)}", field="status")
-    if not 1 <= limit <= MAX_LIST:
-        raise InvalidInput(f"limit: between 1 and {MAX_LIST}", field="limit")
+    size = parse_limit(limit, maximum=MAX_LIST)
+    key = decode_cursor("comments", cursor, (str, int))
     post_id = (await post_service.get_post(rt, post)).id if post else None
-    return await mod_store.list_comments(rt.db.read, status=status, post_id=post_id,
-                                         limit=limit)
+    items, last = await mod_store.list_comments(rt.db.read, status=status, post_id=post_id,
+                                                limit=size, key=key)
+    return Page(await _with_verdicts(rt, items),
+                encode_cursor("comments", last) if last else None)
+
+
+async def _with_verdicts(rt: Runtime, found: list[ListedComment]) -> list[ListedComment]:
+    """The spam service's verdicts beside the comments (the admin decides with them)."""
+    verdicts = await spam_store.verdicts(rt.db.read, [x.comment.id for x in found])
+    if not verdicts:
+        return found
+    return [replace(x, spam=verdicts.get(x.comment.id)) for x in found]
 
 
 async def get_comment(rt: Runtime, comment_id: int) -> CommentDetail:
@@ -72,7 +93,8 @@ async def get_comment(rt: Runtime, comment_id: int) -> CommentDetail:
     if comment is None:
         raise NotFound(f"comment: no comment {comment_id}")
     slug = await mod_store.post_slug(rt.db.read, comment.post_id) or ""
-    return CommentDetail(ListedComment(comment, slug),
+    [listed] = await _with_verdicts(rt, [ListedComment(comment, slug)])
+    return CommentDetail(listed,
                          await mod_store.reply_count(rt.db.read, comment_id),
                          await mod_store.reaction_counts(rt.db.read, comment_id))
 
@@ -104,6 +126,8 @@ async def approve_comments(rt: Runtime, ids: list[int], *,
             changed = c.status is not CommentStatus.APPROVED
             if changed:
                 await comment_store.set_status(tx, c.id, CommentStatus.APPROVED)
+                await spam.report(rt, tx, c, CommentStatus.APPROVED)
+                await notify.comment_approved(rt, tx, c)
             if trust_author and c.actor is not None:
                 await actor_store.set_trusted(tx, c.actor.id, True)
             outcomes.append(Outcome(c.id, "approved", changed,
@@ -127,6 +151,7 @@ async def reject_comments(rt: Runtime, ids: list[int]) -> list[Outcome]:
             changed = c.status is not CommentStatus.REJECTED
             if changed:
                 await comment_store.set_status(tx, c.id, CommentStatus.REJECTED)
+                await spam.report(rt, tx, c, CommentStatus.REJECTED)
                 if c.status is CommentStatus.APPROVED:
                     # Our own Notes (owner answers, federated reader comments) leave the
                     # fediverse thread too.
@@ -148,6 +173,7 @@ async def delete_comments(rt: Runtime, ids: list[int]) -> list[Outcome]:
                 continue
             if fresh.status is CommentStatus.APPROVED:
                 await replies.comment_withdrawn(rt, tx, fresh)
+            await notify.comment_deleted(rt, tx, fresh, "owner")
             how = await comment_store.remove(tx, fresh, now)
             outcomes.append(Outcome(c.id, "deleted" if how == "tombstoned" else "removed", True))
     return outcomes
@@ -163,8 +189,26 @@ async def list_followers(rt: Runtime) -> list[Follower]:
     return await actor_store.list_followers(rt.db.read, limit=100_000)
 
 
+async def followers_page(rt: Runtime, *, limit: int | str | None = 100,
+                         cursor: str | None = None) -> Page[Follower]:
+    """One page of followers, oldest first, after `cursor`."""
+    size = parse_limit(limit, maximum=MAX_LIST)
+    key = decode_cursor("followers", cursor, (str, int))
+    items, last = await actor_store.followers_page(rt.db.read, limit=size, key=key)
+    return Page(items, encode_cursor("followers", last) if last else None)
+
+
 async def list_reports(rt: Runtime) -> list[Report]:
-    return await mod_store.list_reports(rt.db.read)
+    return (await mod_store.list_reports(rt.db.read))[0]
+
+
+async def reports_page(rt: Runtime, *, limit: int | str | None = 100,
+                       cursor: str | None = None) -> Page[Report]:
+    """One page of received reports, newest first, after `cursor`."""
+    size = parse_limit(limit, maximum=MAX_LIST)
+    key = decode_cursor("reports", cursor, (str, int))
+    items, last = await mod_store.list_reports(rt.db.read, limit=size, key=key)
+    return Page(items, encode_cursor("reports", last) if last else None)
 
 
 # --- JSON shapes (CLI --json and admin API) ---------------------------------------------
@@ -195,7 +239,16 @@ def comment_json(listed: ListedComment) -> dict[str, Any]:
         "summary": c.summary,
         "ap_id": c.ap_id,
         "url": c.url,
+        "spam": listed.spam,
+        "imported": imported_json(c),
     }
+
+
+def imported_json(c: Comment) -> dict[str, str] | None:
+    """Where an imported comment came from (admin views only), or None."""
+    if c.imported is None:
+        return None
+    return {"source": c.imported.source, "site": c.imported.site, "id": c.imported.id}
 
 
 def comment_detail_json(d: CommentDetail) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 from fedcomments.ap.sanitize import sanitize_html
 from fedcomments.errors import Gone, InvalidInput, NotFound
 from fedcomments.model import Post, PostInput
+from fedcomments.paging import Page, decode_cursor, encode_cursor, parse_limit
 from fedcomments.runtime import Runtime
 from fedcomments.services import publish
 from fedcomments.store import posts as post_store
@@ -27,6 +29,10 @@ MAX_TAGS = 30
 class PostChange:
     post: Post
     created: bool
+
+
+#: Work a caller adds to the transaction that saves a post (the feed records its entry).
+AfterSave = Callable[[Conn, Post], Awaitable[None]]
 
 
 def validate_url(value: str, field: str) -> str:
@@ -97,8 +103,17 @@ async def _free_slug(conn: Conn, base: str) -> str:
     return slug
 
 
-async def add_post(rt: Runtime, data: PostInput) -> PostChange:
-    """Register a post; the same permalink again updates the existing post."""
+def check_post(data: PostInput) -> PostInput:
+    """`data` as it would be stored; InvalidInput naming the field when it is refused."""
+    return _validated(data)
+
+
+async def add_post(rt: Runtime, data: PostInput, *, announce: bool = True,
+                   after: AfterSave | None = None) -> PostChange:
+    """Register a post; the same permalink again updates the existing post.
+
+    `announce=False` stores a new post as already published without telling followers
+    (an old entry of a newly added feed); `after` runs in the same transaction."""
     data = _validated(data)
     now = rt.now()
     async with rt.db.transaction() as tx:
@@ -106,6 +121,8 @@ async def add_post(rt: Runtime, data: PostInput) -> PostChange:
         if existing is not None:
             post = await _update(tx, existing, data, now)
             await publish.post_changed(rt, tx, existing, post)
+            if after is not None:
+                await after(tx, post)
             return PostChange(post=post, created=False)
         slug = await _free_slug(tx, slug_base(data.permalink))
         post_id = await post_store.insert(
@@ -117,7 +134,12 @@ async def add_post(rt: Runtime, data: PostInput) -> PostChange:
         assert inserted is not None
         post = inserted
         # Deliveries commit with the post; a scheduled post goes out when it is due.
-        await publish.post_published(rt, tx, post)
+        if announce:
+            await publish.post_published(rt, tx, post)
+        else:
+            await post_store.mark_federated(tx, post.id, now)
+        if after is not None:
+            await after(tx, post)
     return PostChange(post=post, created=True)
 
 
@@ -143,8 +165,27 @@ async def _update(tx: Conn, existing: Post, data: PostInput, now: datetime) -> P
     return post
 
 
-async def update_post(rt: Runtime, ref: str, data: PostInput) -> Post:
-    """Change a post found by id, slug or permalink (the permalink itself may change)."""
+async def add_imported_post(rt: Runtime, tx: Conn, permalink: str, title: str,
+                            published_at: datetime) -> Post:
+    """Register a post an import names (from the export's own title and date), quietly:
+    it counts as announced already, so nothing is ever sent to the fediverse for it."""
+    data = _validated(PostInput(permalink=permalink, title=title.strip()[:MAX_TITLE] or
+                                permalink, published_at=published_at))
+    now = rt.now()
+    slug = await _free_slug(tx, slug_base(data.permalink))
+    post_id = await post_store.insert(
+        tx, slug=slug, permalink=data.permalink, ap_id=rt.urls.post(slug), title=data.title,
+        summary="", content="", tags=(), image=None, published_at=published_at, now=now)
+    await post_store.mark_federated(tx, post_id, now)
+    post = await post_store.by_id(tx, post_id)
+    assert post is not None
+    return post
+
+
+async def update_post(rt: Runtime, ref: str, data: PostInput, *,
+                      after: AfterSave | None = None) -> Post:
+    """Change a post found by id, slug or permalink (the permalink itself may change);
+    `after` runs in the same transaction."""
     data = _validated(data)
     async with rt.db.transaction() as tx:
         existing = await _find(tx, ref)
@@ -157,6 +198,8 @@ async def update_post(rt: Runtime, ref: str, data: PostInput) -> Post:
             await post_store.set_permalink(tx, existing.id, data.permalink)
         post = await _update(tx, existing, data, rt.now())
         await publish.post_changed(rt, tx, existing, post)
+        if after is not None:
+            await after(tx, post)
         return post
 
 
@@ -216,10 +259,31 @@ async def list_posts_with_counts(
     return [(p, counts.get(p.id, EMPTY_COUNTS)) for p in found]
 
 
+async def posts_page_with_counts(
+    rt: Runtime, *, include_deleted: bool = False, limit: int | str | None = 100,
+    cursor: str | None = None,
+) -> Page[tuple[Post, dict[str, int]]]:
+    """One page of posts, newest first, after `cursor`, with their counts."""
+    size = parse_limit(limit)
+    key = decode_cursor("posts", cursor, (str, int))
+    found, last = await post_store.posts_page(rt.db.read, include_deleted=include_deleted,
+                                              limit=size, key=key)
+    counts = await stats.post_counts(rt.db.read, [p.id for p in found])
+    return Page([(p, counts.get(p.id, EMPTY_COUNTS)) for p in found],
+                encode_cursor("posts", last) if last else None)
+
+
 async def post_with_counts(rt: Runtime, ref: str) -> tuple[Post, dict[str, int]]:
     post = await get_post(rt, ref)
     counts = await stats.post_counts(rt.db.read)
     return post, counts.get(post.id, EMPTY_COUNTS)
+
+
+async def latest_public(rt: Runtime, limit: int) -> list[tuple[Post, int]]:
+    """The newest published posts with their public comment counts (the front page)."""
+    found = await post_store.list_published(rt.db.read, rt.now(), limit=limit, offset=0)
+    counts = await stats.public_comment_counts(rt.db.read, [p.id for p in found])
+    return [(p, counts.get(p.id, 0)) for p in found]
 
 
 def parse_published(value: str | None) -> datetime | None:

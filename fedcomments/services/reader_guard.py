@@ -29,6 +29,8 @@ class Client:
     ip: str
     origin: str | None = None
     referer: str | None = None
+    #: What the spam service is told of the browser (never stored otherwise).
+    user_agent: str = ""
 
 
 def _key(rt: Runtime, purpose: str) -> bytes:

@@ -14,7 +14,7 @@ from fedcomments.ap.sanitize import text_to_html
 from fedcomments.errors import FedcommentsError, Gone, InvalidInput, NotFound
 from fedcomments.model import Comment, CommentStatus, Origin, Post, RemoteActor, Visibility
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, publish
+from fedcomments.services import actors, notify, publish
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import posts as post_store
@@ -160,6 +160,7 @@ async def owner_reply(rt: Runtime, comment_id: int, text: str) -> Comment:
             inboxes += await publish.follower_inboxes(rt, tx)
         count = await publish.fan_out(rt, tx, outgoing.create(rt.urls, f"{ap_id}#create", note),
                                       inboxes, now)
+        await notify.comment_stored(rt, tx, new_id)
     log.info("owner reply", extra={"comment": new_id, "parent": parent.id, "deliveries": count})
     return comment
 

@@ -25,7 +25,7 @@ from fedcomments import __version__
 from fedcomments.errors import Gone, NotFound
 from fedcomments.model import Comment
 from fedcomments.runtime import Runtime
-from fedcomments.services import thread_cache
+from fedcomments.services import media, thread_cache, thread_media
 from fedcomments.services import thread_json as shape
 from fedcomments.services.thread_cache import Entry
 from fedcomments.services.thread_json import (
@@ -38,13 +38,17 @@ from fedcomments.services.thread_json import (
     safe_url,
     thread_tree,
 )
+from fedcomments.store import media as media_store
 from fedcomments.store import threads as thread_store
+from fedcomments.store.media import ThreadMedia
 from fedcomments.store.rows import ts
 from fedcomments.store.threads import PostRef, ThreadPost, ThreadRead, ThreadRow
+from fedcomments.urls import permalink_spellings
 
 __all__ = ["FragmentWriter", "NotModified", "Owner", "ThreadCache", "ThreadView", "build_view",
            "count_visible", "entry_of", "etag_in", "find_thread_post", "get_thread", "owner_of",
-           "post_ref", "render_key", "safe_url", "single_comment_json", "thread_tree"]
+           "pictures_of", "post_ref", "render_key", "safe_url", "scratch_json",
+           "single_comment_json", "thread_tree"]
 
 log = logging.getLogger("fedcomments.thread")
 
@@ -103,14 +107,29 @@ def code_checksum() -> int:
     """A checksum of the code that shapes a fragment, so an upgrade never serves fragments
     (or ETags) rendered by older code."""
     try:
-        return zlib.crc32(Path(shape.__file__).read_bytes())
+        code = 0
+        for module in (shape, thread_media):
+            code = zlib.crc32(Path(module.__file__ or "").read_bytes(), code)
+        return code
     except OSError:
         return zlib.crc32(__version__.encode())
 
 
 def render_key(rt: Runtime, code: int) -> int:
     """Names everything besides the database that shapes the bytes: code and settings."""
-    return zlib.crc32(repr((owner_of(rt), rt.settings.comments.max_depth)).encode(), code)
+    return zlib.crc32(repr((owner_of(rt), rt.settings.comments.max_depth,
+                            rt.settings.media.proxy)).encode(), code)
+
+
+def pictures_of(rt: Runtime, found: ThreadMedia | None) -> thread_media.Pictures:
+    """Which image URLs a rendering shows, from the media rows read with the thread."""
+    return thread_media.Pictures(owner_of(rt).image, found, proxy=rt.settings.media.proxy,
+                                 base_url=rt.settings.server.base_url, now=rt.now())
+
+
+def own_icon(rt: Runtime) -> str | None:
+    """The blog's avatar, looked up with the thread when it is served by us."""
+    return (safe_url(rt.settings.actor.icon) or None) if rt.settings.media.proxy else None
 
 
 def etag_of(post: ThreadPost, key: int) -> str:
@@ -178,8 +197,7 @@ class ThreadCache(thread_cache.ThreadCache[ThreadView]):
 
 def _permalinks(ref: str) -> tuple[str, str]:
     """The permalink as given (without a fragment), and with/without its trailing slash."""
-    bare = ref.split("#", 1)[0]
-    return bare, bare[:-1] if bare.endswith("/") else bare + "/"
+    return permalink_spellings(ref)
 
 
 def post_ref(rt: Runtime, ref: str) -> PostRef | None:
@@ -219,7 +237,8 @@ async def find_thread_post(rt: Runtime, ref: str) -> ThreadPost:
 
 
 async def _read(rt: Runtime, ref: PostRef | None, key: int, rows: bool = True) -> ThreadRead:
-    read = None if ref is None else await thread_store.read_thread(rt.db.read, ref, key, rows)
+    read = None if ref is None else await thread_store.read_thread(rt.db.read, ref, key, rows,
+                                                                   own_icon(rt))
     _visible(rt, read.post if read is not None else None)
     assert read is not None
     return read
@@ -228,14 +247,14 @@ async def _read(rt: Runtime, ref: PostRef | None, key: int, rows: bool = True) -
 # --- rendering --------------------------------------------------------------------------
 
 
-def _render(read: ThreadRead, owner: Owner, max_depth: int
+def _render(read: ThreadRead, owner: Owner, max_depth: int, pictures: thread_media.Pictures
             ) -> tuple[bytes, list[tuple[int, int | None, bytes]]]:
     """The thread's bytes, and the fragments that had to be rendered for it (with the gen
     each was read at)."""
     rows: list[ThreadRow] = read.rows
     made: list[tuple[int, int | None, bytes]] = []
     if read.missing:
-        authors = Authors(owner)
+        authors = Authors(owner, pictures)
         grouped = shape.group_reactions(read.missing_reactions)
         made = [(e.id, gen, shape.fragment(e, grouped.get(e.id), authors))
                 for e, gen in zip(read.missing, read.missing_gens, strict=True)]
@@ -244,20 +263,24 @@ def _render(read: ThreadRead, owner: Owner, max_depth: int
     reactions = Reactions(likes=read.likes, boosts=read.boosts)
     for person in read.people:
         reactions.add_person(person)
-    return shape.assemble(read.post, rows, reactions, owner, max_depth), made
+    return shape.assemble(read.post, rows, reactions, owner, max_depth, pictures), made
 
 
 async def build_view(rt: Runtime, read: ThreadRead, key: int,
                      writer: FragmentWriter | None = None) -> ThreadView:
     """Assemble the thread (in a worker thread for big ones, so the event loop keeps
     serving) and hand the fragments it had to render to `writer`."""
-    args = (read, owner_of(rt), rt.settings.comments.max_depth)
+    pictures = pictures_of(rt, read.media)
+    args = (read, owner_of(rt), rt.settings.comments.max_depth, pictures)
     if len(read.rows) < BIG_THREAD:
         body, made = _render(*args)
     else:
         body, made = await asyncio.to_thread(_render, *args)
     if writer is not None:
         writer.save(rt, key, made)
+    # Images shown as placeholders are fetched in the background; once made, the fragments
+    # that show them are cleared (store.media.record) and the next reading shows them.
+    media.request(rt, pictures.wanted)
     return ThreadView(read.post, body, etag_of(read.post, key))
 
 
@@ -323,3 +346,23 @@ async def get_thread(rt: Runtime, ref: str, cache: ThreadCache | None = None,
 def single_comment_json(rt: Runtime, comment: Comment) -> dict[str, Any]:
     """One comment outside its thread (what its author sees while it is pending)."""
     return comment_json(entry_of(comment), 0, None, None, Authors(owner_of(rt)))
+
+
+async def scratch_json(rt: Runtime, post_id: int) -> dict[str, Any]:
+    """The public thread rendered from scratch (every comment and reaction read in full,
+    no fragment used), with the images as they stand: the reference the assembled thread
+    must equal."""
+    conn = rt.db.read
+    post = await thread_store.thread_post(conn, post_id=post_id)
+    if post is None:
+        raise NotFound("no such post")
+    entries = await thread_store.public_thread(conn, post_id)
+    reactions = await thread_store.reactions_for_post(conn, post_id)
+    icons = [r.actor_icon for r in reactions if r.actor_icon]
+    icons += [e.actor.icon for e in entries if e.actor is not None and e.actor.icon]
+    icon = own_icon(rt)
+    found = await media_store.thread_media(
+        conn, [e.id for e in entries], [e.actor.id for e in entries if e.actor is not None],
+        [*icons, *([icon] if icon else [])])
+    return shape.thread_json(post, entries, reactions, owner_of(rt),
+                             rt.settings.comments.max_depth, pictures_of(rt, found))

@@ -20,6 +20,7 @@ import orjson
 
 from fedcomments.model import Comment
 from fedcomments.names import handle
+from fedcomments.services.thread_media import Pictures
 from fedcomments.store.comments import ReactionRow
 from fedcomments.store.rows import dumps, ts
 from fedcomments.store.threads import ThreadActor, ThreadEntry, ThreadPost, ThreadRow
@@ -103,30 +104,39 @@ def reply_to_name(entry: ThreadEntry, owner: Owner) -> str:
 _NO_REACTIONS: dict[str, Any] = {"likes": 0, "boosts": 0, "people": []}
 
 
-def reactions_json(r: Reactions | None, owner: Owner) -> dict[str, Any]:
+def reactions_json(r: Reactions | None, owner: Owner,
+                   pictures: Pictures | None = None) -> dict[str, Any]:
     if r is None:
         return _NO_REACTIONS
-    return {"likes": r.likes, "boosts": r.boosts,
-            "people": [{"name": p.name, "avatar": owner.image(p.avatar), "url": p.url}
-                       for p in r.people]}
+    pictures = pictures or Pictures(owner.image)
+    people = []
+    for p in r.people:
+        one, two = pictures.avatar(p.avatar, "face")
+        people.append({"name": p.name, "avatar": one, "url": p.url, "avatar_2x": two})
+    return {"likes": r.likes, "boosts": r.boosts, "people": people}
 
 
-def _fediverse_author(a: ThreadActor, owner: Owner) -> dict[str, Any]:
+def _fediverse_author(a: ThreadActor, pictures: Pictures) -> dict[str, Any]:
+    one, two = pictures.avatar(a.icon)
     # A handle only for a WebFinger-valid name: `admin@other.example` from a server's
     # preferredUsername is shown as a name, never as @admin@other.example@server.
     return {"kind": "fediverse", "name": a.display_name, "handle": handle(a.username, a.domain),
-            "url": safe_url(a.url) or safe_url(a.ap_id), "avatar": owner.image(a.icon),
-            "website": None}
+            "url": safe_url(a.url) or safe_url(a.ap_id), "avatar": one,
+            "website": None, "avatar_2x": two, "emojis": pictures.actor_emojis(a.id)}
 
 
 class Authors:
-    """Author objects of one rendering: each fediverse actor's is built once."""
+    """Author objects of one rendering: each fediverse actor's is built once. `pictures`
+    decides which image URLs are shown (default: remote ones, hot-linked)."""
 
-    def __init__(self, owner: Owner) -> None:
+    def __init__(self, owner: Owner, pictures: Pictures | None = None) -> None:
         self.owner = owner
+        self.pictures = pictures or Pictures(owner.image)
         self._actors: dict[int, dict[str, Any]] = {}
-        self._blog = {"kind": "owner", "name": owner.name, "handle": owner.handle,
-                      "url": owner.url, "avatar": owner.image(owner.avatar), "website": None}
+        one, two = self.pictures.avatar(owner.avatar)
+        self._blog: dict[str, Any] = {"kind": "owner", "name": owner.name, "handle": owner.handle,
+                      "url": owner.url, "avatar": one, "website": None, "avatar_2x": two,
+                      "emojis": []}
 
     def of(self, c: ThreadEntry) -> dict[str, Any]:
         if c.origin == "owner":
@@ -134,10 +144,11 @@ class Authors:
         if c.actor is not None:
             found = self._actors.get(c.actor.id)
             if found is None:
-                found = self._actors[c.actor.id] = _fediverse_author(c.actor, self.owner)
+                found = self._actors[c.actor.id] = _fediverse_author(c.actor, self.pictures)
             return found
         return {"kind": "reader", "name": c.author_name or "Anonymous", "handle": None,
-                "url": None, "avatar": None, "website": safe_url(c.author_website)}
+                "url": None, "avatar": None, "website": safe_url(c.author_website),
+                "avatar_2x": None, "emojis": []}
 
 
 def _seconds(stamp: str | None) -> str | None:
@@ -145,10 +156,11 @@ def _seconds(stamp: str | None) -> str | None:
     return stamp[:19] + "Z" if stamp else None
 
 
-def _attachments(raw: str) -> list[dict[str, Any]]:
+def _attachments(raw: str, cid: int, pictures: Pictures) -> list[dict[str, Any]]:
     if raw in ("", "[]"):
         return []
-    return [{"url": u, "media_type": a.get("media_type"), "name": a.get("name")}
+    return [{"url": u, "media_type": a.get("media_type"), "name": a.get("name"),
+             "thumbnail": pictures.thumbnail(cid, u)}
             for a in json.loads(raw) if (u := safe_url(a.get("url")))]
 
 
@@ -167,8 +179,9 @@ def comment_fields(c: ThreadEntry, reactions: Reactions | None,
         "updated": _seconds(c.updated), "edited": c.updated is not None,
         "summary": c.summary or None, "sensitive": c.sensitive or bool(c.summary),
         "language": c.language, "content": c.content,
-        "attachments": _attachments(c.attachments),
-        "reactions": reactions_json(reactions, authors.owner),
+        "attachments": _attachments(c.attachments, c.id, authors.pictures),
+        "reactions": reactions_json(reactions, authors.owner, authors.pictures),
+        "emojis": authors.pictures.comment_emojis(c.id),
     }
 
 
@@ -195,7 +208,8 @@ def group_reactions(rows: Iterable[ReactionRow]) -> dict[int | None, Reactions]:
 
 
 def thread_tree(entries: Sequence[ThreadEntry], reactions: Iterable[ReactionRow], *,
-                max_depth: int = 4, owner: Owner | None = None) -> list[dict[str, Any]]:
+                max_depth: int = 4, owner: Owner | None = None,
+                pictures: Pictures | None = None) -> list[dict[str, Any]]:
     """Nest comments (given oldest first) under their parents, as the API's JSON objects.
 
     Replies deeper than `max_depth` are listed flat after their parent, each marked with
@@ -203,7 +217,7 @@ def thread_tree(entries: Sequence[ThreadEntry], reactions: Iterable[ReactionRow]
     reply hangs below it; a reply whose parent is not shown (pending, private) moves to
     the top. `assemble` builds the same from fragments; this is its reference.
     """
-    authors = Authors(owner or Owner("Blog", "", "", None))
+    authors = Authors(owner or Owner("Blog", "", "", None), pictures)
     by_id = {c.id: c for c in entries}
     children: dict[int | None, list[ThreadEntry]] = defaultdict(list)
     for c in entries:
@@ -259,20 +273,23 @@ def entry_of(comment: Comment) -> ThreadEntry:
 
 def post_json(post: ThreadPost) -> dict[str, Any]:
     return {"id": post.id, "url": post.permalink, "ap_id": post.ap_id, "title": post.title,
-            "summary": post.summary, "published": _seconds(post.published)}
+            "summary": post.summary, "published": _seconds(post.published),
+            # The Atom feed of the thread (web/feeds.py serves it under the post's id).
+            "comments_feed": f"{post.ap_id}/comments.atom"}
 
 
 def thread_json(post: ThreadPost, entries: Sequence[ThreadEntry],
-                reactions: Sequence[ReactionRow], owner: Owner, max_depth: int
-                ) -> dict[str, Any]:
+                reactions: Sequence[ReactionRow], owner: Owner, max_depth: int,
+                pictures: Pictures | None = None) -> dict[str, Any]:
     """The whole answer of the thread API, from scratch (the reference for `assemble`)."""
-    roots = thread_tree(entries, reactions, max_depth=max_depth, owner=owner)
+    roots = thread_tree(entries, reactions, max_depth=max_depth, owner=owner,
+                        pictures=pictures)
     post_reactions = Reactions()
     for row in reactions:
         if row.comment_id is None:
             post_reactions.add(row)
     return {"post": post_json(post), "count": count_visible(roots),
-            "reactions": reactions_json(post_reactions, owner), "comments": roots}
+            "reactions": reactions_json(post_reactions, owner, pictures), "comments": roots}
 
 
 # --- assembly from fragments ------------------------------------------------------------
@@ -299,7 +316,7 @@ def _reply_to(cid: int, deleted: int, body: bytes) -> bytes:
 
 
 def assemble(post: ThreadPost, rows: Sequence[ThreadRow], reactions: Reactions,
-             owner: Owner, max_depth: int) -> bytes:
+             owner: Owner, max_depth: int, pictures: Pictures | None = None) -> bytes:
     """The thread API's bytes from rows (oldest first) that each carry their fragment:
     the same JSON as `thread_json`, built by joining bytes (no object per comment)."""
     present = {r[0] for r in rows}
@@ -322,7 +339,7 @@ def assemble(post: ThreadPost, rows: Sequence[ThreadRow], reactions: Reactions,
         _prune_deleted(children)
         roots = children.pop(None, [])
     out = [b'{"post":', orjson.dumps(post_json(post)), b',"count":', b"", b',"reactions":',
-           orjson.dumps(reactions_json(reactions, owner)), b',"comments":[']
+           orjson.dumps(reactions_json(reactions, owner, pictures)), b',"comments":[']
     append = out.append
     get = children.get
     count = 0

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fedcomments.model import Follower, RemoteActor
+from fedcomments.paging import Key
 from fedcomments.store.changes import ACTORS  # what Conn.touch names for these writes
 from fedcomments.store.conn import Conn
+from fedcomments.store.paging import after, split
 from fedcomments.store.rows import dt, dt_required, dumps, ts
 
 ACTOR_COLUMNS = (
@@ -150,6 +152,20 @@ async def list_followers(conn: Conn, *, limit: int = 1000, offset: int = 0) -> l
                  created_at=dt_required(r["created_at"]))
         for r in rows
     ]
+
+
+async def followers_page(conn: Conn, *, limit: int, key: Key | None = None
+                         ) -> tuple[list[Follower], Key | None]:
+    """Oldest first, after `key` (since, actor id) when given."""
+    where = "WHERE " + after(["f.created_at", "f.actor_id"], False) if key else ""
+    rows = await conn.fetchall(
+        f"SELECT {ACTOR_COLUMNS}, f.follow_id, f.created_at FROM followers f "
+        f"JOIN actors a ON a.id = f.actor_id {where} ORDER BY f.created_at, f.actor_id "
+        "LIMIT ?", (*(key or ()), limit + 1))
+    return split(rows, limit, lambda r: Follower(actor=actor_from_row(r),
+                                                 follow_id=r["follow_id"],
+                                                 created_at=dt_required(r["created_at"])),
+                 lambda r: (r["created_at"], r["a_id"]))
 
 
 async def follower_inboxes(conn: Conn) -> list[str]:

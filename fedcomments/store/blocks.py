@@ -6,7 +6,9 @@ import sqlite3
 from datetime import datetime
 
 from fedcomments.model import ActorBlock, DomainBlock
+from fedcomments.paging import Key
 from fedcomments.store.conn import Conn
+from fedcomments.store.paging import after, split
 from fedcomments.store.rows import dt_required, dumps, loads, ts
 
 
@@ -41,6 +43,26 @@ async def list_domain_blocks(conn: Conn) -> list[DomainBlock]:
         "SELECT domain, reason, keep_content, removed, created_at FROM domain_blocks "
         "ORDER BY domain")
     return [_domain_block(r) for r in rows]
+
+
+async def domain_blocks_page(conn: Conn, *, limit: int, key: Key | None = None
+                             ) -> tuple[list[DomainBlock], Key | None]:
+    """By domain, after `key` (the last domain shown) when given."""
+    where = "WHERE " + after(["domain"], False) if key else ""
+    rows = await conn.fetchall(
+        f"SELECT domain, reason, keep_content, removed, created_at FROM domain_blocks {where} "
+        "ORDER BY domain LIMIT ?", (*(key or ()), limit + 1))
+    return split(rows, limit, _domain_block, lambda r: (r["domain"],))
+
+
+async def actor_blocks_page(conn: Conn, *, limit: int, key: Key | None = None
+                            ) -> tuple[list[ActorBlock], Key | None]:
+    """By actor id, after `key` (the last one shown) when given."""
+    where = "WHERE " + after(["ap_id"], False) if key else ""
+    rows = await conn.fetchall(
+        f"SELECT ap_id, reason, keep_content, removed, created_at FROM actor_blocks {where} "
+        "ORDER BY ap_id LIMIT ?", (*(key or ()), limit + 1))
+    return split(rows, limit, _actor_block, lambda r: (r["ap_id"],))
 
 
 async def get_domain_block(conn: Conn, domain: str) -> DomainBlock | None:

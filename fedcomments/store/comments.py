@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from fedcomments.model import Attachment, Comment, CommentStatus, Origin, Visibility
+from fedcomments.model import Attachment, Comment, CommentStatus, ImportKey, Origin, Visibility
 from fedcomments.store.actors import ACTOR_COLUMNS, actor_from_row
 from fedcomments.store.conn import Conn
 from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
@@ -15,7 +15,7 @@ COMMENT_COLUMNS = (
     "c.id, c.post_id, c.parent_id, c.ap_id, c.origin, c.visibility, c.status, c.content, "
     "c.published_at, c.created_at, c.author_name, c.author_website, c.summary, c.sensitive, "
     "c.language, c.url, c.in_reply_to, c.attachments, c.mentions, c.updated_at, c.deleted_at, "
-    "c.actor_id"
+    "c.actor_id, c.import_source, c.import_site, c.import_id"
 )
 _SELECT = (
     f"SELECT {COMMENT_COLUMNS}, {ACTOR_COLUMNS} FROM comments c "
@@ -47,6 +47,8 @@ def comment_from_row(row: sqlite3.Row) -> Comment:
         mentions=tuple(loads(row["mentions"], [])),
         updated_at=dt(row["updated_at"]),
         deleted_at=dt(row["deleted_at"]),
+        imported=(ImportKey(row["import_source"], row["import_site"], row["import_id"])
+                  if row["import_id"] is not None else None),
     )
 
 
@@ -75,20 +77,26 @@ class NewComment:
     updated_at: datetime | None = None
     edit_secret_hash: str | None = None
     client_key: str | None = None
+    imported: ImportKey | None = None
+    #: The source's id of a parent not imported yet (see store/imports.py).
+    import_parent: str | None = None
 
 
 async def insert(conn: Conn, c: NewComment, now: datetime) -> int:
+    key = (c.imported.source, c.imported.site, c.imported.id) if c.imported else (None,) * 3
     return await conn.execute(
         "INSERT INTO comments (post_id, parent_id, ap_id, origin, actor_id, author_name, "
         "author_email, author_website, visibility, status, content, source, summary, sensitive, "
         "language, url, in_reply_to, attachments, mentions, published_at, updated_at, "
-        "created_at, edit_secret_hash, client_key) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, edit_secret_hash, client_key, import_source, import_site, import_id, "
+        "import_parent) "
+        f"VALUES ({', '.join('?' * 28)})",
         (c.post_id, c.parent_id, c.ap_id, c.origin.value, c.actor_id, c.author_name,
          c.author_email, c.author_website, c.visibility.value, c.status.value, c.content,
          c.source, c.summary, int(c.sensitive), c.language, c.url, c.in_reply_to,
          dumps([a.__dict__ for a in c.attachments]), dumps(list(c.mentions)),
-         ts(c.published_at), ts(c.updated_at), ts(now), c.edit_secret_hash, c.client_key),
+         ts(c.published_at), ts(c.updated_at), ts(now), c.edit_secret_hash, c.client_key,
+         *key, c.import_parent),
     )
 
 

@@ -7,9 +7,11 @@ from datetime import datetime
 
 from fedcomments.model import Comment
 from fedcomments.names import handle
+from fedcomments.paging import Key
 from fedcomments.store.actors import ACTOR_COLUMNS
 from fedcomments.store.comments import COMMENT_COLUMNS, comment_from_row
 from fedcomments.store.conn import Conn
+from fedcomments.store.paging import after, split
 from fedcomments.store.rows import dt_required, loads
 
 #: --status filter → SQL condition. Private (followers-only, direct) comments are listed
@@ -27,23 +29,30 @@ STATUS_FILTERS: dict[str, str] = {
 class ListedComment:
     comment: Comment
     post_slug: str
+    #: What the spam service said ("spam", "ham", "unknown", "queued"), if it was asked.
+    spam: str | None = None
 
 
 async def list_comments(conn: Conn, *, status: str, post_id: int | None, limit: int,
-                        offset: int = 0) -> list[ListedComment]:
-    """Newest first; `status` is a key of STATUS_FILTERS."""
+                        key: Key | None = None) -> tuple[list[ListedComment], Key | None]:
+    """Newest first, after `key` (published, id) when given; `status` is a key of
+    STATUS_FILTERS. Returns the page and the key of its last row when more follow."""
     where = [STATUS_FILTERS[status]]
     params: list[object] = []
     if post_id is not None:
         where.append("c.post_id = ?")
         params.append(post_id)
+    if key is not None:
+        where.append(after(["c.published_at", "c.id"], descending=True))
+        params.extend(key)
     rows = await conn.fetchall(
         f"SELECT {COMMENT_COLUMNS}, {ACTOR_COLUMNS}, p.slug AS p_slug FROM comments c "
         "JOIN posts p ON p.id = c.post_id LEFT JOIN actors a ON a.id = c.actor_id "
-        f"WHERE {' AND '.join(where)} ORDER BY c.published_at DESC, c.id DESC LIMIT ? OFFSET ?",
-        (*params, limit, offset),
+        f"WHERE {' AND '.join(where)} ORDER BY c.published_at DESC, c.id DESC LIMIT ?",
+        (*params, limit + 1),
     )
-    return [ListedComment(comment_from_row(r), r["p_slug"]) for r in rows]
+    return split(rows, limit, lambda r: ListedComment(comment_from_row(r), r["p_slug"]),
+                 lambda r: (r["published_at"], r["id"]))
 
 
 async def existing_comment_ids(conn: Conn, ids: list[int]) -> set[int]:
@@ -80,14 +89,15 @@ class Report:
     created_at: datetime
 
 
-async def list_reports(conn: Conn, *, limit: int = 1000) -> list[Report]:
+async def list_reports(conn: Conn, *, limit: int = 1000, key: Key | None = None
+                       ) -> tuple[list[Report], Key | None]:
+    """Newest first, after `key` (received, id) when given."""
+    where, params = ("WHERE " + after(["r.created_at", "r.id"], True), key) if key else ("", ())
     rows = await conn.fetchall(
         "SELECT r.id, r.ap_id, a.ap_id, a.username, a.domain, r.content, r.object_ids, "
-        "r.created_at FROM reports r LEFT JOIN actors a ON a.id = r.actor_id "
-        "ORDER BY r.created_at DESC, r.id DESC LIMIT ?", (limit,))
-    return [
-        Report(id=r[0], ap_id=r[1], actor_ap_id=r[2],
-               actor_handle=handle(r[3], r[4]) or r[2], content=r[5],
-               object_ids=tuple(loads(r[6], [])), created_at=dt_required(r[7]))
-        for r in rows
-    ]
+        f"r.created_at FROM reports r LEFT JOIN actors a ON a.id = r.actor_id {where} "
+        "ORDER BY r.created_at DESC, r.id DESC LIMIT ?", (*params, limit + 1))
+    return split(rows, limit, lambda r: Report(
+        id=r[0], ap_id=r[1], actor_ap_id=r[2], actor_handle=handle(r[3], r[4]) or r[2],
+        content=r[5], object_ids=tuple(loads(r[6], [])), created_at=dt_required(r[7])),
+        lambda r: (r[7], r[0]))

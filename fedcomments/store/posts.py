@@ -6,7 +6,9 @@ import sqlite3
 from datetime import datetime
 
 from fedcomments.model import Post
+from fedcomments.paging import Key
 from fedcomments.store.conn import Conn
+from fedcomments.store.paging import after, split
 from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
 
 _COLUMNS = (
@@ -39,6 +41,15 @@ async def by_permalink(conn: Conn, permalink: str) -> Post | None:
     return _post(row) if row else None
 
 
+async def by_permalinks(conn: Conn, spellings: tuple[str, ...]) -> Post | None:
+    """The post under the first of several spellings of a permalink that exists."""
+    for permalink in spellings:
+        found = await by_permalink(conn, permalink)
+        if found is not None:
+            return found
+    return None
+
+
 async def by_slug(conn: Conn, slug: str) -> Post | None:
     row = await conn.fetchone(f"SELECT {_COLUMNS} FROM posts WHERE slug = ?", (slug,))
     return _post(row) if row else None
@@ -59,6 +70,12 @@ async def live_id_by_ap_id(conn: Conn, ap_id: str) -> tuple[int, bool] | None:
     row = await conn.fetchone("SELECT id, deleted_at IS NOT NULL FROM posts WHERE ap_id = ?",
                               (ap_id,))
     return (int(row[0]), bool(row[1])) if row else None
+
+
+async def all_permalinks(conn: Conn) -> list[tuple[int, str]]:
+    """(id, permalink) of every post, deleted ones too (one row each: posts are few)."""
+    rows = await conn.fetchall("SELECT id, permalink FROM posts ORDER BY id")
+    return [(int(r[0]), r[1]) for r in rows]
 
 
 async def slug_taken(conn: Conn, slug: str) -> bool:
@@ -128,6 +145,19 @@ async def list_posts(
         (limit, offset),
     )
     return [_post(r) for r in rows]
+
+
+async def posts_page(conn: Conn, *, include_deleted: bool, limit: int, key: Key | None = None
+                     ) -> tuple[list[Post], Key | None]:
+    """Newest first, after `key` (published, id) when given."""
+    where = [] if include_deleted else ["deleted_at IS NULL"]
+    if key:
+        where.append(after(["published_at", "id"], True))
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = await conn.fetchall(
+        f"SELECT {_COLUMNS} FROM posts {clause} ORDER BY published_at DESC, id DESC LIMIT ?",
+        (*(key or ()), limit + 1))
+    return split(rows, limit, _post, lambda r: (r["published_at"], r["id"]))
 
 
 async def list_published(conn: Conn, now: datetime, *, limit: int, offset: int) -> list[Post]:

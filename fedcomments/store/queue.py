@@ -8,15 +8,18 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from fedcomments.model import DeliveryJob, DeliveryStatus, HostState
+from fedcomments.model import DeliveryJob, DeliveryStatus, HostState, JobKind
 from fedcomments.names import host_of
+from fedcomments.paging import Key
 from fedcomments.store.conn import Conn
+from fedcomments.store.paging import after, split
 from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
 
 _JOB_COLUMNS = (
     "id, activity_id, inbox, host, status, attempts, next_attempt_at, created_at, "
-    "last_status, last_error, finished_at"
+    "last_status, last_error, finished_at, kind"
 )
+_KINDS = {k.value: k for k in JobKind}
 
 
 def host_key(url: str) -> str:
@@ -39,6 +42,7 @@ def _job(row: sqlite3.Row, body: bytes = b"") -> DeliveryJob:
         last_status=row["last_status"],
         last_error=row["last_error"],
         finished_at=dt(row["finished_at"]),
+        kind=_KINDS[row["kind"]],
     )
 
 
@@ -46,12 +50,15 @@ def _ids(ids: Iterable[int]) -> str:
     return dumps(list(ids))
 
 
-async def enqueue(conn: Conn, *, activity_id: str, inbox: str, body: bytes, now: datetime) -> bool:
-    """One job per (activity, inbox); True when it was new."""
+async def enqueue(conn: Conn, *, activity_id: str, inbox: str, body: bytes, now: datetime,
+                  kind: JobKind = JobKind.ACTIVITY, host: str | None = None) -> bool:
+    """One job per (activity, inbox); True when it was new. `host` (default: the inbox
+    URL's) is what per-host limits and the breaker count the job against."""
     return await conn.rowcount(
         "INSERT OR IGNORE INTO deliveries (activity_id, inbox, host, body, status, "
-        "next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-        (activity_id, inbox, host_key(inbox), body, ts(now), ts(now)),
+        "next_attempt_at, created_at, kind) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+        (activity_id, inbox, host if host is not None else host_key(inbox), body, ts(now),
+         ts(now), kind.value),
     ) > 0
 
 
@@ -346,20 +353,28 @@ async def by_id(conn: Conn, job_id: int) -> DeliveryJob | None:
     return _job(row) if row else None
 
 
-async def list_jobs(conn: Conn, *, status: DeliveryStatus | None, limit: int, offset: int = 0
-                    ) -> list[DeliveryJob]:
-    """Newest first; pending jobs in the order they will run."""
-    if status is DeliveryStatus.PENDING:
-        order = "next_attempt_at, id"
-    else:
-        order = "COALESCE(finished_at, created_at) DESC, id DESC"
-    where = "WHERE status = ?" if status else ""
-    params: tuple[object, ...] = (status.value,) if status else ()
+async def list_jobs(conn: Conn, *, status: DeliveryStatus | None, limit: int,
+                    key: Key | None = None, kinds: Collection[JobKind] = ()
+                    ) -> tuple[list[DeliveryJob], Key | None]:
+    """Pending jobs in the order they will run; otherwise newest first (by id); only
+    `kinds` when given. After `key` (the last row's sort key) when given."""
+    pending = status is DeliveryStatus.PENDING
+    columns = ["next_attempt_at", "id"] if pending else ["id"]
+    where = ["status = ?"] if status else []
+    params: list[object] = [status.value] if status else []
+    if kinds:
+        where.append("kind IN (SELECT value FROM json_each(?))")
+        params.append(dumps(sorted(k.value for k in kinds)))
+    if key is not None:
+        where.append(after(columns, descending=not pending))
+        params.extend(key)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    order = "next_attempt_at, id" if pending else "id DESC"
     rows = await conn.fetchall(
-        f"SELECT {_JOB_COLUMNS} FROM deliveries {where} ORDER BY {order} LIMIT ? OFFSET ?",
-        (*params, limit, offset),
+        f"SELECT {_JOB_COLUMNS} FROM deliveries {clause} ORDER BY {order} LIMIT ?",
+        (*params, limit + 1),
     )
-    return [_job(r) for r in rows]
+    return split(rows, limit, _job, lambda r: tuple(r[c] for c in columns))
 
 
 async def counts(conn: Conn) -> dict[str, int]:

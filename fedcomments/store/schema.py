@@ -329,10 +329,146 @@ MIGRATIONS: list[list[str]] = [
                                " OR OLD.failure_days IS NOT NEW.failure_days"),
         ] for event, when in [("INSERT", ""), ("UPDATE", when_update), ("DELETE", "")]],
     ],
-    # 8: an actor's inbox and shared inbox live on its own host (services/actors ignores
+    # 8: the blog's own feeds ([blog] feeds): when each was first seen (entries older than
+    # that are imported without being announced), its validators for conditional GETs and
+    # its failure streak; and which post each entry (by feed and guid/id) became, with a
+    # fingerprint of what the feed said of it, so a changed entry is noticed.
+    [
+        """CREATE TABLE blog_feeds (
+            url TEXT PRIMARY KEY,
+            added_at TEXT NOT NULL,
+            polled_at TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_poll_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE feed_entries (
+            feed_url TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            fingerprint TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (feed_url, entry_id)
+        )""",
+        "CREATE INDEX feed_entries_post ON feed_entries(post_id)",
+        # The Atom feed of the blog's comments reads the newest ones first.
+        "CREATE INDEX comments_published ON comments(published_at)",
+    ],
+    # 9: word of new comments and the spam check. A delivery job has a kind: an
+    # ActivityPub activity (every job so far), a webhook event, a mail, or a call to the
+    # spam service; all share the queue's leases, retries and listing. Readers who asked
+    # to hear of replies (an address confirmed once, double opt-in, until it unsubscribes),
+    # one-click moderation links already used, comments waiting for the owner's digest,
+    # and what the spam service said of a comment (with what it was asked, for reporting
+    # ham or spam when the owner decides).
+    [
+        "ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'activity' "
+        "CHECK (kind IN ('activity', 'webhook', 'mail', 'spam'))",
+        """CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            confirm_sent_at TEXT,
+            confirmed_at TEXT,
+            unsubscribed_at TEXT
+        )""",
+        """CREATE TABLE subscriptions (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX subscriptions_subscriber ON subscriptions(subscriber_id)",
+        """CREATE TABLE used_links (
+            nonce TEXT PRIMARY KEY,
+            used_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE digest_items (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE spam_checks (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            verdict TEXT NOT NULL CHECK (verdict IN ('spam', 'ham', 'unknown', 'queued')),
+            detail TEXT NOT NULL DEFAULT '',
+            params TEXT NOT NULL DEFAULT '{}',
+            checked_at TEXT NOT NULL,
+            reported TEXT
+        )""",
+    ],
+    # 10: remote images (avatars, custom emoji, attachment thumbnails) fetched once and served
+    # by us. A row per (source URL, kind) says whether its re-encoded files exist and under
+    # which name (`digest`, from the source's bytes); `media_uses` says which comment or
+    # actor shows which emoji (by shortcode) or thumbnail, so a change of an image clears
+    # exactly the fragments that show it. Avatars are found by actors.icon (indexed).
+    [
+        """CREATE TABLE media (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('avatar', 'emoji', 'thumbnail')),
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'ready', 'refused', 'failed')),
+            digest TEXT,
+            ext TEXT,
+            width INTEGER,
+            height INTEGER,
+            reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try_at TEXT,
+            lease_until TEXT,
+            fetched_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (url, kind)
+        )""",
+        "CREATE INDEX media_digest ON media(digest) WHERE digest IS NOT NULL",
+        """CREATE TABLE media_uses (
+            media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+            comment_id INTEGER REFERENCES comments(id) ON DELETE CASCADE,
+            actor_id INTEGER REFERENCES actors(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('emoji', 'thumbnail')),
+            shortcode TEXT NOT NULL DEFAULT '',
+            position INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX media_uses_media ON media_uses(media_id)",
+        "CREATE INDEX media_uses_comment ON media_uses(comment_id) WHERE comment_id IS NOT NULL",
+        "CREATE INDEX media_uses_actor ON media_uses(actor_id) WHERE actor_id IS NOT NULL",
+        "CREATE INDEX actors_icon ON actors(icon) WHERE icon IS NOT NULL",
+        # Step 5's trigger inserted missing fragment rows with INSERT OR IGNORE, but a
+        # trigger takes the conflict policy of the statement that fired it: the actors'
+        # upsert (ON CONFLICT DO UPDATE) made it ABORT, so a profile update that changed a
+        # name or an avatar failed once any of the actor's comments had a stored fragment.
+        "DROP TRIGGER fragment_actor_update",
+        f"""CREATE TRIGGER fragment_actor_update AFTER UPDATE ON actors{_ACTOR_SHOWN} BEGIN
+            UPDATE comment_fragments SET body = NULL, gen = gen + 1 WHERE comment_id IN (
+                SELECT id FROM comments WHERE actor_id = NEW.id
+                UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id);
+            INSERT INTO comment_fragments (comment_id, gen) SELECT id, 1 FROM comments
+                WHERE id IN (SELECT id FROM comments WHERE actor_id = NEW.id
+                             UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id)
+                AND id NOT IN (SELECT comment_id FROM comment_fragments);
+        END""",
+    ],
+    # 11: comments brought in from another system (WordPress, Disqus, Isso, another
+    # fedcomments) keep their key there: the system, the site it served and its comment id,
+    # so importing the same export again changes nothing. `import_parent` holds the key (a
+    # JSON [source, site, id]) of a parent not imported yet (files may list replies before
+    # their parents); it is cleared once the parent is found.
+    [
+        "ALTER TABLE comments ADD COLUMN import_source TEXT",
+        "ALTER TABLE comments ADD COLUMN import_site TEXT",
+        "ALTER TABLE comments ADD COLUMN import_id TEXT",
+        "ALTER TABLE comments ADD COLUMN import_parent TEXT",
+        "CREATE UNIQUE INDEX comments_import ON comments(import_source, import_site, import_id) "
+        "WHERE import_id IS NOT NULL",
+        "CREATE INDEX comments_import_parent ON comments(import_parent) "
+        "WHERE import_parent IS NOT NULL",
+    ],
+    # 12: an actor's inbox and shared inbox live on its own host (services/actors ignores
     # others when it stores an actor); those stored before, on another host, are forgotten.
     [_foreign_inbox("inbox"), _foreign_inbox("shared_inbox")],
-    # 9: the thread stamp, and the public ETag made of it, moves only for what the public
+    # 13: the thread stamp, and the public ETag made of it, moves only for what the public
     # thread shows: a followers-only or direct reply, a comment held for moderation, or a
     # new name of someone who only wrote those, leaves it (and every validator) unchanged.
     [

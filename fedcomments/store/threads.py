@@ -10,6 +10,7 @@ from typing import Any
 
 from fedcomments.store.comments import ReactionRow
 from fedcomments.store.conn import Conn
+from fedcomments.store.media import ThreadMedia, read_thread_media
 
 
 @dataclass(slots=True)
@@ -131,6 +132,30 @@ def _entries(rows: Sequence[Any]) -> list[ThreadEntry]:
     return out
 
 
+@dataclass(slots=True)
+class FeedPost:
+    """What a feed of the blog's comments shows of the post each one is under."""
+
+    id: int
+    slug: str
+    permalink: str
+    title: str
+
+
+async def latest_public(conn: Conn, now: str, limit: int
+                        ) -> list[tuple[FeedPost, ThreadEntry]]:
+    """The newest approved public and unlisted comments under published, live posts,
+    newest first (a feed of the blog's comments); never private, held or rejected ones."""
+    rows = await conn.fetchall(
+        f"{_ENTRY_SELECT}, p.id, p.slug, p.permalink, p.title FROM comments c "
+        "JOIN posts p ON p.id = c.post_id LEFT JOIN actors a ON a.id = c.actor_id "
+        "WHERE c.visibility IN ('public', 'unlisted') AND c.status = 'approved' "
+        "AND p.deleted_at IS NULL AND p.published_at <= ? "
+        "ORDER BY c.published_at DESC, c.id DESC LIMIT ?", (now, limit))
+    entries = _entries(rows)
+    return [(FeedPost(r[22], r[23], r[24], r[25]), e) for r, e in zip(rows, entries,
+                                                                      strict=True)]
+
 
 async def reactions_for_post(conn: Conn, post_id: int) -> list[ReactionRow]:
     """Every reaction of a post and its comments, oldest first (facepiles keep that order)."""
@@ -183,6 +208,8 @@ class ThreadRead:
     likes: int = 0
     boosts: int = 0
     people: list[ReactionRow] = field(default_factory=list)
+    #: The images the missing comments and the people show (store.media).
+    media: ThreadMedia = field(default_factory=ThreadMedia)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +236,8 @@ def _find_post(db: sqlite3.Connection, ref: PostRef) -> ThreadPost | None:
     return post
 
 
-def _read(db: sqlite3.Connection, ref: PostRef, key: int, rows_too: bool
-          ) -> ThreadRead | None:
+def _read(db: sqlite3.Connection, ref: PostRef, key: int, rows_too: bool,
+          own_icon: str | None = None) -> ThreadRead | None:
     if not rows_too:
         post = _find_post(db, ref)
         return None if post is None else ThreadRead(post, complete=False)
@@ -259,20 +286,29 @@ def _read(db: sqlite3.Connection, ref: PostRef, key: int, rows_too: bool
                     out.people.append(ReactionRow(*r))
                     if len(seen) == FACEPILE:
                         break
+        if out.missing or out.people:
+            icons = [r.actor_icon for r in (*out.missing_reactions, *out.people) if r.actor_icon]
+            icons += [e.actor.icon for e in out.missing if e.actor is not None and e.actor.icon]
+            if own_icon and out.missing:
+                icons.append(own_icon)
+            out.media = read_thread_media(
+                db, [e.id for e in out.missing],
+                [e.actor.id for e in out.missing if e.actor is not None], icons)
         return out
     finally:
         db.execute("COMMIT")  # ends the read transaction
 
 
-async def read_thread(conn: Conn, ref: PostRef, key: int, rows: bool = True
-                      ) -> ThreadRead | None:
+async def read_thread(conn: Conn, ref: PostRef, key: int, rows: bool = True,
+                      own_icon: str | None = None) -> ThreadRead | None:
     """The post `ref` names and (if `rows`) its public thread, each comment with its
-    fragment stored under `key` if there is one.
+    fragment stored under `key` if there is one, and the images those to render show
+    (`own_icon`: the blog's avatar, on its answers).
 
     Approved public and unlisted comments and deleted placeholders, oldest first; private
     ones never, not even as placeholders. One trip to the SQLite thread.
     """
-    return await conn.run(_read, ref, key, rows)
+    return await conn.run(_read, ref, key, rows, own_icon)
 
 
 async def save_fragments(conn: Conn, key: int,

@@ -42,9 +42,15 @@ def _comment_id(request: web.Request) -> int:
 # --- domains ---------------------------------------------------------------------------
 
 
+def _page(request: web.Request) -> dict[str, Any]:
+    """`limit` and `cursor` of a listing's query string."""
+    return {"limit": request.query.get("limit"), "cursor": request.query.get("cursor")}
+
+
 async def list_domains(request: web.Request) -> web.Response:
-    found = await admin.list_domain_blocks(_rt(request))
-    return json_response({"domains": [admin.domain_block_json(b) for b in found]})
+    page = await admin.domain_blocks_page(_rt(request), **_page(request))
+    return json_response({"domains": [admin.domain_block_json(b) for b in page.items],
+                          "next_cursor": page.next_cursor})
 
 
 async def block_domain(request: web.Request) -> web.Response:
@@ -87,8 +93,9 @@ async def export_domains(request: web.Request) -> web.Response:
 
 
 async def list_actors(request: web.Request) -> web.Response:
-    found = await admin.list_actor_blocks(_rt(request))
-    return json_response({"actors": [admin.actor_block_json(b) for b in found]})
+    page = await admin.actor_blocks_page(_rt(request), **_page(request))
+    return json_response({"actors": [admin.actor_block_json(b) for b in page.items],
+                          "next_cursor": page.next_cursor})
 
 
 async def block_actor(request: web.Request) -> web.Response:
@@ -111,13 +118,11 @@ async def unblock_actor(request: web.Request) -> web.Response:
 
 async def list_comments(request: web.Request) -> web.Response:
     rt = _rt(request)
-    limit = request.query.get("limit", "100")
-    if not limit.isdigit():
-        raise InvalidInput("limit: must be a positive integer", field="limit")
-    found = await admin.list_comments(rt, post=request.query.get("post"),
-                                      status=request.query.get("status", "all"),
-                                      limit=int(limit))
-    return json_response({"comments": [admin.comment_json(x) for x in found]})
+    page = await admin.comments_page(rt, post=request.query.get("post"),
+                                     status=request.query.get("status", "all"),
+                                     **_page(request))
+    return json_response({"comments": [admin.comment_json(x) for x in page.items],
+                          "next_cursor": page.next_cursor})
 
 
 async def get_comment(request: web.Request) -> web.Response:
@@ -162,13 +167,15 @@ async def reply_comment(request: web.Request) -> web.Response:
 
 
 async def list_followers(request: web.Request) -> web.Response:
-    found = await admin.list_followers(_rt(request))
-    return json_response({"followers": [admin.follower_json(f) for f in found]})
+    page = await admin.followers_page(_rt(request), **_page(request))
+    return json_response({"followers": [admin.follower_json(f) for f in page.items],
+                          "next_cursor": page.next_cursor})
 
 
 async def list_reports(request: web.Request) -> web.Response:
-    found = await admin.list_reports(_rt(request))
-    return json_response({"reports": [admin.report_json(r) for r in found]})
+    page = await admin.reports_page(_rt(request), **_page(request))
+    return json_response({"reports": [admin.report_json(r) for r in page.items],
+                          "next_cursor": page.next_cursor})
 
 
 def setup(app: web.Application) -> None:

@@ -29,9 +29,11 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 
 async def list_posts(request: web.Request) -> web.Response:
     require_admin(request)
-    found = await posts.list_posts_with_counts(
-        request.app[RUNTIME], include_deleted=request.query.get("deleted") == "true")
-    return json_response({"posts": [posts.post_summary(p, c) for p, c in found]})
+    page = await posts.posts_page_with_counts(
+        request.app[RUNTIME], include_deleted=request.query.get("deleted") == "true",
+        limit=request.query.get("limit"), cursor=request.query.get("cursor"))
+    return json_response({"posts": [posts.post_summary(p, c) for p, c in page.items],
+                          "next_cursor": page.next_cursor})
 
 
 async def add_post(request: web.Request) -> web.Response:

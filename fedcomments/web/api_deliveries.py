@@ -18,9 +18,12 @@ async def list_deliveries(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     status = deliveries.parse_status(request.query.get("status"))
     limit = deliveries.parse_limit(request.query.get("limit"))
-    jobs = await deliveries.list_deliveries(rt, status=status, limit=limit)
+    page = await deliveries.deliveries_page(
+        rt, status=status, limit=limit, cursor=request.query.get("cursor"),
+        kinds=deliveries.parse_kind(request.query.get("kind")))
     return json_response({"counts": await deliveries.counts(rt),
-                          "deliveries": [deliveries.job_json(j) for j in jobs]})
+                          "deliveries": [deliveries.job_json(j) for j in page.items],
+                          "next_cursor": page.next_cursor})
 
 
 async def retry_one(request: web.Request) -> web.Response:

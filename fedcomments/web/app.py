@@ -17,6 +17,7 @@ from fedcomments.delivery import worker as delivery
 from fedcomments.errors import FedcommentsError
 from fedcomments.remote import ResolverFactory
 from fedcomments.runtime import open_runtime, utcnow
+from fedcomments.services import feed_sync
 from fedcomments.services.blocks import watch_blocklist
 from fedcomments.services.inbox import housekeeping
 from fedcomments.web import (
@@ -24,7 +25,10 @@ from fedcomments.web import (
     api,
     api_deliveries,
     federation,
+    feeds,
     inbox,
+    mail_links,
+    media,
     objects,
     pages,
     public_api,
@@ -36,14 +40,28 @@ log = logging.getLogger("fedcomments.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Pages carry no inline script or style: everything comes from our own origin.
+# Pages carry no inline script or style: everything comes from our own origin, remote
+# images included ([media] proxy, the default).
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
 )
-# Local development only ([federation] allow_private_addresses): loopback instances serve
-# avatars over plain http.
-CSP_DEV = CSP.replace("img-src 'self' https:", "img-src 'self' https: http:")
+# Local development only ([federation] allow_private_addresses): "follow from your
+# instance" (a form, whose redirect form-action also covers) leads to loopback instances'
+# plain-http pages.
+CSP_DEV = CSP.replace("form-action 'self' https:", "form-action 'self' https: http:")
+# [media] proxy = false: avatars and emoji are loaded from the commenters' servers (over
+# plain http too in local development).
+CSP_HOTLINK = CSP.replace("img-src 'self'", "img-src 'self' https:")
+CSP_HOTLINK_DEV = CSP_DEV.replace("img-src 'self'", "img-src 'self' https: http:")
+
+
+def page_csp(settings: Settings) -> str:
+    """The Content-Security-Policy of our HTML pages."""
+    dev = settings.federation.allow_private_addresses
+    if settings.media.proxy:
+        return CSP_DEV if dev else CSP
+    return CSP_HOTLINK_DEV if dev else CSP_HOTLINK
 
 
 @web.middleware
@@ -92,8 +110,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if response.content_type == "text/html":
-        dev = request.app[SETTINGS].federation.allow_private_addresses
-        response.headers.setdefault("Content-Security-Policy", CSP_DEV if dev else CSP)
+        response.headers.setdefault("Content-Security-Policy", page_csp(request.app[SETTINGS]))
     return response
 
 
@@ -126,6 +143,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
             tasks = [asyncio.create_task(watch_blocklist(rt))]
             if background:
                 tasks.append(asyncio.create_task(housekeeping(rt)))
+                # The blog's feeds ([blog] feeds) are polled once per database too.
+                tasks.append(asyncio.create_task(feed_sync.polling(rt)))
             try:
                 yield
             finally:
@@ -148,10 +167,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
         app.cleanup_ctx.append(worker_ctx)
     federation.setup(app)
     inbox.setup(app)
+    media.setup(app)
     api.setup(app)
     admin_api.setup(app)
     api_deliveries.setup(app)
     objects.setup(app)
     pages.setup(app)
     public_api.setup(app)
+    feeds.setup(app)
+    mail_links.setup(app)
     return app

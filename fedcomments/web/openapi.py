@@ -38,6 +38,17 @@ _POST = {
     },
 }
 
+#: How every admin listing pages (comments, followers, deliveries, reports, posts, domains,
+#: actors).
+PAGING = ("`limit` (1-1000, default 100) rows per page; the answer's `next_cursor` is null "
+          "on the last page, else pass it as `cursor` for the next one. A cursor is opaque "
+          "and stays valid while rows are added or removed.")
+PAGE_PARAMS: list[dict[str, Any]] = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"},
+     "description": "`next_cursor` of the previous page"},
+]
+
 _ERROR = {
     "type": "object",
     "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
@@ -76,8 +87,14 @@ def openapi_document(base_url: str) -> dict[str, Any]:
         },
         "paths": {
             "/api/v1/admin/posts": {
-                "get": {**_op("List posts"), "responses": {"200": {"description": "OK"},
-                                                            "401": {"description": "No token"}}},
+                "get": {**_op("List posts"),
+                        "description": "Newest first, one page at a time. Query `deleted=true` "
+                        "includes deleted posts. " + PAGING,
+                        "parameters": [{"name": "deleted", "in": "query",
+                                        "schema": {"type": "boolean"}}, *PAGE_PARAMS],
+                        "responses": {"200": {"description": "OK"},
+                                      "400": {"description": "Bad limit or cursor"},
+                                      "401": {"description": "No token"}}},
                 "post": _op("Register a post (same permalink updates)", body=True, ok="201"),
             },
             "/api/v1/admin/posts/{ref}": {
@@ -103,13 +120,15 @@ def _delivery_op(summary: str, description: str) -> dict[str, Any]:
 _DELIVERY_PATHS: dict[str, Any] = {
     "/api/v1/admin/deliveries": {"get": {
         **_delivery_op("List delivery jobs", "Query `status` (pending, done, failed, gone, "
-                       "cancelled, all) and `limit` (1-10000, default 100). Answers "
-                       "`{counts, deliveries: [{id, activity_id, inbox, host, status, "
+                       "cancelled, all), `kind` (activity, webhook, mail, spam, notify: "
+                       "webhooks and mails, all) and `limit` (1-10000, default 100). Answers "
+                       "`{counts, deliveries: [{id, kind, activity_id, inbox, host, status, "
                        "attempts, next_attempt_at, last_status, last_error, created_at, "
-                       "finished_at}]}`."),
+                       "finished_at}], next_cursor}`: pending jobs in the order they run, "
+                       "others newest first. " + PAGING),
         "parameters": [
             {"name": "status", "in": "query", "schema": {"type": "string"}},
-            {"name": "limit", "in": "query", "schema": {"type": "integer"}}]}},
+            {"name": "kind", "in": "query", "schema": {"type": "string"}}, *PAGE_PARAMS]}},
     "/api/v1/admin/deliveries/{id}/retry": {"post": {
         **_delivery_op("Retry one delivery", "Puts a finished job back in the queue, due now, "
                        "and clears its host's failure marks; 400 when it is pending."),
@@ -139,11 +158,16 @@ _READER_PATHS: dict[str, Any] = {
         **_reader_op(
             "The public thread of a post",
             "By `url` (the blog permalink, with or without its trailing slash, or the post's "
-            "ActivityPub id) or `id`. Answers `{post, count, reactions, comments}`; each "
+            "ActivityPub id) or `id`. Answers `{post, count, reactions, comments}` (`post."
+            "comments_feed` is the URL of the thread's Atom feed); each "
             "comment has `id, parent_id, depth, reply_to, deleted, status, origin, ap_id, url, "
-            "author {kind, name, handle, url, avatar, website}, published, updated, edited, "
-            "summary, sensitive, language, content (sanitised HTML), attachments, reactions "
-            "{likes, boosts, people}, replies`. Sends `ETag` and `Cache-Control`; a matching "
+            "author {kind, name, handle, url, avatar, website, avatar_2x, emojis}, published, "
+            "updated, edited, summary, sensitive, language, content (sanitised HTML; custom "
+            "emoji stay `:shortcode:`), attachments [{url, media_type, name, thumbnail {url, "
+            "url_2x, width, height} or null}], reactions {likes, boosts, people [{name, "
+            "avatar, url, avatar_2x}]}, emojis [{shortcode, url, url_2x, width, height}], "
+            "replies`. Image URLs are the server's own /media/ files ([media] proxy) or null "
+            "(initials). Sends `ETag` and `Cache-Control`; a matching "
             "`If-None-Match` answers 304. Pending, rejected and private comments never appear.",
             {"200": "OK", "304": "Not modified", "400": "Neither url nor id",
              "404": "No such post", "410": "Post deleted"}),
@@ -237,8 +261,9 @@ _COMMENT_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type":
 
 _ADMIN_PATHS: dict[str, Any] = {
     "/api/v1/admin/domains": {
-        "get": _admin_op("List domain blocks", "Answers `{domains: [{domain, reason, created, "
-                         "keep_content, removed}]}`.", "200 401"),
+        "get": _admin_op("List domain blocks", "By domain. Answers `{domains: [{domain, "
+                         "reason, created, keep_content, removed}], next_cursor}`. " + PAGING,
+                         "200 400 401", params=PAGE_PARAMS),
         "post": _admin_op(
             "Block a domain and its subdomains", "`domain` may be a host, URL, "
             "`@user@host` or `*.host` (IDN → punycode). " + _BLOCK, "200 201 400 401",
@@ -264,8 +289,9 @@ _ADMIN_PATHS: dict[str, Any] = {
         "Export domain blocks", "`format=mastodon` (CSV, every block as `suspend`; default) "
         "or `plain`.", params=[_query("format")])},
     "/api/v1/admin/actors": {
-        "get": _admin_op("List actor blocks", "Answers `{actors: [{actor, reason, created, "
-                         "keep_content, removed}]}`.", "200 401"),
+        "get": _admin_op("List actor blocks", "By actor id. Answers `{actors: [{actor, "
+                         "reason, created, keep_content, removed}], next_cursor}`. " + PAGING,
+                         "200 400 401", params=PAGE_PARAMS),
         "post": _admin_op(
             "Block one actor", "`actor` is `@user@host` (resolved with WebFinger) or the "
             "actor's URL (works for an actor never seen). " + _BLOCK, "200 201 400 401 502",
@@ -278,8 +304,12 @@ _ADMIN_PATHS: dict[str, Any] = {
         "List comments, newest first", "`status`: pending, approved, rejected, private "
         "(followers-only and direct) or all (default). Answers `{comments: [{id, post {id, "
         "slug}, parent_id, origin, status, visibility, author {name, handle, actor, url}, "
-        "published, updated, text, content, summary, ap_id, url}]}`.", "200 400 401 404",
-        params=[_query("post"), _query("status"), _query("limit", "integer")])},
+        "published, updated, text, content, summary, ap_id, url, spam, imported}], "
+        "next_cursor}`; `spam` is the spam service's verdict (spam, ham, unknown, queued) or "
+        "null when it was not asked; `imported` is null, or `{source, site, id}` naming the "
+        "system a comment was imported from (wordpress, disqus, isso, fedcomments) and its id "
+        "there. " + PAGING,
+        "200 400 401 404", params=[_query("post"), _query("status"), *PAGE_PARAMS])},
     "/api/v1/admin/comments/{id}": {
         "get": _admin_op("Show a comment", "The listing's fields plus `in_reply_to, "
                          "language, sensitive, attachments, replies, reactions, deleted`.",
@@ -303,9 +333,10 @@ _ADMIN_PATHS: dict[str, Any] = {
         "201 400 401 404", params=_COMMENT_ID, body={
             "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}})},
     "/api/v1/admin/followers": {"get": _admin_op(
-        "List followers", "Answers `{followers: [{actor, handle, name, inbox, since}]}`.",
-        "200 401")},
+        "List followers", "Oldest first. Answers `{followers: [{actor, handle, name, inbox, "
+        "since}], next_cursor}`. " + PAGING, "200 400 401", params=PAGE_PARAMS)},
     "/api/v1/admin/reports": {"get": _admin_op(
         "List received reports (Flag)", "Answers `{reports: [{id, ap_id, actor, handle, "
-        "content, objects, received}]}`, newest first.", "200 401")},
+        "content, objects, received}], next_cursor}`, newest first. " + PAGING,
+        "200 400 401", params=PAGE_PARAMS)},
 }

@@ -19,7 +19,9 @@ from fedcomments.services import local_comments as local
 from fedcomments.services import posts as post_service
 from fedcomments.services import reader_guard as guard
 from fedcomments.services import thread as thread_service
+from fedcomments.web.emoji import emojify_html, emojify_text
 from fedcomments.web.keys import RUNTIME, SETTINGS, TEMPLATES
+from fedcomments.web.negotiate import wants_activitypub
 from fedcomments.web.public_api import THREAD_CACHE, client_of
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -51,6 +53,25 @@ async def profile(request: web.Request) -> web.Response:
     return render(
         request, "profile.html", name=a.name, actor_url=rt.urls.actor, blog_url=a.url,
         summary=[p for p in a.summary.split("\n\n") if p.strip()], posts=posts[:50],
+    )
+
+
+#: Posts the front page lists.
+FRONT_PAGE_POSTS = 20
+
+
+async def home(request: web.Request) -> web.Response:
+    """The front page for browsers: the blog, how to follow it, its latest posts. AS2
+    clients get the 404 they always got: the actor lives at its own URL."""
+    if wants_activitypub(request):
+        raise web.HTTPNotFound()
+    rt = request.app[RUNTIME]
+    a = rt.settings.actor
+    posts = await post_service.latest_public(rt, FRONT_PAGE_POSTS)
+    return render(
+        request, "home.html", name=a.name, actor_url=rt.urls.actor, blog_url=a.url,
+        summary=[p for p in a.summary.split("\n\n") if p.strip()], posts=posts,
+        comments_feed=rt.urls.comments_feed,
     )
 
 
@@ -119,7 +140,8 @@ async def post_page(request: web.Request, post: Post, *, status: int = 200,
         env.get_template("_comments.html").render(thread=data)))
     resp = render(request, "post.html", status=status, post=post, thread=view.data,
                   comments_html=comments, form=form, token=guard.issue_token(rt, post.id),
-                  limits=rt.settings.comments, policy=rt.settings.moderation.policy)
+                  limits=rt.settings.comments, policy=rt.settings.moderation.policy,
+                  notify_replies=rt.settings.notify.mail)
     resp.headers.update(headers)
     return resp
 
@@ -130,7 +152,8 @@ async def submit_comment(request: web.Request) -> web.Response:
     post = await post_service.public_post(rt, request.match_info["slug"])
     fields = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
     fields["post"] = str(post.id)
-    keep = {k: fields.get(k, "") for k in ("name", "email", "website", "text", "parent")}
+    keep = {k: fields.get(k, "") for k in ("name", "email", "website", "text", "parent",
+                                            "notify")}
     try:
         posted = await local.post_comment(rt, local.comment_form(fields), client_of(request))
     except guard.FormErrors as exc:
@@ -151,7 +174,8 @@ async def submit_comment(request: web.Request) -> web.Response:
 async def interact_page(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     obj = await interact_service.public_object(rt, request.query.get("object", ""))
-    return render(request, "interact.html", object_url=obj, acct="", error="", problem="")
+    return render(request, "interact.html", object_url=obj, acct="", error="", problem="",
+                  follow=obj == rt.urls.actor)
 
 
 async def interact_submit(request: web.Request) -> web.StreamResponse:
@@ -165,12 +189,13 @@ async def interact_submit(request: web.Request) -> web.StreamResponse:
     except InvalidInput as exc:
         obj = await interact_service.public_object(rt, obj)
         return render(request, "interact.html", status=400, object_url=obj, acct=acct,
-                      error=str(exc).removeprefix("acct: "), problem="")
+                      error=str(exc).removeprefix("acct: "), problem="",
+                      follow=obj == rt.urls.actor)
     if found.redirect:
         # Set as built: aiohttp's redirect classes would re-quote the encoded object id.
         return web.Response(status=303, headers={"Location": found.redirect})
     return render(request, "interact.html", object_url=found.object_url, acct=acct, error="",
-                  problem=found.problem or "")
+                  problem=found.problem or "", follow=found.object_url == rt.urls.actor)
 
 
 def page_key(app: web.Application) -> int:
@@ -178,7 +203,8 @@ def page_key(app: web.Application) -> int:
     show (never secrets: a checksum of them would leak in the ETag)."""
     s = app[SETTINGS]
     key = zlib.crc32(repr((s.actor, s.comments, s.moderation.policy, s.server.base_url,
-                           s.federation.allow_private_addresses)).encode())
+                           s.federation.allow_private_addresses, s.notify.mail,
+                           s.media.proxy)).encode())
     for path in sorted((Path(__file__).parent / "templates").iterdir()):
         key = zlib.crc32(path.read_bytes(), key)
     return key
@@ -186,8 +212,11 @@ def page_key(app: web.Application) -> int:
 
 def setup(app: web.Application) -> None:
     app[TEMPLATES].filters["when"] = human_time
+    app[TEMPLATES].filters["emojify"] = emojify_html
+    app[TEMPLATES].filters["emojify_text"] = emojify_text
     app[PAGE_KEY] = page_key(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
     app.router.add_post("/posts/{slug}/comments", submit_comment)
     app.router.add_get("/interact", interact_page)
+    app.router.add_get("/", home)
     app.router.add_post("/interact", interact_submit)

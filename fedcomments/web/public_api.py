@@ -30,7 +30,8 @@ def client_of(request: web.Request) -> guard.Client:
     ip = guard.client_ip(request.remote, request.headers.get("X-Forwarded-For"),
                          rt.settings.server.trusted_proxies)
     return guard.Client(ip=ip, origin=request.headers.get("Origin"),
-                        referer=request.headers.get("Referer"))
+                        referer=request.headers.get("Referer"),
+                        user_agent=request.headers.get("User-Agent", "")[:500])
 
 
 def cors_headers(request: web.Request) -> dict[str, str]:
@@ -119,6 +120,10 @@ async def form_token(request: web.Request) -> web.Response:
         "post": post.id, "token": guard.issue_token(rt, post.id),
         "limits": {"name": limits.max_name_length, "email": local.MAX_EMAIL,
                    "website": local.MAX_WEBSITE, "text": limits.max_text_length},
+        # The form's extras: "email me when someone replies" (only where mail goes out)
+        # and the privacy notice under the form.
+        "notify": rt.settings.notify.mail,
+        "privacy": {"url": limits.privacy_url, "text": limits.privacy_text},
     }, headers={"Cache-Control": "no-store"})
 
 

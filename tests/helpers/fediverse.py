@@ -210,6 +210,8 @@ class FakeInstance:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Any other document, by path: (JSON document, Content-Type).
     documents: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    #: Raw files (images), by path: (bytes, Content-Type).
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     hits: list[str] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -275,6 +277,11 @@ class FakeInstance:
         """Answer GETs of `path` with a 302 to `location` (an open redirect, say)."""
         self.redirects[path] = location
 
+    def serve_file(self, path: str, data: bytes, content_type: str) -> str:
+        """Serve raw bytes (an image) at `path` with that Content-Type; returns its URL."""
+        self.files[path] = (data, content_type)
+        return f"{self.url}{path}"
+
     def gate(self, path: str) -> Gate:
         """Hold GETs of `path` until `gate.release` is set."""
         self.gates[path] = Gate()
@@ -319,6 +326,9 @@ class FakeInstance:
             return web.Response(status=302, headers={"Location": self.redirects[path]})
         if path in self.gone:
             return web.Response(status=410)
+        if path in self.files:
+            data, content_type = self.files[path]
+            return web.Response(body=data, headers={"Content-Type": content_type})
         doc = self._document(path)
         if doc is None:
             return web.Response(status=404)

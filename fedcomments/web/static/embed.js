@@ -1,7 +1,8 @@
 /* fedcomments widget: renders the thread and the comment form into
    <div id="fedcomments" data-url="PERMALINK"></div> using the JSON API of the server this
-   script comes from. No framework, no cookies, no requests to anyone else; no inline
-   styles or scripts, so it runs under a strict Content-Security-Policy. */
+   script comes from. No framework, no cookies; it requests nothing from anyone but that
+   server (images included, unless the server hot-links them: [media] proxy = false); no
+   inline styles or scripts, so it runs under a strict Content-Security-Policy. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -97,17 +98,59 @@
     });
     return to;
   }
-  function content(html) {
+  function content(html, emojis) {
     var doc = new DOMParser().parseFromString(html || "", "text/html");
-    return cleanNodes(doc.body, el("div", { class: "fc-content" }));
+    return withEmoji(cleanNodes(doc.body, el("div", { class: "fc-content" })), emojis);
+  }
+  // Custom emoji, as Mastodon shows them: each :shortcode: of a text node becomes its image.
+  function emojiImg(e) {
+    return el("img", { class: "fc-emoji", src: safeUrl(e.url), srcset: e.url_2x && safeUrl(e.url_2x)
+      ? safeUrl(e.url_2x) + " 2x" : null, alt: ":" + e.shortcode + ":", title: ":" + e.shortcode + ":",
+      width: e.width, height: e.height, draggable: "false", referrerpolicy: "no-referrer" });
+  }
+  function emojiNodes(text, table) {
+    var out = [], last = 0, re = /:([A-Za-z0-9_+\-]{1,64}):/g, m;
+    while ((m = re.exec(text)) !== null) {
+      if (!table[m[1]]) continue;
+      if (m.index > last) out.push(text.slice(last, m.index));
+      out.push(emojiImg(table[m[1]]));
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) out.push(text.slice(last));
+    return out;
+  }
+  function emojiTable(emojis) {
+    var table = {}, any = false;
+    (emojis || []).forEach(function (e) { if (e.shortcode && safeUrl(e.url)) { table[e.shortcode] = e; any = true; } });
+    return any ? table : null;
+  }
+  function withEmoji(node, emojis) {
+    var table = emojiTable(emojis);
+    if (!table) return node;
+    var walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT), texts = [];
+    while (walker.nextNode()) texts.push(walker.currentNode);
+    texts.forEach(function (t) {
+      var parts = emojiNodes(t.nodeValue, table);
+      if (parts.length === 1 && typeof parts[0] === "string") return;
+      parts.forEach(function (p) {
+        t.parentNode.insertBefore(typeof p === "string" ? document.createTextNode(p) : p, t);
+      });
+      t.parentNode.removeChild(t);
+    });
+    return node;
+  }
+  function emojiText(text, emojis) {
+    var table = emojiTable(emojis);
+    return table ? emojiNodes(text || "", table) : [text || ""];
   }
 
   // --- rendering (the same markup as the server-rendered page) ---------------------------
   function avatar(a) {
     var src = a.avatar && safeUrl(a.avatar);
+    var src2 = a.avatar_2x && safeUrl(a.avatar_2x);
     if (src) {
-      return el("img", { class: "fc-avatar", src: src, alt: "", width: 40, height: 40,
-                         loading: "lazy", referrerpolicy: "no-referrer" });
+      return el("img", { class: "fc-avatar", src: src, srcset: src2 ? src2 + " 2x" : null, alt: "",
+                         width: 40, height: 40, loading: "lazy", referrerpolicy: "no-referrer" });
     }
     return el("span", { class: "fc-avatar fc-avatar-none", "aria-hidden": "true",
                         text: (a.name || "?").slice(0, 1) });
@@ -115,9 +158,10 @@
   function reactions(r) {
     if (!r || (!r.likes && !r.boosts)) return null;
     var faces = (r.people || []).map(function (p) {
+      var face2 = p.avatar_2x && safeUrl(p.avatar_2x);
       var img = p.avatar && safeUrl(p.avatar)
-        ? el("img", { src: safeUrl(p.avatar), alt: p.name, width: 20, height: 20, loading: "lazy",
-                      referrerpolicy: "no-referrer" })
+        ? el("img", { src: safeUrl(p.avatar), srcset: face2 ? face2 + " 2x" : null, alt: p.name,
+                      width: 20, height: 20, loading: "lazy", referrerpolicy: "no-referrer" })
         : el("span", { class: "fc-face", "aria-label": p.name, text: p.name.slice(0, 1) });
       var url = p.url && safeUrl(p.url);
       return url ? el("a", { href: url, rel: "nofollow noopener", title: p.name }, [img]) : img;
@@ -157,8 +201,8 @@
     var profile = a.url && safeUrl(a.url);
     var site = a.website && safeUrl(a.website);
     var name = profile || site
-      ? el("a", { class: "fc-name", href: profile || site, rel: profile ? "nofollow noopener" : "nofollow ugc noopener", text: a.name })
-      : el("span", { class: "fc-name", text: a.name });
+      ? el("a", { class: "fc-name", href: profile || site, rel: profile ? "nofollow noopener" : "nofollow ugc noopener" }, emojiText(a.name, a.emojis))
+      : el("span", { class: "fc-name" }, emojiText(a.name, a.emojis));
     var original = c.url && safeUrl(c.url);
     var time = el("time", { datetime: c.published, text: when(c.published) });
     var head = el("header", { class: "fc-head" }, [
@@ -178,9 +222,9 @@
       c.reply_to ? el("span", { class: "fc-reply-to" }, ["in reply to ",
         el("a", { href: "#comment-" + c.reply_to.id, text: c.reply_to.name })]) : null,
     ]);
-    var text = content(c.content);
+    var text = content(c.content, c.emojis);
     var main = c.sensitive
-      ? el("details", { class: "fc-cw" }, [el("summary", { text: c.summary || "Sensitive content" }), text])
+      ? el("details", { class: "fc-cw" }, [el("summary", {}, c.summary ? emojiText(c.summary, c.emojis) : ["Sensitive content"]), text])
       : text;
     var files = (c.attachments || []).filter(function (f) { return safeUrl(f.url); });
     var actions = el("footer", { class: "fc-actions" }, [reactions(c.reactions)]);
@@ -196,6 +240,15 @@
     return el("article", { class: "fc-body", "aria-label": "Comment by " + a.name }, [
       head, main,
       files.length ? el("ul", { class: "fc-attachments" }, files.map(function (f) {
+        var t = f.thumbnail, thumb = t && safeUrl(t.url);
+        if (thumb) {
+          // A thumbnail served by the comment server, linking to the original on its own
+          // server: opening it is the reader's choice.
+          return el("li", { class: "fc-thumb" }, [el("a", { href: safeUrl(f.url), rel: "nofollow noopener ugc" }, [
+            el("img", { src: thumb, srcset: t.url_2x && safeUrl(t.url_2x) ? safeUrl(t.url_2x) + " 2x" : null,
+                        alt: f.name || "", width: t.width, height: t.height, loading: "lazy",
+                        referrerpolicy: "no-referrer" })])]);
+        }
         return el("li", {}, [el("a", { href: safeUrl(f.url), rel: "nofollow noopener ugc",
           text: f.name || f.url.split("/").pop() || "attachment" }),
           f.media_type ? el("span", { class: "fc-media-type", text: " (" + f.media_type + ")" }) : null]);
@@ -283,6 +336,20 @@
       input, el("span", { class: "fc-error", id: id + "-error" }),
     ]);
   }
+  function check(name, label, hint) {
+    var id = "fc-" + name;
+    return el("p", { class: "fc-field fc-check" }, [
+      el("input", { type: "checkbox", id: id, name: name, value: "1" }), " ",
+      el("label", { for: id }, [label, hint ? el("span", { class: "fc-hint", text: " (" + hint + ")" }) : null]),
+    ]);
+  }
+  function privacy(p) {
+    if (!p || (!p.url && !p.text)) return null;
+    var url = p.url && safeUrl(p.url);
+    var text = p.text || "Learn how your comment data is processed.";
+    return el("p", { class: "fc-privacy" }, [
+      url ? el("a", { href: url, rel: "noopener", text: text }) : text]);
+  }
   function buildForm() {
     var notice = el("p", { class: "fc-notice", role: "status", "aria-live": "polite" });
     var replying = el("p", { class: "fc-replying", hidden: true });
@@ -297,13 +364,25 @@
       field("email", "Email", "email", "optional, never shown", false, "email"),
       field("website", "Website", "url", "optional", false, "url"),
       field("text", "Comment", "textarea", "", true),
+      state.notify ? check("notify", "Email me when someone replies",
+                           "we ask you to confirm your address first") : null,
+      check("remember", "Remember my name, email and website in this browser",
+            "kept in this browser only; untick to forget them"),
       el("p", { class: "fc-error", "data-for": "form" }),
       el("p", { class: "fc-submit" }, [submit, " ",
         el("span", { class: "fc-hint", text: "Plain text; links become clickable." })]),
+      privacy(state.privacy),
     ]);
-    var saved = store("reader") || {};
+    // Remembered only when the reader asked (opt-in), in this browser only; unticking
+    // the box forgets at once.
+    var saved = store("reader");
+    var remember = form.elements.namedItem("remember");
+    remember.checked = !!saved;
     ["name", "email", "website"].forEach(function (k) {
-      if (saved[k]) form.elements.namedItem(k).value = saved[k];
+      if (saved && saved[k]) form.elements.namedItem(k).value = saved[k];
+    });
+    remember.addEventListener("change", function () {
+      if (!remember.checked) store("reader", null);
     });
     form.addEventListener("submit", function (ev) { ev.preventDefault(); send(form, notice, submit); });
     state.form = { node: form, notice: notice, replying: replying };
@@ -345,6 +424,7 @@
     var payload = { post: String(state.thread.post.id), parent: state.parent ? String(state.parent) : "",
                     name: f("name").value, email: f("email").value, website: f("website").value,
                     text: f("text").value, token: state.token, homepage: f("homepage").value };
+    if (f("notify") && f("notify").checked) payload.notify = "1";
     submit.disabled = true;
     notice.textContent = "";
     notice.classList.remove("fc-notice-error");
@@ -360,7 +440,12 @@
       return;
     }
     showErrors(form, {});
-    store("reader", { name: f("name").value, email: f("email").value, website: f("website").value });
+    if (f("remember").checked) {
+      store("reader", { name: f("name").value, email: f("email").value, website: f("website").value });
+    } else {
+      store("reader", null);
+    }
+    if (f("notify")) f("notify").checked = false;
     state.own[r.data.comment.id] = { secret: r.data.secret, until: r.data.edit_until,
                                      post: state.thread.post.id, text: f("text").value };
     saveOwn();
@@ -373,7 +458,10 @@
   }
   async function refreshToken() {
     var r = await api("GET", "/api/v1/form?post=" + state.thread.post.id, undefined, {}, true);
-    if (r.ok) { state.token = r.data.token; state.limits = r.data.limits; }
+    if (r.ok) {
+      state.token = r.data.token; state.limits = r.data.limits;
+      state.notify = !!r.data.notify; state.privacy = r.data.privacy || null;
+    }
   }
 
   // --- loading ----------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Comment exports read as a stream of records: WordPress (WXR), Disqus, fedcomments JSON."""

@@ -1,0 +1,333 @@
+"""Remote images served by us: fetched once through the guarded client, checked and
+re-encoded in a child process, kept as files named by content, made again where missing,
+and swept when nothing shows them or the cache is full.
+
+A rendering that shows a placeholder for an image asks for it (`request`); one fetch per
+image runs at a time in a process (and one at a time across processes, by a lease in its
+row); its outcome clears the fragments that show it. A reader asking for a file this
+machine does not have (evicted, or made on another machine) gets it made again (`file_for`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from fedcomments import images
+from fedcomments.ap.types import Emoji
+from fedcomments.errors import FedcommentsError
+from fedcomments.images import ImageRefused, Rendered
+from fedcomments.remote import FetchFailed, FetchRefused
+from fedcomments.runtime import Runtime
+from fedcomments.services.thread_media import MAX_THUMBNAILS, is_thumbnail_type
+from fedcomments.store import media as media_store
+from fedcomments.store import media_files
+from fedcomments.store.conn import Conn
+from fedcomments.store.media import MediaRow, Outcome
+
+log = logging.getLogger("fedcomments.media")
+
+#: How long a claimed fetch is reserved: the client's deadline, the decoder's, and margin.
+LEASE = timedelta(seconds=90)
+#: A failed fetch is tried again after an hour, doubling up to a week.
+RETRY_FIRST = timedelta(hours=1)
+RETRY_MAX = timedelta(days=7)
+#: Seconds a decoder child may take before it is killed.
+DECODE_SECONDS = 30.0
+#: Rows younger than this are never swept (an actor stored before its first comment).
+GRACE = timedelta(days=1)
+#: A served file's mtime (what eviction sorts by) is refreshed at most this often.
+TOUCH_SECONDS = 600.0
+#: A missing file that could not be made again is not retried for this long.
+REFILL_BACKOFF = 300.0
+SWEEP_BATCH = 500
+#: The 1× box whose size a row records, by kind.
+_ONE_X = {"avatar": images.SHOWN["avatar"][0], "emoji": images.SHOWN["emoji"][0],
+          "thumbnail": images.SHOWN["thumbnail"][0]}
+
+
+def root(rt: Runtime) -> Path:
+    return rt.settings.media_path
+
+
+def digest_of(source: bytes, kind: str) -> str:
+    """The name of an image's files: its source bytes, its kind and the pipeline."""
+    h = hashlib.sha256(f"{images.PIPELINE}:{kind}:".encode())
+    h.update(source)
+    return h.hexdigest()[:32]
+
+
+def _owner_icon(rt: Runtime) -> str | None:
+    return rt.settings.actor.icon or None
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+
+async def decode(data: bytes, declared: str, kind: str) -> Rendered:
+    """Check and re-encode an image in a child process (its own memory and CPU limits; the
+    event loop only waits for its answer); raises ImageRefused."""
+    proc = await asyncio.create_subprocess_exec(
+        *images.decode_command(), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        cwd=images.package_root())
+    try:
+        async with asyncio.timeout(DECODE_SECONDS):
+            out, err = await proc.communicate(images.request_bytes(data, declared, kind))
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise ImageRefused(f"not decoded within {DECODE_SECONDS:g} s") from None
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    if proc.returncode != 0 or not out:
+        # Killed by its CPU limit, or out of its memory: the image is what is wrong.
+        tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise ImageRefused(f"decoder stopped (exit {proc.returncode}) {tail[0][:200]}".strip())
+    try:
+        return images.parse_answer(out)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ImageRefused(f"decoder answer unreadable: {exc}") from None
+
+
+# --- what comments and actors show -----------------------------------------------------
+
+
+def thumbnail_urls(attachments: Iterable[tuple[str, str | None]]) -> list[str]:
+    """Of (url, media type) attachments, the ones shown as thumbnails (raster images,
+    the first few)."""
+    found = [url for url, media_type in attachments if is_thumbnail_type(media_type)]
+    return list(dict.fromkeys(found))[:MAX_THUMBNAILS]
+
+
+async def link_comment(tx: Conn, comment_id: int, emojis: Iterable[Emoji],
+                       attachments: Iterable[tuple[str, str | None]], now: datetime) -> None:
+    """Record the custom emoji and thumbnails a stored comment shows (with its write)."""
+    await media_store.set_comment_media(tx, comment_id, [(e.shortcode, e.url) for e in emojis],
+                                        thumbnail_urls(attachments), now)
+
+
+async def link_actor(tx: Conn, actor_id: int, emojis: Iterable[Emoji], now: datetime) -> None:
+    """Record the custom emoji of a stored actor's name (with its write)."""
+    await media_store.set_actor_emojis(tx, actor_id, [(e.shortcode, e.url) for e in emojis],
+                                       now)
+
+
+# --- fetching -----------------------------------------------------------------------------
+
+
+async def _make(rt: Runtime, row: MediaRow) -> Outcome:
+    """Fetch, check, re-encode and store the files of one image; never raises for what
+    the network or the image does."""
+    now = rt.now()
+    url, kind = row.url, row.kind
+    if rt.blocklist.url_blocked(url):
+        return Outcome("refused", reason="blocked domain")
+    try:
+        resp = await rt.remote.get_media(url, max_bytes=images.MAX_BYTES)
+    except FetchRefused as exc:
+        log.warning("image refused", extra={"url": url, "kind": kind, "reason": str(exc)})
+        return Outcome("refused", reason=str(exc)[:500])
+    except FetchFailed as exc:
+        if exc.status == 200:  # it answered, with more than we decode: refused for good
+            log.warning("image refused", extra={"url": url, "kind": kind, "reason": str(exc)})
+            return Outcome("refused", reason=str(exc)[:500])
+        delay = min(RETRY_FIRST * (2 ** max(0, row.attempts - 1)), RETRY_MAX)
+        log.info("image fetch failed", extra={"url": url, "kind": kind, "error": str(exc)})
+        return Outcome("failed", reason=str(exc)[:500], next_try_at=now + delay)
+    try:
+        rendered = await decode(resp.body, resp.content_type, kind)
+    except ImageRefused as exc:
+        # Logged once: the row is refused from now on, nobody fetches it again.
+        log.warning("image refused", extra={"url": url, "kind": kind, "reason": str(exc),
+                                            "bytes": len(resp.body)})
+        return Outcome("refused", reason=str(exc)[:500])
+    digest = digest_of(resp.body, kind)
+    files = [(media_files.name_of(digest, v.box, rendered.ext), v.data)
+             for v in rendered.variants]
+    written = await asyncio.to_thread(media_files.write, root(rt), files)
+    one = rendered.variant(_ONE_X[kind])
+    _wrote(rt, written)
+    return Outcome("ready", digest=digest, ext=rendered.ext, width=one.width, height=one.height)
+
+
+async def fetch(rt: Runtime, url: str, kind: str, *, force: bool = False) -> MediaRow | None:
+    """Fetch one image now unless it is made, refused, failing, or being fetched by
+    another process; `force` fetches a made or refused one again (a profile update). The
+    row as it stands after."""
+    row = await media_store.get(rt.db.read, url, kind)
+    now = rt.now()
+    if row is None:
+        async with rt.db.transaction() as tx:
+            await media_store.ensure(tx, [(url, kind)], now)
+        row = await media_store.get(rt.db.read, url, kind)
+        assert row is not None
+    if not force and not row.due(now):
+        return row
+    async with rt.db.transaction() as tx:
+        if not await media_store.claim(tx, row.id, now, now + LEASE):
+            return row
+    row = await media_store.by_id(rt.db.read, row.id) or row
+    try:
+        outcome = await _make(rt, row)
+    except Exception:
+        async with rt.db.transaction() as tx:  # the lease ends; the next reader retries
+            await media_store.release(tx, row.id)
+        raise
+    if force and row.ready and outcome.status == "failed":
+        outcome = Outcome("ready")  # a profile update while its server is down: keep it
+    async with rt.db.transaction() as tx:
+        await media_store.record(tx, row.id, outcome, rt.now(), _owner_icon(rt))
+    return await media_store.by_id(rt.db.read, row.id)
+
+
+def request(rt: Runtime, wanted: Iterable[tuple[str, str]]) -> None:
+    """Start fetching images a rendering showed placeholders for; returns at once."""
+    if not rt.settings.media.proxy:
+        return
+    for url, kind in wanted:
+        rt.media_jobs.start(("fetch", url, kind), functools.partial(_fetch_logged, rt, url, kind))
+
+
+async def _fetch_logged(rt: Runtime, url: str, kind: str, force: bool = False) -> None:
+    try:
+        await fetch(rt, url, kind, force=force)
+    except FedcommentsError as exc:  # a task boundary: the database was busy, or the like
+        log.warning("image not fetched", extra={"url": url, "kind": kind, "error": str(exc)})
+
+
+def refresh_avatar(rt: Runtime, icon: str | None) -> None:
+    """After a profile update, fetch the actor's avatar again even if its URL is unchanged
+    (some servers keep the URL and change the file); in the background."""
+    if rt.settings.media.proxy and icon:
+        rt.media_jobs.start(("fetch", icon, "avatar"),
+                            lambda: _fetch_logged(rt, icon, "avatar", force=True))
+
+
+# --- serving ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Memo:
+    touched: dict[str, float]
+    refill_failed: dict[str, float]
+    written: int = 0
+
+
+def _memo(rt: Runtime) -> _Memo:
+    """What this process served and failed to make again recently."""
+    found = rt.media_jobs.notes.get("media")
+    if not isinstance(found, _Memo):
+        found = rt.media_jobs.notes["media"] = _Memo({}, {})
+    return found
+
+
+def _wrote(rt: Runtime, size: int) -> None:
+    """Count bytes written; past a tenth of the cache, sweep without waiting for the hour."""
+    memo = _memo(rt)
+    memo.written += size
+    if memo.written > (rt.settings.media.cache_max_mb << 20) // 10:
+        memo.written = 0
+        rt.media_jobs.start("sweep", lambda: _sweep_logged(rt))
+
+
+def _present(path: Path, touch: bool) -> bool:
+    if not path.is_file():
+        return False
+    if touch:
+        media_files.touch(path)
+    return True
+
+
+async def file_for(rt: Runtime, name: str) -> Path | None:
+    """The file to serve for /media/NAME, made again from its source if this machine does
+    not have it (one fetch however many readers ask); None if it cannot be."""
+    match = media_files.NAME.match(name)
+    if match is None:
+        return None
+    path = media_files.path_of(root(rt), name)
+    memo = _memo(rt)
+    now = time.monotonic()
+    touch = now - memo.touched.get(name, -TOUCH_SECONDS) >= TOUCH_SECONDS
+    if await asyncio.to_thread(_present, path, touch):
+        if touch:
+            memo.touched[name] = now
+            if len(memo.touched) > 100_000:
+                memo.touched.clear()
+        return path
+    if not rt.settings.media.proxy:
+        return None
+    digest = match["digest"]
+    if now - memo.refill_failed.get(digest, -REFILL_BACKOFF) < REFILL_BACKOFF:
+        return None
+    task = rt.media_jobs.start(("refill", digest), lambda: _refill(rt, digest))
+    made: bool = await asyncio.shield(task)
+    if made and await asyncio.to_thread(path.is_file):
+        return path
+    memo.refill_failed[digest] = time.monotonic()
+    return None
+
+
+async def _refill(rt: Runtime, digest: str) -> bool:
+    row = await media_store.by_digest(rt.db.read, digest)
+    if row is None:
+        return False
+    outcome = await _make(rt, row)
+    if outcome.status == "ready" and outcome.digest == digest:
+        return True
+    # The source changed or went away: pages stop showing the old name.
+    async with rt.db.transaction() as tx:
+        await media_store.record(tx, row.id, outcome, rt.now(), _owner_icon(rt))
+    return False
+
+
+# --- housekeeping ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What one housekeeping pass removed."""
+
+    rows: int
+    files: int
+    evicted: int
+    kept_bytes: int
+
+
+async def sweep_files(rt: Runtime) -> media_files.Sweep:
+    """Remove files no image has any more, then the least recently used beyond
+    `[media] cache_max_mb`."""
+    known = await media_store.ready_digests(rt.db.read)
+    return await asyncio.to_thread(media_files.sweep, root(rt), known,
+                                   rt.settings.media.cache_max_mb << 20)
+
+
+async def _sweep_logged(rt: Runtime) -> None:
+    try:
+        await sweep_files(rt)
+    except (OSError, FedcommentsError):
+        log.exception("sweeping the image cache failed")
+
+
+async def housekeeping(rt: Runtime) -> Swept:
+    """Forget images nothing shows any more (their rows, then their files) and keep the
+    directory within its size."""
+    cutoff = rt.now() - GRACE
+    rows, removed = 0, SWEEP_BATCH
+    while removed == SWEEP_BATCH:
+        async with rt.db.transaction() as tx:
+            ids = await media_store.unreferenced(tx, _owner_icon(rt), cutoff, SWEEP_BATCH)
+            removed = await media_store.delete(tx, ids)
+        rows += removed
+    swept = await sweep_files(rt)
+    return Swept(rows, swept.removed_unknown, swept.evicted, swept.kept_bytes)
