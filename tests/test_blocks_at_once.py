@@ -4,6 +4,7 @@ blocked server are dropped without a fetch from it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,38 @@ async def test_block_finds_actors_stored_under_a_unicode_host(
     assert run.code == 0, run.err
     assert run.json()["removed"]["comments"] == 1
     assert await comment_store.by_ap_id(fc.rt.db.read, "https://Bücher.example/notes/1") is None
+
+
+async def test_imported_authors_are_spelled_like_fetched_ones(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given a fedcomments export whose fediverse author is https://Bücher.example/users/u
+    with its inbox on another server, when it is imported, then the author is stored in
+    the one spelling (punycode host, as its later activities and its domain's block use),
+    without the foreign inbox, and `domains block bücher.example` removes the comment."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    config = write_config(fc, tmp_path)
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps({
+        "format": "fedcomments-export", "version": 1,
+        "posts": [{"url": "https://blog.example/a/", "title": "A"}],
+        "comments": [{
+            "key": {"source": "fedcomments", "site": "old.example", "id": "1"},
+            "post": "https://blog.example/a/", "origin": "remote",
+            "ap_id": "https://Bücher.example/notes/1", "published": "2024-01-01T00:00:00Z",
+            "content": "<p>hi</p>",
+            "author": {"name": "U", "actor": {
+                "id": "https://Bücher.example/users/u", "username": "u",
+                "inbox": "https://evil.example/users/u/inbox",
+                "shared_inbox": "https://BÜCHER.example/inbox"}}}],
+    }), encoding="utf-8")
+    run = await run_cli("import", "fedcomments", str(export), "--json", "--config", config)
+    assert run.code == 0, run.err
+    actors = await fc.rt.db.read.fetchall("SELECT ap_id, domain, inbox, shared_inbox FROM actors")
+    assert [tuple(a) for a in actors] == [(
+        "https://xn--bcher-kva.example/users/u", "xn--bcher-kva.example", None,
+        "https://xn--bcher-kva.example/inbox")]
+    run = await run_cli("domains", "block", "bücher.example", "--json", "--config", config)
+    assert (run.code, run.json()["removed"]["comments"]) == (0, 1)
 
 
 async def test_cli_block_stops_the_very_next_post_and_unblock_lets_it_in(
