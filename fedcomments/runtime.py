@@ -56,6 +56,9 @@ class Runtime:
     #: Fetches and refills of remote images running in this process (services/media.py),
     #: two at a time: each may hold a decoder child of up to images.CHILD_MEMORY.
     media_jobs: Flights = field(default_factory=lambda: Flights(limit=2))
+    #: Backfills started by incoming replies (services/backfill.py), finished after the
+    #: sender has its answer; two run at a time.
+    backfill_jobs: Flights = field(default_factory=lambda: Flights(limit=2))
     #: The database's change counters as last seen (store/changes.py).
     _counters: dict[str, int] = field(default_factory=dict)
     #: Where the HTTP client looks names up (the system's resolver when None).
@@ -171,6 +174,7 @@ async def open_runtime(settings: Settings, *, clock: Clock = utcnow, migrate: bo
             yield rt
         finally:
             await rt.media_jobs.close()
+            await rt.backfill_jobs.close()
             if rt.webhook_remote is not None:
                 await rt.webhook_remote.close()
             await rt.remote.close()

@@ -18,7 +18,7 @@ from fedcomments.errors import FedcommentsError, Forbidden, ProtocolError
 from fedcomments.model import RemoteActor
 from fedcomments.names import host_of, same_host, same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import media, unblocked
+from fedcomments.services import consent, media, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import changes as change_store
 from fedcomments.store.actors import ActorFields
@@ -103,6 +103,9 @@ def _fields(actor: parse.IncomingActor) -> ActorFields:
         inbox=own_host(actor.inbox, actor.id),
         shared_inbox=own_host(actor.shared_inbox, actor.id),
         followers_url=actor.followers,
+        indexable=actor.indexable,
+        discoverable=actor.discoverable,
+        profile_tags=actor.hashtags,
     )
 
 
@@ -137,7 +140,9 @@ async def fetch_actor(rt: Runtime, ap_id: str) -> RemoteActor:
     """Fetch an actor from its origin and store it with its keys."""
     document = await fetch_actor_document(rt, ap_id)
     async with rt.db.transaction() as tx:
-        return await store_actor(tx, document, rt.now())
+        actor = await store_actor(tx, document, rt.now())
+        await consent.enforce(rt, tx, actor)
+        return actor
 
 
 async def get_actor(rt: Runtime, ap_id: str, *, refresh: bool = False) -> RemoteActor:
@@ -219,6 +224,7 @@ async def remember(rt: Runtime, key: ResolvedKey) -> RemoteActor:
 
     async def work(tx: Conn) -> RemoteActor:
         actor = await store_actor(tx, document, now)
+        await consent.enforce(rt, tx, actor)
         # Under the keyId it was used with (an actor id used as keyId, see _fetch_key).
         await actor_store.store_key(tx, key.key_id, actor.id, key.pem, now)
         return actor

@@ -50,6 +50,8 @@ ACTOR_CONTEXT: list[Any] = [
         "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
         "toot": "http://joinmastodon.org/ns#",
         "discoverable": "toot:discoverable",
+        "indexable": "toot:indexable",
+        "Hashtag": "as:Hashtag",
     },
 ]
 
@@ -220,6 +222,8 @@ class FakeInstance:
     inbox_status: int = 202
     #: Paths answered 410 Gone (deleted accounts and notes).
     gone: set[str] = field(default_factory=set)
+    #: Paths answered with another status and an empty body (500, 503, 403 …).
+    statuses: dict[str, int] = field(default_factory=dict)
     gates: dict[str, Gate] = field(default_factory=dict)
     #: GETs of these paths answer 302 to the given absolute URL.
     redirects: dict[str, str] = field(default_factory=dict)
@@ -326,6 +330,8 @@ class FakeInstance:
             return web.Response(status=302, headers={"Location": self.redirects[path]})
         if path in self.gone:
             return web.Response(status=410)
+        if path in self.statuses:
+            return web.Response(status=self.statuses[path])
         if path in self.files:
             data, content_type = self.files[path]
             return web.Response(body=data, headers={"Content-Type": content_type})
