@@ -364,3 +364,26 @@ async def test_webhook_on_a_private_address_needs_the_owners_permission(
         else:
             assert row[0] == "failed" and "refused" in row[1]
             assert receiver.received == []
+
+
+async def test_line_breaks_in_names_and_titles_never_reach_a_mail_header(
+        make_instance: InstanceFactory, mailbox: Mailbox, remote: FakeInstance) -> None:
+    """Given mail to the owner, a fediverse author whose name carries CR/LF (or another
+    line separator) and a post title with a line break: the replies are stored and
+    acknowledged, each mail arrives with a one-line Subject, and no header is added."""
+    fc: Instance = await make_instance(moderation={"policy": "none"},
+                                       notify=notify_settings(mailbox))
+    post = await add_post_via_service(fc.rt, title="Line\nbreak\u2028title")
+    post_ap_id = (await thread(fc, id=str(post.id)))["post"]["ap_id"]
+    names = ["Mallory\r\nBcc: victim@example.org", "Eve\u2028X-Injected: yes", "Trudy\x85Z"]
+    for n, name in enumerate(names):
+        actor = remote.actor(f"user{n}")
+        actor.name = name
+        await remote_reply(fc, actor, post_ap_id, content=f"<p>Reply {n}.</p>")
+    mails = await mailbox.wait_for(len(names))
+    assert sorted(m.recipients[0] for m in mails) == ["owner@blog.test"] * len(names)
+    for mail in mails:
+        assert "\n" not in mail.subject and "\r" not in mail.subject
+        assert mail.message["Bcc"] is None and mail.message["X-Injected"] is None
+    assert any("Mallory" in m.subject and "Bcc: victim@example.org" in m.subject
+               for m in mails)

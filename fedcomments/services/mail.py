@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 import textwrap
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,12 +46,21 @@ class CommentFacts:
     spam: str | None = None
 
 
+def one_line(text: str) -> str:
+    """`text` fit for a header: every line break (CR, LF and the other separators Python
+    splits lines on) and control character becomes a space. A fediverse author's name is
+    theirs to choose; the email library refuses a header with a line break, and that
+    refusal must not fail the inbox write the mail is queued in."""
+    return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c
+                            for c in " ".join(text.splitlines())).split())
+
+
 def _message(env: Envelope, subject: str, body: str, now: datetime,
              unsubscribe: str | None = None) -> bytes:
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address(env.blog_name, addr_spec=env.sender)
+    msg["From"] = Address(one_line(env.blog_name), addr_spec=env.sender)
     msg["To"] = env.to
-    msg["Subject"] = subject
+    msg["Subject"] = one_line(subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid("fedcomments", domain=env.domain)
     # RFC 3834: robots and vacation responders must not answer.
