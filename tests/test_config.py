@@ -58,6 +58,9 @@ def test_host_and_port_derive_base_url(tmp_path: Path) -> None:
         ('[notify]\ndigest = "weekly"\n', "[notify] digest: must be one of off, hourly"),
         ('[notify]\nto = "me@example.org"\n', "[notify] to: mail needs smtp_host"),
         ('[notify]\nsmtp_host = "h"\nfrom = "not an address"\n', "[notify] from: not one"),
+        # Addresses the email library cannot parse would fail every mail as it is built.
+        ('[notify]\nsmtp_host = "h"\nfrom = "a;b@example.org"\n', "[notify] from: not one"),
+        ('[notify]\nsmtp_host = "h"\nto = "me;you@example.org"\n', "[notify] to: not one"),
         ('[notify]\nsmtp_host = "smtp.example"\nsmtp_user = "u"\nsmtp_password = "p"\n',
          "[notify] smtp_password: would cross the network in clear text"),
         ('[notify]\nsmtp_host = "h"\ntls = true\nstarttls = true\n', "[notify] tls: choose"),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fedcomments.services import moderation, notify
+from fedcomments.services import mail, moderation, notify
 from tests.conftest import Instance, InstanceFactory, bound_socket
 from tests.helpers.admin import count, run_cli, write_config
 from tests.helpers.fediverse import FakeInstance, activity, deliver
@@ -382,8 +382,20 @@ async def test_line_breaks_in_names_and_titles_never_reach_a_mail_header(
         await remote_reply(fc, actor, post_ap_id, content=f"<p>Reply {n}.</p>")
     mails = await mailbox.wait_for(len(names))
     assert sorted(m.recipients[0] for m in mails) == ["owner@blog.test"] * len(names)
-    for mail in mails:
-        assert "\n" not in mail.subject and "\r" not in mail.subject
-        assert mail.message["Bcc"] is None and mail.message["X-Injected"] is None
+    for m in mails:
+        assert "\n" not in m.subject and "\r" not in m.subject
+        assert m.message["Bcc"] is None and m.message["X-Injected"] is None
     assert any("Mallory" in m.subject and "Bcc: victim@example.org" in m.subject
                for m in mails)
+
+
+async def test_default_sender_on_an_ip_literal_host_is_a_valid_address(
+        make_instance: InstanceFactory, mailbox: Mailbox) -> None:
+    """Given no `from` and a server whose base URL is an IPv6 literal, the owner's mail
+    is still built (from fedcomments@[::1]) instead of raising in the inbox transaction."""
+    fc: Instance = await make_instance(server={"base_url": "http://[::1]:8080"},
+                                       notify=notify_settings(mailbox, **{"from": ""}))
+    env = notify.envelope(fc.rt, "owner@blog.test")
+    assert env.sender == "fedcomments@[::1]"
+    message = mail.digest(env, [], period="daily", now=fc.rt.now())
+    assert b"From: Test Blog <fedcomments@[::1]>" in message

@@ -94,7 +94,9 @@ def comment_payload(c: Comment, post: Post, spam: str | None) -> dict[str, Any]:
 def envelope(rt: Runtime, to: str) -> mail.Envelope:
     n = rt.settings.notify
     domain = host_of(rt.settings.server.base_url) or "localhost"
-    return mail.Envelope(sender=n.sender or f"fedcomments@{domain}", to=to,
+    # An IP address is written as a domain literal on the right of the @ (RFC 5321 4.1.3).
+    literal = f"[{domain}]" if ":" in domain or domain.replace(".", "").isdigit() else domain
+    return mail.Envelope(sender=n.sender or f"fedcomments@{literal}", to=to,
                          blog_name=rt.settings.actor.name, domain=domain)
 
 
