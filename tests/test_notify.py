@@ -399,3 +399,20 @@ async def test_default_sender_on_an_ip_literal_host_is_a_valid_address(
     assert env.sender == "fedcomments@[::1]"
     message = mail.digest(env, [], period="daily", now=fc.rt.now())
     assert b"From: Test Blog <fedcomments@[::1]>" in message
+
+
+async def test_links_with_characters_outside_ascii_are_refused_cleanly(
+        make_instance: InstanceFactory, mailbox: Mailbox) -> None:
+    """Given a moderation, confirmation or unsubscribe link whose signature part was
+    replaced by non-ASCII text, each page answers 404 (not a server error) and nothing
+    changes."""
+    fc, post_id = await blog(make_instance, notify=notify_settings(mailbox))
+    held = await posted(fc, post_id, name="Ada", text="Held for now.")
+    for path in (f"moderate/{held['id']}.approve.9999999999.abcdefghijklmnop.%C3%A9t%C3%A9",
+                 "subscriptions/confirm/1.1700000000.%E2%82%AC", "unsubscribe/1.%C3%BF"):
+        if not path.startswith("subscriptions"):  # that page checks on POST only
+            page = await fc.session.get(f"{fc.url}/{path}")
+            assert page.status == 404, path
+        done = await fc.session.post(f"{fc.url}/{path}", headers={"Origin": fc.url})
+        assert done.status == 404, path
+    assert await count(fc, "SELECT COUNT(*) FROM comments WHERE status = 'pending'") == 1

@@ -37,7 +37,8 @@ def _check(secret: bytes, purpose: str, token: str, parts: int) -> list[str]:
     if len(token) > 300 or len(fields) != parts + 1:
         raise BadLink("this link is not valid")
     *claims, mac = fields
-    if not hmac.compare_digest(mac, _mac(secret, purpose, ".".join(claims))):
+    # Bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+    if not hmac.compare_digest(mac.encode(), _mac(secret, purpose, ".".join(claims)).encode()):
         raise BadLink("this link is not valid")
     return claims
 
