@@ -18,13 +18,15 @@ from fedcomments.services import mail, moderation, notify
 from tests.conftest import Instance, InstanceFactory, bound_socket
 from tests.helpers.admin import count, run_cli, write_config
 from tests.helpers.fediverse import FakeInstance, activity, deliver
-from tests.helpers.notify import Mailbox, WebhookReceiver, notify_settings
+from tests.helpers.notify import FakeAkismet, Mailbox, WebhookReceiver, notify_settings
 from tests.helpers.peers import until, until_true
 from tests.helpers.posts import add_post_via_service
 from tests.helpers.reader import post_local, remote_reply, thread
 from tests.test_reader_pages import assert_valid_html5
 
 SECRET = "webhook-test-secret"
+#: How long finished mail, webhook and spam-service jobs are kept (README, Privacy).
+NOTICE_RETENTION_DAYS = 15
 
 
 @pytest.fixture
@@ -416,3 +418,74 @@ async def test_links_with_characters_outside_ascii_are_refused_cleanly(
         done = await fc.session.post(f"{fc.url}/{path}", headers={"Origin": fc.url})
         assert done.status == 404, path
     assert await count(fc, "SELECT COUNT(*) FROM comments WHERE status = 'pending'") == 1
+
+
+async def test_sent_mails_and_spam_reports_do_not_keep_readers_data(
+        make_instance: InstanceFactory, mailbox: Mailbox, receiver: WebhookReceiver,
+        remote: FakeInstance, tmp_path: Path) -> None:
+    """Given mail, a webhook and a spam service, a reader's comment (with their address
+    and IP) sends mails, events and a ham report; within housekeeping's hour the bodies of
+    the sent jobs are cleared while `deliveries list` still shows them (and a retry says
+    why it cannot), and after the retention the finished jobs and the spam service's copy
+    of the reader's data are gone; ActivityPub jobs stay (Update/Delete follow them)."""
+    akismet = await FakeAkismet().start()
+    try:
+        fc, post_id = await blog(
+            make_instance, policy="all",
+            notify=notify_settings(mailbox, webhook_url=receiver.url, webhook_secret=SECRET),
+            spam={"akismet_key": "k", "akismet_url": akismet.url})
+        alice = remote.actor("alice")
+        resp = await deliver(fc.session, alice, f"{fc.url}/inbox",
+                             activity(alice, "Follow", fc.rt.urls.actor))
+        assert resp.status == 202
+        held = await posted(fc, post_id, name="Ada", email="ada@example.org", notify="1",
+                            text="I love spam musubi")
+        undecided = await posted(fc, post_id, name="Bea", email="bea@example.org",
+                                 text="A kind remark.", wait=61)
+        await moderation.approve_comments(fc.rt, [held["id"]])
+        await until(lambda: len(akismet.named("submit-ham")) == 1, 10)
+
+        async def settled() -> bool:
+            return await count(fc, "SELECT COUNT(*) FROM deliveries "
+                                   "WHERE status = 'pending'") == 0
+
+        await until_true(settled, 10)
+        rows = await fc.rt.db.read.fetchall("SELECT id, kind, body FROM deliveries")
+        kinds = sorted(r[1] for r in rows)
+        assert {"activity", "mail", "webhook", "spam"} <= set(kinds)
+        sent = [r for r in rows if r[1] != "activity"]
+        assert any(b"ada@example.org" in bytes(r[2]) for r in sent)  # what must go
+        mail_job = next(r[0] for r in sent if r[1] == "mail")
+
+        fc.clock.advance(hours=1)
+
+        async def cleared() -> bool:
+            return await count(fc, "SELECT COUNT(*) FROM deliveries WHERE kind != 'activity' "
+                                   "AND length(body) > 0") == 0
+
+        await until_true(cleared, 10)
+        assert await count(fc, "SELECT COUNT(*) FROM deliveries WHERE kind = 'activity' "
+                               "AND length(body) > 0") == kinds.count("activity")
+        cfg = write_config(fc, tmp_path)
+        run = await run_cli("deliveries", "list", "--kind", "all", "--json", "--config", cfg)
+        assert run.code == 0, run.err
+        assert sorted(j["kind"] for j in run.json()["deliveries"]) == kinds
+        run = await run_cli("deliveries", "retry", str(mail_job), "--config", cfg)
+        assert run.code == 2 and "cleared" in run.err
+        checks = await count(fc, "SELECT COUNT(*) FROM spam_checks WHERE params != '{}'")
+        assert checks == 1  # the undecided comment's, kept for the owner's decision
+
+        fc.clock.advance(days=NOTICE_RETENTION_DAYS + 1)
+
+        async def pruned() -> bool:
+            return await count(fc, "SELECT COUNT(*) FROM deliveries "
+                                   "WHERE kind != 'activity'") == 0
+
+        await until_true(pruned, 10)
+        assert await count(fc, "SELECT COUNT(*) FROM deliveries") == kinds.count("activity")
+        assert await count(fc, "SELECT COUNT(*) FROM spam_checks WHERE params != '{}'") == 0
+        # Too late to report: rejecting it now asks nothing of the service.
+        await moderation.reject_comments(fc.rt, [undecided["id"]])
+        assert await count(fc, "SELECT COUNT(*) FROM deliveries WHERE kind = 'spam'") == 0
+    finally:
+        await akismet.close()

@@ -32,7 +32,7 @@ from fedcomments.blocklist import host_of
 from fedcomments.errors import Forbidden, InvalidInput, ProtocolError, Unauthorized
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, deliveries, inbox_activities, media, notify
+from fedcomments.services import actors, deliveries, inbox_activities, media, notify, spam
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 
@@ -212,10 +212,25 @@ async def _media_housekeeping(rt: Runtime) -> None:
                 "kept_bytes": swept.kept_bytes})
 
 
+async def _notice_housekeeping(rt: Runtime) -> None:
+    """Readers' data in sent mails, webhook events and spam reports, and the spam
+    service's copy of it, past their retention."""
+    try:
+        forgotten = await deliveries.forget_notices(rt)
+        params = await spam.forget_old_params(rt)
+    except Exception:  # a task boundary: log and try again next time
+        log.exception("forgetting sent notices failed")
+    else:
+        if forgotten.cleared or forgotten.pruned or params:
+            log.info("sent notices forgotten", extra={
+                "cleared": forgotten.cleared, "pruned": forgotten.pruned,
+                "spam_checks": params})
+
+
 async def housekeeping(rt: Runtime, interval: float = 1.0) -> None:
-    """Prune old inbox records at start and every PRUNE_INTERVAL of the runtime's clock,
-    and queue the owner's digest when due (notify.periodic), looking every `interval`
-    seconds; runs until cancelled."""
+    """Prune old inbox records (and sweep images, forget sent notices) at start and every
+    PRUNE_INTERVAL of the runtime's clock, and queue the owner's digest when due
+    (notify.periodic), looking every `interval` seconds; runs until cancelled."""
     last: datetime | None = None
     last_notify: datetime | None = None
     while True:
@@ -237,4 +252,5 @@ async def housekeeping(rt: Runtime, interval: float = 1.0) -> None:
                     log.info("inbox records pruned", extra={
                         "activities": pruned.activities, "tombstones": pruned.tombstones})
             await _media_housekeeping(rt)
+            await _notice_housekeeping(rt)
         await asyncio.sleep(interval)
