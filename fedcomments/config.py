@@ -441,4 +441,5 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"{p}: config file is not UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-    return settings_from_mapping(data, source=str(p))
+    # Absolute: mails to the owner name this file in commands run from anywhere.
+    return settings_from_mapping(data, source=str(p.absolute()))
