@@ -489,3 +489,49 @@ async def test_sent_mails_and_spam_reports_do_not_keep_readers_data(
         assert await count(fc, "SELECT COUNT(*) FROM deliveries WHERE kind = 'spam'") == 0
     finally:
         await akismet.close()
+
+
+async def test_a_confirmed_address_is_not_subscribed_by_someone_elses_comment(
+        make_instance: InstanceFactory, mailbox: Mailbox) -> None:
+    """Given a reader who confirmed their address for their own comment, when someone
+    else comments with that address and ticks the box, then replies to that comment are
+    not mailed to the reader (each subscription is confirmed by its own link: the
+    reader would otherwise get mail, with text the stranger chose, they never asked
+    for); a second comment of the reader asks again and, once confirmed, is mailed."""
+    fc, post_id = await blog(make_instance, policy="none",
+                             notify=notify_settings(mailbox, to=""))
+    mine = await posted(fc, post_id, name="Dee", email="dee@example.org", notify="1",
+                        text="My own comment.")
+    [confirm] = await mailbox.wait_for(1)
+    [confirm_url] = confirm.links("subscriptions/confirm")
+    done = await fc.session.post(confirm_url, headers={"Origin": fc.url})
+    assert done.status == 200
+
+    fc.clock.advance(days=2)
+    stranger = await posted(fc, post_id, name="Mallory", email="dee@example.org",
+                            notify="1", text="Not Dee at all.")
+    await posted(fc, post_id, name="Eve", text="Buy pills at pills.example!",
+                 parent=str(stranger["id"]), wait=61)
+    await posted(fc, post_id, name="Eve", text="An answer to Dee.", parent=str(mine["id"]),
+                 wait=61)
+    await until_true(lambda: _idle(fc), 10)
+    to_dee = mailbox.to("dee@example.org")
+    assert not any("Buy pills" in m.text for m in to_dee)
+    assert any("An answer to Dee." in m.text for m in to_dee)
+    # The stranger's subscription asked for its own confirmation, which Dee ignores.
+    asks = [m for m in to_dee if "Confirm" in m.subject]
+    assert len(asks) == 2 and asks[1].links("subscriptions/confirm") != [confirm_url]
+
+    # Dee's second comment asks too; once confirmed, replies to it are mailed.
+    fc.clock.advance(days=2)
+    second = await posted(fc, post_id, name="Dee", email="dee@example.org", notify="1",
+                          text="Another of mine.")
+    await until_true(lambda: _idle(fc), 10)
+    ask = mailbox.to("dee@example.org")[-1]
+    assert "Confirm" in ask.subject
+    [second_url] = ask.links("subscriptions/confirm")
+    assert (await fc.session.post(second_url, headers={"Origin": fc.url})).status == 200
+    await posted(fc, post_id, name="Eve", text="Welcome back, Dee.",
+                 parent=str(second["id"]), wait=61)
+    await until_true(lambda: _idle(fc), 10)
+    assert "Welcome back, Dee." in mailbox.to("dee@example.org")[-1].text

@@ -139,7 +139,7 @@ def confirm_address(env: Envelope, *, post_title: str, confirm_url: str,
     subject = f"[{env.blog_name}] Confirm that you want mail about replies"
     body = (f"You (or someone using your address) commented on “{post_title}” and asked to "
             "hear of replies by mail.\n\n"
-            f"To get that mail, confirm your address:\n  {confirm_url}\n\n"
+            f"To get mail about replies to that comment, confirm:\n  {confirm_url}\n\n"
             "If it was not you, ignore this message: nothing will be sent. To never get "
             f"mail from this blog, unsubscribe:\n  {unsubscribe_url}\n")
     return _message(env, subject, body, now, unsubscribe=unsubscribe_url)

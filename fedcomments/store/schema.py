@@ -438,4 +438,14 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX deliveries_notices ON deliveries(status, finished_at) "
         "WHERE kind != 'activity'",
     ],
+    # 13: each reader subscription is confirmed by its own link, not the address once for
+    # all: otherwise anyone could tick the box with a confirmed address on their own
+    # comment and have replies to it, in words they chose, mailed there. Subscriptions of
+    # addresses confirmed so far stay confirmed.
+    [
+        "ALTER TABLE subscriptions ADD COLUMN confirm_sent_at TEXT",
+        "ALTER TABLE subscriptions ADD COLUMN confirmed_at TEXT",
+        "UPDATE subscriptions SET confirmed_at = (SELECT s.confirmed_at FROM subscribers s "
+        "WHERE s.id = subscriptions.subscriber_id)",
+    ],
 ]
