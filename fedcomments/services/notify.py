@@ -24,6 +24,7 @@ from fedcomments.store import posts as post_store
 from fedcomments.store import queue
 from fedcomments.store import spam as spam_store
 from fedcomments.store.conn import Conn
+from fedcomments.urls import comment_on_blog
 
 log = logging.getLogger("fedcomments.notify")
 
@@ -68,7 +69,7 @@ def _author_line(c: Comment) -> str:
 
 
 def public_url(c: Comment, post: Post) -> str | None:
-    return f"{post.permalink}#comment-{c.id}" if c.is_public else None
+    return comment_on_blog(post.permalink, c.id) if c.is_public else None
 
 
 def facts(c: Comment, post: Post, spam: str | None = None) -> mail.CommentFacts:
