@@ -19,6 +19,7 @@ from fedcomments.model import Comment, CommentStatus, JobKind, Origin, Post, Rem
 from fedcomments.runtime import Runtime
 from fedcomments.services import links, mail
 from fedcomments.store import comments as comment_store
+from fedcomments.store import local_comments as local_store
 from fedcomments.store import notify as notify_store
 from fedcomments.store import posts as post_store
 from fedcomments.store import queue
@@ -285,7 +286,7 @@ async def _reply_mail(rt: Runtime, tx: Conn, reply: Comment, post: Post,
     sub = await notify_store.confirmed_subscriber(tx, reply.parent_id)
     if sub is None:
         return
-    if reply.origin is Origin.LOCAL and await notify_store.author_email(tx, reply.id) == (
+    if reply.origin is Origin.LOCAL and await local_store.author_email(tx, reply.id) == (
             sub.email):
         return  # answering oneself
     parent = await comment_store.by_id(tx, reply.parent_id)

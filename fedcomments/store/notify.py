@@ -92,12 +92,6 @@ async def confirmed_subscriber(conn: Conn, comment_id: int) -> Subscriber | None
     return _subscriber(row) if row else None
 
 
-async def author_email(conn: Conn, comment_id: int) -> str | None:
-    """The address a reader gave with a comment (never shown; compared, not displayed)."""
-    row = await conn.fetchone("SELECT author_email FROM comments WHERE id = ?", (comment_id,))
-    return row[0] if row else None
-
-
 # --- one-click links -------------------------------------------------------------------
 
 
