@@ -64,6 +64,18 @@ class FederationSettings:
     delivery_per_host: int = 4
     delivery_lease: int = 60
     delivery_worker: bool = True
+    #: Profile hashtags (case-folded, without "#") by which authors keep their replies off
+    #: the blog: their replies are kept for the owner only.
+    opt_out_tags: tuple[str, ...] = ("nobot", "noblog")
+    #: Stored remote replies re-fetched per hour by housekeeping, in total and per server;
+    #: 0 in total turns the periodic recheck off.
+    recheck_per_hour: int = 60
+    recheck_per_host_per_hour: int = 10
+    #: Fetch replies that never reached us (context and replies collections) when a reply
+    #: arrives whose parent or replies we do not hold; and how many remote GETs one run
+    #: may make.
+    backfill: bool = True
+    backfill_max_fetches: int = 100
 
 
 @dataclass(frozen=True)
@@ -273,6 +285,17 @@ def _validate_base_url(url: str, where: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+def _hashtags(tags: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """Hashtags as compared with profiles: without "#", case-folded, each once."""
+    found: dict[str, None] = {}
+    for tag in tags:
+        name = tag.strip().removeprefix("#")
+        if not name or len(name) > 100 or not all(c.isalnum() or c == "_" for c in name):
+            raise ConfigError(f"{where}: {tag!r} is not a hashtag (letters, digits and _)")
+        found[name.casefold()] = None
+    return tuple(found)
+
+
 #: Polling a blog's feed more often than this is impolite to its host.
 MIN_POLL_INTERVAL = 30
 
@@ -353,9 +376,14 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
         if value and urlsplit(value).scheme not in ("http", "https"):
             raise ConfigError(f"{source}: [actor] {key}: must be an http(s) URL")
     fed = built.get("federation", FederationSettings())
-    for key in ("max_body_bytes", "delivery_concurrency", "delivery_per_host", "delivery_lease"):
+    for key in ("max_body_bytes", "delivery_concurrency", "delivery_per_host", "delivery_lease",
+                "recheck_per_host_per_hour", "backfill_max_fetches"):
         if getattr(fed, key) < 1:
             raise ConfigError(f"{source}: [federation] {key}: must be at least 1")
+    if fed.recheck_per_hour < 0:
+        raise ConfigError(f"{source}: [federation] recheck_per_hour: must be at least 0")
+    built["federation"] = dataclasses.replace(
+        fed, opt_out_tags=_hashtags(fed.opt_out_tags, f"{source}: [federation] opt_out_tags"))
     for key, value in dataclasses.asdict(built.get("comments", CommentsSettings())).items():
         floor = 0 if key in ("min_form_seconds", "cache_max_age") else 1
         if isinstance(value, int) and value < floor:

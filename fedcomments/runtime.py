@@ -55,6 +55,9 @@ class Runtime:
     #: Fetches and refills of remote images running in this process (services/media.py),
     #: two at a time: each may hold a decoder child of up to images.CHILD_MEMORY.
     media_jobs: Flights = field(default_factory=lambda: Flights(limit=2))
+    #: Backfills started by incoming replies (services/backfill.py), finished after the
+    #: sender has its answer; two run at a time.
+    backfill_jobs: Flights = field(default_factory=lambda: Flights(limit=2))
     #: The database's change counters as last seen (store/changes.py).
     _counters: dict[str, int] = field(default_factory=dict)
     #: The client for the owner's webhook ([notify] webhook_url), when there is one:
@@ -147,6 +150,7 @@ async def open_runtime(settings: Settings, *, clock: Clock = utcnow,
             yield rt
         finally:
             await rt.media_jobs.close()
+            await rt.backfill_jobs.close()
             if rt.webhook_remote is not None:
                 await rt.webhook_remote.close()
             await rt.remote.close()

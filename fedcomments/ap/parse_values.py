@@ -130,6 +130,32 @@ def _bool(value: Any) -> bool:
     return item is True or (isinstance(item, str) and item.lower() == "true")
 
 
+def _optional_bool(value: Any) -> bool | None:
+    """A boolean that may be absent: None when the document does not say (or says junk)."""
+    item = _first(value)
+    if isinstance(item, dict):
+        item = item.get("@value")
+    if isinstance(item, bool):
+        return item
+    if isinstance(item, str) and item.lower() in ("true", "false"):
+        return item.lower() == "true"
+    return None
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative integer (totalItems): a number, a value object or digits; else None."""
+    item = _first(value)
+    if isinstance(item, dict):
+        item = item.get("@value")
+    if isinstance(item, str) and item.isdigit() and len(item) < 16:
+        item = int(item)
+    if isinstance(item, float) and item.is_integer():
+        item = int(item)
+    if isinstance(item, int) and not isinstance(item, bool) and 0 <= item < 1 << 53:
+        return item
+    return None
+
+
 def _cap(value: str | None, limit: int) -> str | None:
     return value[:limit] if value is not None else None
 

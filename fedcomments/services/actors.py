@@ -19,7 +19,7 @@ from fedcomments.blocklist import host_of
 from fedcomments.errors import FedcommentsError, Forbidden, ProtocolError
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
-from fedcomments.services import media
+from fedcomments.services import consent, media
 from fedcomments.store import actors as actor_store
 from fedcomments.store import changes as change_store
 from fedcomments.store.actors import ActorFields
@@ -98,6 +98,9 @@ def _fields(actor: parse.IncomingActor) -> ActorFields:
         inbox=actor.inbox,
         shared_inbox=actor.shared_inbox,
         followers_url=actor.followers,
+        indexable=actor.indexable,
+        discoverable=actor.discoverable,
+        profile_tags=actor.hashtags,
     )
 
 
@@ -137,7 +140,9 @@ async def fetch_actor(rt: Runtime, ap_id: str) -> RemoteActor:
     """Fetch an actor from its origin and store it with its keys."""
     document = await fetch_actor_document(rt, ap_id)
     async with rt.db.transaction() as tx:
-        return await store_actor(tx, document, rt.now())
+        actor = await store_actor(tx, document, rt.now())
+        await consent.enforce(rt, tx, actor)
+        return actor
 
 
 async def get_actor(rt: Runtime, ap_id: str, *, refresh: bool = False) -> RemoteActor:
@@ -217,6 +222,7 @@ async def remember(rt: Runtime, key: ResolvedKey) -> RemoteActor:
     now = rt.now()
     async with rt.db.transaction() as tx:
         actor = await store_actor(tx, key.document, now)
+        await consent.enforce(rt, tx, actor)
         # Under the keyId it was used with (an actor id used as keyId, see _fetch_key).
         await actor_store.store_key(tx, key.key_id, actor.id, key.pem, now)
     rt.key_cache.put(key.key_id, ResolvedKey(key.key_id, actor.ap_id, key.pem, actor=actor,

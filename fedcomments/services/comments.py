@@ -13,12 +13,14 @@ from datetime import datetime
 from fedcomments.ap import parse
 from fedcomments.ap.sanitize import plain_text, sanitize_html
 from fedcomments.errors import FedcommentsError
-from fedcomments.model import Attachment, CommentStatus, Origin, RemoteActor
+from fedcomments.model import Attachment, Comment, CommentStatus, Origin, RemoteActor
 from fedcomments.model import Visibility as ModelVisibility
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, media, notify, spam, unblocked
+from fedcomments.services import actors, consent, media, notify, spam, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
+from fedcomments.store import consent as consent_store
+from fedcomments.store import conversations as conversation_store
 from fedcomments.store import posts as post_store
 from fedcomments.store.comments import NewComment
 from fedcomments.store.conn import Conn
@@ -61,6 +63,15 @@ class Budget:
 class ImportResult:
     comment_id: int | None
     reason: str
+    #: Ancestors fetched from their origins to connect it (its parent was not held).
+    ancestors: int = 0
+
+
+#: Why a note could not be connected to one of our threads (besides plain "not ours").
+NOT_OURS = "not in any of our threads"
+TOO_DEEP = "too deep"
+BLOCKED = "blocked"
+FETCH_FAILED = "fetch failed"
 
 
 @dataclass
@@ -118,7 +129,7 @@ def _summary(obj: parse.IncomingObject) -> str | None:
     return (plain_text(obj.summary)[:MAX_SUMMARY] or None) if obj.summary else None
 
 
-def _new_comment(reply: _Prepared, target: Target, parent_id: int | None,
+def _new_comment(reply: PreparedNote, target: Target, parent_id: int | None,
                  status: CommentStatus) -> NewComment:
     obj, author = reply.obj, reply.author
     return NewComment(
@@ -188,29 +199,31 @@ async def _author(rt: Runtime, ap_id: str, budget: Budget
 
 
 async def _fetch_ancestors(rt: Runtime, start: str, budget: Budget
-                           ) -> tuple[Target, _Chain] | None:
-    """Walk inReplyTo upwards from `start` until one of our threads; None if never."""
+                           ) -> tuple[Target, _Chain] | str:
+    """Walk inReplyTo upwards from `start` until one of our threads; or why not."""
     chain = _Chain()
     current: str | None = start
     seen: set[str] = set()
     authors: dict[str, RemoteActor | parse.IncomingActor] = {}
     for _depth in range(MAX_ANCESTOR_DEPTH):
         if current is None or current in seen:
-            return None
+            return NOT_OURS
         seen.add(current)
+        if rt.blocklist.url_blocked(current):
+            return BLOCKED
         obj = await fetch_object(rt, current, budget)
         if obj is None or obj.attributed_to is None:
-            return None
+            return FETCH_FAILED
         author = authors.get(obj.attributed_to) or await _author(rt, obj.attributed_to, budget)
         if author is None:
-            return None
+            return BLOCKED if rt.blocklist.url_blocked(obj.attributed_to) else FETCH_FAILED
         authors[obj.attributed_to] = author
         chain.items.append((obj, author))
         target = await find_target(rt, rt.db.read, obj.in_reply_to)
         if target is not None:
             return target, chain
         current = obj.in_reply_to
-    return None
+    return TOO_DEEP
 
 
 async def import_remote_reply(
@@ -241,17 +254,44 @@ async def import_remote_reply(
         if tombstoned or known:
             return ImportResult(known, "deleted before" if tombstoned else "already known")
         found = await _fetch_ancestors(rt, obj.in_reply_to, budget or Budget())
-        if found is None:
-            return ImportResult(None, "not in any of our threads")
+        if isinstance(found, str):
+            return ImportResult(None, found)
         target, chain = found
-        return await unblocked.unit(
+        result = await unblocked.unit(
             rt, actor.ap_id, lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain))
+        return ImportResult(result.comment_id, result.reason, len(chain.items))
     except _Abort as abort:
         return ImportResult(None, abort.reason)
 
 
+async def import_fetched(rt: Runtime, obj: parse.IncomingObject, budget: Budget
+                         ) -> ImportResult:
+    """A note fetched from its own origin by id (a reply that never reached us), stored
+    exactly as if it had been delivered: connected to our thread through its ancestors,
+    moderated, withheld when its author says so. Only public and unlisted notes."""
+    if obj.type not in NOTE_TYPES or not obj.attributed_to:
+        return ImportResult(None, "not a note")
+    if rt.blocklist.url_blocked(obj.id) or rt.blocklist.url_blocked(obj.attributed_to):
+        return ImportResult(None, BLOCKED)
+    tombstoned, known = await comment_store.object_state(rt.db.read, obj.id)
+    if tombstoned or known:
+        return ImportResult(known, "deleted before" if tombstoned else "already known")
+    author = await _author(rt, obj.attributed_to, budget)
+    if author is None:
+        return ImportResult(None, FETCH_FAILED)
+    followers = author.followers_url if isinstance(author, RemoteActor) else author.followers
+    if not _visibility(obj, followers).is_public:
+        return ImportResult(None, "private")
+    if isinstance(author, parse.IncomingActor):
+        document = author
+        async with rt.db.transaction() as tx:
+            author = await actors.store_actor(tx, document, rt.now())
+            await consent.enforce(rt, tx, author)
+    return await import_remote_reply(rt, obj, author, None, budget)
+
+
 @dataclass(frozen=True)
-class _Prepared:
+class PreparedNote:
     """A remote note made ready to store, before we know where it attaches."""
 
     obj: parse.IncomingObject
@@ -260,12 +300,12 @@ class _Prepared:
     now: datetime
 
 
-def _prepare(obj: parse.IncomingObject, author: RemoteActor, now: datetime) -> _Prepared:
+def _prepare(obj: parse.IncomingObject, author: RemoteActor, now: datetime) -> PreparedNote:
     # Sanitising is the costly part: done on the event loop, before the transaction.
-    return _Prepared(obj, author, sanitize_html(obj.content or ""), now)
+    return PreparedNote(obj, author, sanitize_html(obj.content or ""), now)
 
 
-async def _insert_thread(rt: Runtime, tx: Conn, reply: _Prepared, activity_id: str | None,
+async def _insert_thread(rt: Runtime, tx: Conn, reply: PreparedNote, activity_id: str | None,
                          target: Target, chain: _Chain) -> ImportResult:
     now = reply.now
     if activity_id and not await comment_store.mark_activity(tx, activity_id, now):
@@ -290,13 +330,15 @@ async def _insert_thread(rt: Runtime, tx: Conn, reply: _Prepared, activity_id: s
             prepared = _prepare(ancestor, author, now)
             status = await moderation_status(rt, tx, author.id)
             new_ancestor = _new_comment(prepared, target, parent_id, status)
-            a_known = await _insert(rt, tx, new_ancestor, now)
+            a_known = await _insert(rt, tx, new_ancestor, now, author)
             await _link_media(tx, a_known, ancestor, new_ancestor.attachments, now)
+            await _store_links(rt, tx, a_known, ancestor)
         parent_id = a_known
     status = await moderation_status(rt, tx, reply.author.id)
     new = _new_comment(reply, target, parent_id, status)
-    new_id = await _insert(rt, tx, new, now)
+    new_id = await _insert(rt, tx, new, now, reply.author)
     await _link_media(tx, new_id, reply.obj, new.attachments, now)
+    await _store_links(rt, tx, new_id, reply.obj)
     return ImportResult(new_id, "created")
 
 
@@ -306,19 +348,43 @@ async def _link_media(tx: Conn, comment_id: int, obj: parse.IncomingObject,
                              [(a.url, a.media_type) for a in attachments], now)
 
 
-async def _insert(rt: Runtime, tx: Conn, new: NewComment, now: datetime) -> int:
-    """Store a fediverse comment and queue word of it; with `[spam] check_fediverse` a
-    public one is held until the spam service has looked at it (through the queue)."""
+async def _insert(rt: Runtime, tx: Conn, new: NewComment, now: datetime,
+                  author: RemoteActor) -> int:
+    """Store a fediverse comment, withheld if its author says so, and queue word of it;
+    with `[spam] check_fediverse` a public one is held until the spam service has looked
+    at it (through the queue)."""
     checked = new.visibility.is_public and spam.checks_fediverse(rt)
     policy = new.status
     if checked:
         new = replace(new, status=CommentStatus.PENDING)
     comment_id = await comment_store.insert(tx, new, now)
+    # Before anyone hears of it: a withheld reply is news for the owner only.
+    await consent.enforce_new(rt, tx, author)
     if checked:
         await spam.queue_check(rt, tx, comment_id, policy)
     else:
         await notify.comment_stored(rt, tx, comment_id)
     return comment_id
+
+
+def conversation_links(rt: Runtime, obj: parse.IncomingObject
+                       ) -> tuple[str | None, str | None, int | None]:
+    """(remote context collection, replies collection, its size) an object names: where
+    replies to it that never reached us may be found. Our own context is not one."""
+    context = obj.context if obj.context and obj.context.startswith(("https://", "http://")) \
+        and not rt.urls.is_local(obj.context) else None
+    replies = obj.replies
+    if replies is None or (replies.id is not None and not actors.same_origin(replies.id, obj.id)):
+        return context, None, None
+    return context, replies.id, replies.total_items
+
+
+async def _store_links(rt: Runtime, tx: Conn, comment_id: int,
+                       obj: parse.IncomingObject) -> None:
+    context, replies_url, total = conversation_links(rt, obj)
+    if context or replies_url or total is not None:
+        await conversation_store.set_links(tx, comment_id, context=context,
+                                           replies_url=replies_url, replies_total=total)
 
 
 _VISIBILITY_RANK = {
@@ -344,19 +410,59 @@ async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: Remot
         # Updates may arrive out of order (retries): only a newer version replaces ours.
         if updated <= (comment.updated_at or comment.published_at):
             return "stale update"
-        visibility = _visibility(obj, actor.followers_url)
-        if _VISIBILITY_RANK[visibility] < _VISIBILITY_RANK[comment.visibility]:
-            await comment_store.set_visibility(tx, comment.id, visibility)
-        attachments = _attachments(obj)
-        await comment_store.update_content(
-            tx, comment.id, content=edit.content, summary=_summary(obj),
-            sensitive=obj.sensitive, language=obj.language, attachments=attachments,
-            mentions=tuple(m.href for m in obj.mentions[:MAX_MENTIONS]), updated_at=updated,
-        )
-        await _link_media(tx, comment.id, obj, attachments, edit.now)
+        await apply_version(tx, comment, edit)
         return "edited"
 
     return await unblocked.unit(rt, actor.ap_id, work)
+
+
+def prepare_version(rt: Runtime, obj: parse.IncomingObject, author: RemoteActor) -> PreparedNote:
+    """A fetched version of a remote comment, sanitised, ready for `apply_version`."""
+    return _prepare(obj, author, rt.now())
+
+
+def narrower(obj: parse.IncomingObject, comment: Comment) -> ModelVisibility | None:
+    """The object's audience when it is narrower than the one its author gave the comment
+    (a public reply made followers-only); None otherwise: visibility never widens."""
+    followers = comment.actor.followers_url if comment.actor is not None else None
+    visibility = _visibility(obj, followers)
+    if _VISIBILITY_RANK[visibility] < _VISIBILITY_RANK[comment.audience]:
+        return visibility
+    return None
+
+
+def changed(version: PreparedNote, comment: Comment) -> bool:
+    """Whether a fetched version shows something else than the stored comment."""
+    obj = version.obj
+    return (version.content, _summary(obj), obj.sensitive, _attachments(obj)) != (
+        comment.content, comment.summary, comment.sensitive, comment.attachments)
+
+
+async def narrow(tx: Conn, comment: Comment, audience: ModelVisibility) -> None:
+    """Its author gave a comment a narrower audience: a public one moves to private (kept
+    for the owner); a withheld one stays withheld, remembering the narrower audience."""
+    if comment.withheld is not None:
+        await consent_store.set_addressed(tx, comment.id, audience.value)
+    else:
+        await comment_store.set_visibility(tx, comment.id, audience)
+
+
+async def apply_version(tx: Conn, comment: Comment, version: PreparedNote) -> None:
+    """Store a newer version of a remote comment, as an Update does: its content, content
+    warning, attachments and mentions; its audience only when narrower (a withheld reply
+    stays withheld, with the narrower audience remembered)."""
+    obj = version.obj
+    audience = narrower(obj, comment)
+    if audience is not None:
+        await narrow(tx, comment, audience)
+    attachments = _attachments(obj)
+    await comment_store.update_content(
+        tx, comment.id, content=version.content, summary=_summary(obj),
+        sensitive=obj.sensitive, language=obj.language, attachments=attachments,
+        mentions=tuple(m.href for m in obj.mentions[:MAX_MENTIONS]),
+        updated_at=obj.updated or version.now,
+    )
+    await _link_media(tx, comment.id, obj, attachments, version.now)
 
 
 async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activity_id: str

@@ -32,7 +32,15 @@ from fedcomments.blocklist import host_of
 from fedcomments.errors import Forbidden, InvalidInput, ProtocolError, Unauthorized
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, deliveries, inbox_activities, media, notify, spam
+from fedcomments.services import (
+    actors,
+    deliveries,
+    inbox_activities,
+    media,
+    notify,
+    recheck,
+    spam,
+)
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 
@@ -229,11 +237,15 @@ async def _notice_housekeeping(rt: Runtime) -> None:
 
 async def housekeeping(rt: Runtime, interval: float = 1.0) -> None:
     """Prune old inbox records (and sweep images, forget sent notices) at start and every
-    PRUNE_INTERVAL of the runtime's clock, and queue the owner's digest when due
-    (notify.periodic), looking every `interval` seconds; runs until cancelled."""
+    PRUNE_INTERVAL of the runtime's clock, queue the owner's digest when due
+    (notify.periodic) and recheck stored remote replies that are due (services/recheck.py),
+    looking every `interval` seconds; runs until cancelled."""
     last: datetime | None = None
     last_notify: datetime | None = None
+    pacer = recheck.Pacer()
+    last_recheck: datetime | None = None
     while True:
+        last_recheck = await recheck.housekeeping_step(rt, pacer, last_recheck)
         now = rt.now()
         if last_notify is None or now - last_notify >= notify.CHECK_INTERVAL:
             last_notify = now

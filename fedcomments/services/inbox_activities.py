@@ -15,7 +15,7 @@ from fedcomments.ap.sanitize import plain_text
 from fedcomments.errors import FedcommentsError, InvalidInput, Unauthorized
 from fedcomments.model import RemoteActor
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, comments, media, notify, unblocked
+from fedcomments.services import actors, backfill, comments, consent, media, notify, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import queue
@@ -130,6 +130,7 @@ async def _on_create(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
     if obj.type not in comments.NOTE_TYPES:
         return "not a note"
     result = await comments.import_remote_reply(rt, obj, actor, activity.id, budget)
+    backfill.after_reply(rt, obj, result)
     return result.reason
 
 
@@ -138,8 +139,11 @@ async def _on_update(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
     if activity.object_actor is not None or activity.object_id == actor.ap_id:
         if activity.object_id != actor.ap_id:
             return "update of another actor"
-        # Never trust a key or profile pushed in the body: refetch from the origin, at
-        # most once per actor every few minutes.
+        # What the author consents to (an opt-out tag, indexable) counts at once: they
+        # signed it. Keys and the rest of the profile are never taken from the body.
+        if activity.object_actor is not None:
+            await consent.from_update(rt, actor, activity.object_actor)
+        # Refetch from the origin, at most once per actor every few minutes.
         try:
             refreshed = await actors.refresh_on_update(rt, actor)
         except FedcommentsError as exc:

@@ -171,6 +171,8 @@ def comment_fields(c: ThreadEntry, reactions: Reactions | None,
         return _DELETED
     return {
         "deleted": False, "status": c.status, "origin": c.origin, "ap_id": c.ap_id,
+        # FEP-5feb: the author said `indexable: false`; pages mark it data-nosnippet.
+        "nosnippet": c.actor is not None and c.actor.indexable is False,
         "url": None if c.origin == "local" else safe_url(c.url) or safe_url(c.ap_id),
         "author": authors.of(c), "published": _seconds(c.published),
         "updated": _seconds(c.updated), "edited": c.updated is not None,
@@ -259,7 +261,8 @@ def count_visible(nodes: Iterable[dict[str, Any]]) -> int:
 def entry_of(comment: Comment) -> ThreadEntry:
     """A stored comment as a thread entry (for one comment shown outside its thread)."""
     a = comment.actor
-    actor = ThreadActor(a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon) if a else None
+    actor = ThreadActor(a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon,
+                        a.indexable) if a else None
     return ThreadEntry(
         comment.id, comment.parent_id, comment.origin.value, comment.status.value,
         comment.content, ts(comment.published_at) or "", ts(comment.updated_at),

@@ -431,14 +431,87 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX comments_import_parent ON comments(import_parent) "
         "WHERE import_parent IS NOT NULL",
     ],
-    # 12: housekeeping clears the bodies of sent mails, webhook events and spam reports
+    # 12: fediverse etiquette. Actors: FEP-5feb's indexable, Mastodon's discoverable, the
+    # hashtags of their profile (opt-out tags such as #nobot). Comments: why a public reply
+    # is kept for the owner only (`withheld`) and the audience its author gave it
+    # (`addressed`, while withheld); where a remote reply's conversation can be read (a
+    # FEP-7888 `context` collection, its `replies` collection and the size it gave).
+    # Replies known from those collections but not imported, with why; remote context
+    # collections read; when each remote reply was last re-fetched and is next due. A
+    # thread shows whether an author is indexable, so the actor triggers fire on that too
+    # (step 10's fragment trigger, with its plain INSERT, kept otherwise as it is).
+    [
+        "ALTER TABLE actors ADD COLUMN indexable INTEGER",
+        "ALTER TABLE actors ADD COLUMN discoverable INTEGER",
+        "ALTER TABLE actors ADD COLUMN profile_tags TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE comments ADD COLUMN withheld TEXT",
+        "ALTER TABLE comments ADD COLUMN addressed TEXT",
+        # Apart from `comments` too: written with each reply and during backfill, neither
+        # of which changes what a thread shows.
+        """CREATE TABLE comment_links (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            context TEXT,
+            replies_url TEXT,
+            replies_total INTEGER
+        )""",
+        # Kept apart from `comments`: a check must not move the thread's stamp. The
+        # recheck pass schedules replies stored since its last pass (nothing is added to
+        # the inbox's writes); a deleted one needs no check.
+        """CREATE TABLE comment_checks (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            checked_at TEXT,
+            next_check_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX comment_checks_due ON comment_checks(next_check_at)",
+        """CREATE TRIGGER comment_checks_deleted AFTER UPDATE OF status ON comments
+            WHEN NEW.status = 'deleted' BEGIN
+            DELETE FROM comment_checks WHERE comment_id = NEW.id;
+        END""",
+        """CREATE TABLE reply_gaps (
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            ap_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (post_id, ap_id)
+        )""",
+        """CREATE TABLE context_reads (
+            url TEXT PRIMARY KEY,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            items INTEGER NOT NULL DEFAULT 0,
+            read_at TEXT NOT NULL
+        )""",
+        "DROP TRIGGER fragment_actor_update",
+        """CREATE TRIGGER fragment_actor_update AFTER UPDATE ON actors
+            WHEN OLD.ap_id IS NOT NEW.ap_id OR OLD.username IS NOT NEW.username
+            OR OLD.domain IS NOT NEW.domain OR OLD.name IS NOT NEW.name OR OLD.url IS NOT NEW.url
+            OR OLD.icon IS NOT NEW.icon OR OLD.indexable IS NOT NEW.indexable BEGIN
+            UPDATE comment_fragments SET body = NULL, gen = gen + 1 WHERE comment_id IN (
+                SELECT id FROM comments WHERE actor_id = NEW.id
+                UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id);
+            INSERT INTO comment_fragments (comment_id, gen) SELECT id, 1 FROM comments
+                WHERE id IN (SELECT id FROM comments WHERE actor_id = NEW.id
+                             UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id)
+                AND id NOT IN (SELECT comment_id FROM comment_fragments);
+        END""",
+        "DROP TRIGGER thread_version_actor_update",
+        """CREATE TRIGGER thread_version_actor_update AFTER UPDATE ON actors
+            WHEN OLD.ap_id IS NOT NEW.ap_id OR OLD.username IS NOT NEW.username
+            OR OLD.domain IS NOT NEW.domain OR OLD.name IS NOT NEW.name OR OLD.url IS NOT NEW.url
+            OR OLD.icon IS NOT NEW.icon OR OLD.indexable IS NOT NEW.indexable BEGIN
+            UPDATE posts SET thread_version = thread_version + 1 WHERE id IN (
+                SELECT post_id FROM comments WHERE actor_id = NEW.id
+                UNION SELECT post_id FROM reactions WHERE actor_id = NEW.id);
+        END""",
+    ],
+    # 13: housekeeping clears the bodies of sent mails, webhook events and spam reports
     # (readers' addresses, IPs, comment text) and deletes those jobs once finished long
     # enough; this index finds them without reading the ActivityPub deliveries.
     [
         "CREATE INDEX deliveries_notices ON deliveries(status, finished_at) "
         "WHERE kind != 'activity'",
     ],
-    # 13: each reader subscription is confirmed by its own link, not the address once for
+    # 14: each reader subscription is confirmed by its own link, not the address once for
     # all: otherwise anyone could tick the box with a confirmed address on their own
     # comment and have replies to it, in words they chose, mailed there. Subscriptions of
     # addresses confirmed so far stay confirmed.

@@ -47,6 +47,8 @@ ACTOR_CONTEXT: list[Any] = [
         "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
         "toot": "http://joinmastodon.org/ns#",
         "discoverable": "toot:discoverable",
+        "indexable": "toot:indexable",
+        "Hashtag": "as:Hashtag",
     },
 ]
 
@@ -217,6 +219,8 @@ class FakeInstance:
     inbox_status: int = 202
     #: Paths answered 410 Gone (deleted accounts and notes).
     gone: set[str] = field(default_factory=set)
+    #: Paths answered with another status and an empty body (500, 503, 403 …).
+    statuses: dict[str, int] = field(default_factory=dict)
     gates: dict[str, Gate] = field(default_factory=dict)
     #: Authorized fetch (Mastodon's secure mode, GoToSocial): GETs must be signed by one of
     #: these keys {keyId: public PEM}, checked with pyhttpsig; None serves everyone.
@@ -315,6 +319,8 @@ class FakeInstance:
             return web.Response(status=401)
         if path in self.gone:
             return web.Response(status=410)
+        if path in self.statuses:
+            return web.Response(status=self.statuses[path])
         if path in self.files:
             data, content_type = self.files[path]
             return web.Response(body=data, headers={"Content-Type": content_type})
