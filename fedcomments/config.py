@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fedcomments.errors import ConfigError
+from fedcomments.names import HostError, canonical_host
 
 ENV_VAR = "FEDCOMMENTS_CONFIG"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -279,10 +280,17 @@ def _validate_base_url(url: str, where: str) -> str:
     if parts.path not in ("", "/"):
         raise ConfigError(f"{where}: must be the root of a host (no path), got {parts.path!r}")
     try:
-        parts.port  # noqa: B018 - raises on a malformed port
+        port = parts.port
     except ValueError as exc:
         raise ConfigError(f"{where}: malformed port") from exc
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+    # Our ids are minted from it, and every id that comes back is read with its host in
+    # one spelling (lower case, punycode): ours must be spelled that way too.
+    try:
+        host = canonical_host(parts.hostname)
+    except HostError as exc:
+        raise ConfigError(f"{where}: {parts.hostname!r} is not a host name ({exc})") from None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def _hashtags(tags: tuple[str, ...], where: str) -> tuple[str, ...]:
