@@ -13,6 +13,12 @@ def permalink_spellings(permalink: str) -> tuple[str, str]:
     return bare, bare[:-1] if bare.endswith("/") else bare + "/"
 
 
+def comment_on_blog(permalink: str, comment_id: int) -> str:
+    """Where a comment is read on the blog: under its post, at the anchor the widget and
+    the server's page both give it."""
+    return f"{permalink.split('#', 1)[0]}#comment-{comment_id}"
+
+
 @dataclass(frozen=True)
 class Urls:
     base_url: str
