@@ -54,6 +54,12 @@ def _permalink_url(scheme: str, host: str, port: int | None, path: str, query: s
     return f"{scheme}://{netloc}{'' if port is None else f':{port}'}{path}{query}"
 
 
+def comment_on_blog(permalink: str, comment_id: int) -> str:
+    """Where a comment is read on the blog: under its post, at the anchor the widget and
+    the server's page both give it."""
+    return f"{permalink.split('#', 1)[0]}#comment-{comment_id}"
+
+
 @dataclass(frozen=True)
 class Urls:
     base_url: str
