@@ -583,4 +583,15 @@ MIGRATIONS: list[list[str]] = [
         "UPDATE subscriptions SET confirmed_at = (SELECT s.confirmed_at FROM subscribers s "
         "WHERE s.id = subscriptions.subscriber_id)",
     ],
+    # 17: the source keys of imported comments deleted here, so that importing a newer
+    # export of the same blog (which still holds them) never brings them back.
+    [
+        """CREATE TABLE import_tombstones (
+            source TEXT NOT NULL,
+            site TEXT NOT NULL,
+            id TEXT NOT NULL,
+            deleted_at TEXT NOT NULL,
+            PRIMARY KEY (source, site, id)
+        )""",
+    ],
 ]
