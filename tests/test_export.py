@@ -79,6 +79,7 @@ async def test_export_then_import_gives_the_same_public_threads(
     out = tmp_path / "comments.json"
     run = await run_cli("export", "-o", str(out), "--config", write_config(fc, tmp_path))
     assert run.code == 0, run.err
+    assert out.stat().st_mode & 0o777 == 0o600  # it holds readers' email addresses
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert (doc["format"], doc["version"], doc["public_only"]) == ("fedcomments-export", 1,
                                                                   False)
