@@ -245,6 +245,23 @@ async def test_unchanged_replies_are_checked_again_later(quiet: Runtime, clock: 
     assert await recheck.recheck_due(quiet, pacer) == [] and len(remote.fetched) == 2
 
 
+async def test_a_recheck_on_demand_leaves_older_replies_on_the_schedule(
+        quiet: Runtime, clock: FakeClock, remote: FakeInstance) -> None:
+    """Given two replies no pass has seen yet, when the newer is rechecked on demand (the
+    CLI, the admin API) and an hour goes by, then the next pass checks the older one too:
+    a check made out of turn must not hide the replies stored before it."""
+    post = (await post_service.list_posts(quiet))[0]
+    older = await stored_from(quiet, remote, post.ap_id, "<p>first</p>")
+    newer = await stored_from(quiet, remote, post.ap_id, "<p>second</p>")
+    stored = await comment_store.by_ap_id(quiet.db.read, newer)
+    assert stored is not None
+    [outcome] = await recheck.recheck(quiet, comment_ids=[stored.id])
+    assert outcome.outcome == "unchanged"
+    clock.advance(hours=1, minutes=1)
+    checked = await recheck.recheck_due(quiet, recheck.Pacer())
+    assert older in {o.ap_id for o in checked}
+
+
 async def test_the_running_server_rechecks_by_itself(blog: Blog, remote: FakeInstance) -> None:
     """Given a running server and a reply deleted on its server, when an hour passes on
     its clock, then housekeeping removes the reply with no command run."""
