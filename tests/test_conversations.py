@@ -253,9 +253,10 @@ async def test_what_is_not_imported_is_explained(make_instance: InstanceFactory,
                                                  remotes: list[FakeInstance],
                                                  tmp_path: Path) -> None:
     """Given a context collection listing a followers-only reply, one from a blocked
-    server, one whose chain of ancestors is deeper than we follow, and a reply in another
-    conversation, when backfill runs, then the first three are reported with why
-    (private, blocked, too deep), the fourth is not counted, and none of them is shown."""
+    server, one whose chain of ancestors is deeper than we follow, a reply in another
+    conversation and a URL of ours that is no comment, when backfill runs, then the first
+    three are reported with why (private, blocked, too deep), the last two are not
+    counted (1 held, 4 known), and none of them is shown."""
     blog = await start_blog_with_post(make_instance, federation={"backfill": False})
     fc = blog.instance
     one, two = remotes
@@ -273,7 +274,7 @@ async def test_what_is_not_imported_is_explained(make_instance: InstanceFactory,
     other_root = one.publish(note(bob, None))
     unrelated = one.publish(note(bob, other_root["id"]))
     context_peer(one, [blog.post.ap_id, first["id"], private["id"], blocked["id"], deep["id"],
-                       unrelated["id"]], page_size=10)
+                       unrelated["id"], fc.rt.urls.comment(999)], page_size=10)
     report = await backfill.backfill_post(fc.rt, blog.post.id)
     assert report.imported == []
     assert report.missing == {private["id"]: "private", blocked["id"]: "blocked",
@@ -283,6 +284,7 @@ async def test_what_is_not_imported_is_explained(make_instance: InstanceFactory,
     shown = await show(fc, config, blog.post.slug)
     assert {m["id"]: m["reason"] for m in shown["missing"]} == report.missing
     assert unrelated["id"] not in str(shown)
+    assert (shown["held"], shown["known_elsewhere"], shown["not_held"]) == (1, 4, 3)
     assert await depths(blog) == {first["id"]: 0}
 
 

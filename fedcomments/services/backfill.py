@@ -67,6 +67,8 @@ class _Run:
         self.report = report
         self.budget = comments.Budget(rt.settings.federation.backfill_max_fetches)
         self.seen: set[str] = set()
+        #: Listed ids that are replies of this post: held now, or left out with why.
+        self.related: set[str] = set()
 
     @property
     def spent(self) -> int:
@@ -113,7 +115,10 @@ class _Run:
             return False
         self.seen.add(ap_id)
         tombstoned, known = await comment_store.object_state(rt.db.read, ap_id)
-        if known is not None or rt.urls.is_local(ap_id):
+        if known is not None:
+            self.related.add(ap_id)
+            return True
+        if rt.urls.is_local(ap_id):
             return True
         if tombstoned:
             return False
@@ -132,6 +137,7 @@ class _Run:
             log.info("backfill import failed", extra={"url": ap_id, "error": str(exc)})
             return await self._missing(ap_id, comments.FETCH_FAILED, source)
         if result.reason in _HELD:
+            self.related.add(ap_id)
             async with rt.db.transaction() as tx:
                 await conversation_store.clear_gap(tx, post_id, ap_id)
             if result.reason == "created":
@@ -143,6 +149,7 @@ class _Run:
 
     async def _missing(self, ap_id: str, reason: str, source: str) -> bool:
         self.report.missing[ap_id] = reason
+        self.related.add(ap_id)
         async with self.rt.db.transaction() as tx:
             await conversation_store.record_gap(tx, self.post.id, ap_id, reason, source,
                                                 self.rt.now())
@@ -166,11 +173,13 @@ class _Run:
             # this thread is some other conversation.
             return False
         listed = [i for i in items if i != self.post.ap_id]
-        async with self.rt.db.transaction() as tx:
-            await conversation_store.context_read(tx, url, self.post.id, len(listed),
-                                                  self.rt.now())
         for ap_id in listed:
             await self.consider(ap_id, url)
+        # Counted as known to exist: what it lists of this post's replies, not the notes
+        # of other conversations (or made-up ids) it lists beside them.
+        count = sum(1 for ap_id in listed if ap_id in self.related)
+        async with self.rt.db.transaction() as tx:
+            await conversation_store.context_read(tx, url, self.post.id, count, self.rt.now())
         return True
 
     async def walk_replies(self, start: str, parent: str, depth: int) -> None:
