@@ -132,6 +132,29 @@ async def test_edits_and_content_warnings_are_applied(blog: Blog, remote: FakeIn
     assert again.outcome == "unchanged"
 
 
+@pytest.mark.parametrize("served_updated", [None, "2030-01-01T00:00:00Z"])
+async def test_an_older_version_never_replaces_a_newer_edit(
+        blog: Blog, remote: FakeInstance, served_updated: str | None) -> None:
+    """Given a reply whose author's signed Update (edited at 2031-01-01) reached us, when
+    its server still serves an older version (a cache: the original, or an earlier edit),
+    then the recheck keeps the newer text, as an Update that old would be refused."""
+    fc = blog.instance
+    cid, obj = await published(fc, remote, "alice", blog.post.ap_id,
+                               content="<p>regretted words</p>")
+    alice = remote.actors["alice"]
+    edited = {**obj, "content": "<p>second thoughts</p>", "updated": "2031-01-01T00:00:00Z"}
+    resp = await deliver(fc.session, alice, f"{fc.url}/inbox", activity(alice, "Update", edited))
+    assert resp.status == 202
+    older = {**obj, "updated": served_updated} if served_updated else obj
+    remote.publish(older)
+    [outcome] = await recheck.recheck(fc.rt, comment_ids=[cid])
+    assert outcome.outcome == "unchanged"
+    stored = await comment_store.by_id(fc.rt.db.read, cid)
+    assert stored is not None and stored.content == "<p>second thoughts</p>"
+    page = await public_texts(fc, blog.post.slug, blog.post.permalink)
+    assert "regretted words" not in page
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 401, 403])
 async def test_errors_change_nothing(blog: Blog, remote: FakeInstance, status: int) -> None:
     """Given a shown reply, when its server answers 5xx (or refuses us), then the recheck
