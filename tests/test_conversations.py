@@ -323,6 +323,30 @@ async def test_pages_on_another_origin_are_not_followed(
     assert report.collections == [context] and two.hits == []
 
 
+async def test_incoming_replies_cannot_aim_backfills_at_a_server(
+        make_instance: InstanceFactory, remotes: list[FakeInstance], tmp_path: Path) -> None:
+    """Given backfill_max_fetches = 10 and a peer whose replies each name a new context
+    collection listing our post and five notes on a third server, when four such replies
+    arrive, then the third server gets at most 10 GETs in that hour (not 20: four
+    sender-triggered runs of 10), and the notes left out are explained as not fetched."""
+    blog = await start_blog_with_post(make_instance,
+                                      federation={"backfill_max_fetches": 10})
+    fc = blog.instance
+    hostile, victim = remotes
+    victim.host = "localhost"
+    mallory = hostile.actor("mallory")
+    for n in range(4):
+        targets = [f"{victim.url}/objects/{n}-{i}" for i in range(5)]
+        context = context_peer(hostile, [blog.post.ap_id, *targets], path=f"/contexts/{n}",
+                               page_size=10)
+        await deliver_reply(blog, mallory, blog.post.ap_id, context=context)
+        await fc.rt.backfill_jobs.idle()
+    assert len(victim.hits) == 10
+    shown = await show(fc, cli_config(fc, tmp_path), blog.post.slug)
+    reasons = {m["reason"] for m in shown["missing"]}
+    assert reasons == {"fetch failed", backfill.NOT_FETCHED}
+
+
 async def test_admin_api_backfills_and_shows_the_counts(make_instance: InstanceFactory,
                                                         remote: FakeInstance) -> None:
     """Given alice's reply whose context lists bob's answer, the admin API's backfill

@@ -15,10 +15,11 @@ from datetime import timedelta
 from typing import Any
 
 from fedcomments.ap import parse
+from fedcomments.blocklist import host_of
 from fedcomments.errors import FedcommentsError, Forbidden, Gone, NotFound
 from fedcomments.model import Post
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, comments
+from fedcomments.services import actors, comments, recheck
 from fedcomments.store import comments as comment_store
 from fedcomments.store import conversations as conversation_store
 from fedcomments.store import posts as post_store
@@ -39,6 +40,9 @@ MAX_REPLIES_DEPTH = 6
 MAX_WAITING = 16
 #: A run started by an incoming reply reads a context collection at most this often.
 CONTEXT_REREAD = timedelta(minutes=10)
+#: Runs started by incoming replies share, per process and per hour, one run's GETs
+#: (`backfill_max_fetches`) for each remote server and this many runs' worth in all.
+AUTOMATIC_RUNS_PER_HOUR = 10
 
 #: Import outcomes that mean the reply is held now.
 _HELD = frozenset({"created", "already known"})
@@ -58,14 +62,49 @@ class Report:
     fetches: int = 0
 
 
+class _Budget(comments.Budget):
+    """One run's GETs; a run started by an incoming reply also keeps within the hourly
+    allowance this process gives such runs, per server and in all. The sender of a reply
+    chooses the collections we read and the ids they list: without it, every reply could
+    aim `backfill_max_fetches` GETs at a server of its choosing."""
+
+    def __init__(self, rt: Runtime, pacer: recheck.Pacer | None) -> None:
+        super().__init__(rt.settings.federation.backfill_max_fetches)
+        self.rt = rt
+        self.pacer = pacer
+
+    def allows(self, url: str) -> bool:
+        """Whether a GET of `url` may be made now (the run's budget aside)."""
+        if self.pacer is None:
+            return True
+        per_host = self.rt.settings.federation.backfill_max_fetches
+        return self.pacer.allow(host_of(url), self.rt.now(), AUTOMATIC_RUNS_PER_HOUR * per_host,
+                                per_host)
+
+    def take(self, url: str) -> bool:
+        if not self.allows(url) or not super().take(url):
+            return False
+        if self.pacer is not None:
+            self.pacer.note(host_of(url), self.rt.now())
+        return True
+
+
+def _pacer(rt: Runtime) -> recheck.Pacer:
+    """The hourly allowance of this process's automatic runs (kept with their tasks)."""
+    pacer = rt.backfill_jobs.notes.get("pacer")
+    if not isinstance(pacer, recheck.Pacer):
+        pacer = rt.backfill_jobs.notes["pacer"] = recheck.Pacer()
+    return pacer
+
+
 class _Run:
     """One backfill of one post: its budget of GETs and what it has seen."""
 
-    def __init__(self, rt: Runtime, post: Post, report: Report) -> None:
+    def __init__(self, rt: Runtime, post: Post, report: Report, *, automatic: bool) -> None:
         self.rt = rt
         self.post = post
         self.report = report
-        self.budget = comments.Budget(rt.settings.federation.backfill_max_fetches)
+        self.budget = _Budget(rt, _pacer(rt) if automatic else None)
         self.seen: set[str] = set()
         #: Listed ids that are replies of this post: held now, or left out with why.
         self.related: set[str] = set()
@@ -77,7 +116,7 @@ class _Run:
     async def collection(self, url: str) -> parse.IncomingCollection | None:
         """One collection document (or page), through the same guards as every fetch."""
         if self.rt.blocklist.url_blocked(url) or self.rt.urls.is_local(url) \
-                or not self.budget.take():
+                or not self.budget.take(url):
             return None
         try:
             resp = await self.rt.remote.get_json(url)
@@ -124,7 +163,7 @@ class _Run:
             return False
         if rt.blocklist.url_blocked(ap_id):
             return await self._missing(ap_id, comments.BLOCKED, source)
-        if self.budget.left <= 0:
+        if self.budget.left <= 0 or not self.budget.allows(ap_id):
             return await self._missing(ap_id, NOT_FETCHED, source)
         obj = await comments.fetch_object(rt, ap_id, self.budget)
         if obj is None:
@@ -238,11 +277,12 @@ async def backfill_post(rt: Runtime, post_id: int, *, seeds: list[Seed] | None =
     Starts from `seeds` (held remote replies; all of the post's, newest first, when not
     given): the remote context collections they name are read first (FEP-f228's order);
     replies without a readable one have their `replies` collections walked. `automatic`
-    runs (after an incoming reply) skip context collections read in the last few minutes.
+    runs (after an incoming reply) skip context collections read in the last few minutes
+    and keep within this process's hourly allowance per server and in all.
     """
     post = await _live_post(rt, post_id)
     report = Report(post_id)
-    run = _Run(rt, post, report)
+    run = _Run(rt, post, report, automatic=automatic)
     if seeds is None:
         seeds = await conversation_store.seeds(rt.db.read, post_id, limit=MAX_SEEDS)
     read: set[str] = set()
