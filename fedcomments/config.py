@@ -9,11 +9,14 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from fedcomments.errors import ConfigError
+from fedcomments.names import HostError, canonical_host
 
 ENV_VAR = "FEDCOMMENTS_CONFIG"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -277,10 +280,17 @@ def _validate_base_url(url: str, where: str) -> str:
     if parts.path not in ("", "/"):
         raise ConfigError(f"{where}: must be the root of a host (no path), got {parts.path!r}")
     try:
-        parts.port  # noqa: B018 - raises on a malformed port
+        port = parts.port
     except ValueError as exc:
         raise ConfigError(f"{where}: malformed port") from exc
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+    # Our ids are minted from it, and every id that comes back is read with its host in
+    # one spelling (lower case, punycode): ours must be spelled that way too.
+    try:
+        host = canonical_host(parts.hostname)
+    except HostError as exc:
+        raise ConfigError(f"{where}: {parts.hostname!r} is not a host name ({exc})") from None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def _hashtags(tags: tuple[str, ...], where: str) -> tuple[str, ...]:
@@ -405,6 +415,15 @@ _ADDRESS = re.compile(r"[^@\s<>,\"]+@[^@\s<>,\"]+")
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
+def _parses(address: str) -> bool:
+    """The email library reads `address` whole (else building every mail would fail)."""
+    try:
+        Address(addr_spec=address)
+    except (ValueError, IndexError, HeaderParseError):
+        return False
+    return True
+
+
 def _validate_notify(n: NotifySettings, source: str) -> None:
     where = f"{source}: [notify]"
     if not 0 <= n.smtp_port < 65536:
@@ -412,7 +431,7 @@ def _validate_notify(n: NotifySettings, source: str) -> None:
     if n.tls and n.starttls:
         raise ConfigError(f"{where} tls: choose tls (port 465) or starttls (587), not both")
     for key, value in (("from", n.sender), ("to", n.to)):
-        if value and not _ADDRESS.fullmatch(value):
+        if value and not (_ADDRESS.fullmatch(value) and _parses(value)):
             raise ConfigError(f"{where} {key}: not one email address: {value!r}")
     if (n.to or n.digest != "off") and not n.smtp_host:
         raise ConfigError(f"{where} to: mail needs smtp_host")
@@ -458,4 +477,5 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"{p}: config file is not UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-    return settings_from_mapping(data, source=str(p))
+    # Absolute: mails to the owner name this file in commands run from anywhere.
+    return settings_from_mapping(data, source=str(p.absolute()))

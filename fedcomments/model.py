@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from fedcomments.names import handle
+
 
 class CommentStatus(enum.StrEnum):
     APPROVED = "approved"
@@ -114,7 +116,8 @@ class RemoteActor:
 
     @property
     def handle(self) -> str:
-        return f"@{self.username}@{self.domain}" if self.username else self.ap_id
+        """@name@host, or the actor's id when its name cannot be a handle (names.handle)."""
+        return handle(self.username, self.domain) or self.ap_id
 
     @property
     def display_name(self) -> str:

@@ -15,11 +15,11 @@ from datetime import timedelta
 from typing import Any
 
 from fedcomments.ap import parse
-from fedcomments.blocklist import host_of
 from fedcomments.errors import FedcommentsError, Forbidden, Gone, NotFound
 from fedcomments.model import Post
+from fedcomments.names import host_of, same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, comments, recheck
+from fedcomments.services import comments, recheck
 from fedcomments.store import comments as comment_store
 from fedcomments.store import conversations as conversation_store
 from fedcomments.store import posts as post_store
@@ -136,7 +136,7 @@ class _Run:
         while following and pages < MAX_PAGES and len(items) < MAX_ITEMS:
             # Pages stay on the collection's origin: a listing must not send us to fetch
             # from servers of its choosing.
-            if following in visited or not actors.same_origin(following, url):
+            if following in visited or not same_origin(following, url):
                 break
             visited.add(following)
             page = await self.collection(following)
@@ -244,7 +244,7 @@ class _Run:
     async def _replies_of(self, ap_id: str, got: parse.IncomingObject | bool) -> str | None:
         if isinstance(got, parse.IncomingObject):
             replies = got.replies
-            if replies is None or replies.id is None or not actors.same_origin(replies.id,
+            if replies is None or replies.id is None or not same_origin(replies.id,
                                                                                  got.id):
                 return None
             return replies.id

@@ -7,6 +7,7 @@ comments; their visibility comes from their own addressing and never widens late
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from fedcomments.ap.sanitize import plain_text, sanitize_html
 from fedcomments.errors import FedcommentsError
 from fedcomments.model import Attachment, Comment, CommentStatus, Origin, RemoteActor
 from fedcomments.model import Visibility as ModelVisibility
+from fedcomments.names import same_origin
 from fedcomments.runtime import Runtime
 from fedcomments.services import actors, consent, media, notify, spam, unblocked
 from fedcomments.store import actors as actor_store
@@ -106,9 +108,17 @@ async def find_target(rt: Runtime, conn: Conn, ap_id: str | None) -> Target | No
     return Target(ref.post_id, ref.comment_id, ref.public)
 
 
+def object_names(obj: parse.IncomingObject) -> list[str]:
+    """Every id an object names: itself, its author, what it answers or quotes, whom it
+    addresses (to, cc) and mentions. None of them may be on a blocked server."""
+    names = [obj.id, obj.attributed_to, obj.in_reply_to, obj.quote_url, *obj.to, *obj.cc,
+             *(m.href for m in obj.mentions)]
+    return [n for n in names if n and n != parse.PUBLIC]
+
+
 def check_object_origin(obj: parse.IncomingObject, actor_id: str) -> bool:
     """An object counts only from its own origin and attributed to who sent it."""
-    return actors.same_origin(obj.id, actor_id) and obj.attributed_to == actor_id
+    return same_origin(obj.id, actor_id) and obj.attributed_to == actor_id
 
 
 def _visibility(obj: parse.IncomingObject, followers_url: str | None) -> ModelVisibility:
@@ -165,7 +175,7 @@ async def moderation_status(rt: Runtime, conn: Conn, actor_id: int) -> CommentSt
 
 async def fetch_object(rt: Runtime, url: str, budget: Budget) -> parse.IncomingObject | None:
     """A note fetched from its own origin (signed GET), or None when unusable."""
-    if rt.blocklist.url_blocked(url) or rt.urls.is_local(url) or not budget.take(url):
+    if rt.urls.is_local(url) or await unblocked.blocked(rt, [url]) or not budget.take(url):
         return None
     try:
         resp = await rt.remote.get_json(url)
@@ -177,7 +187,7 @@ async def fetch_object(rt: Runtime, url: str, budget: Budget) -> parse.IncomingO
     # put words in another's mouth.
     if obj.id != url or obj.type not in NOTE_TYPES:
         return None
-    if not obj.attributed_to or not actors.same_origin(obj.attributed_to, obj.id):
+    if not obj.attributed_to or not same_origin(obj.attributed_to, obj.id):
         return None
     return obj
 
@@ -185,7 +195,7 @@ async def fetch_object(rt: Runtime, url: str, budget: Budget) -> parse.IncomingO
 async def _author(rt: Runtime, ap_id: str, budget: Budget
                   ) -> RemoteActor | parse.IncomingActor | None:
     """An ancestor's author: cached, or fetched now and stored only with the import."""
-    if rt.blocklist.url_blocked(ap_id):
+    if await unblocked.blocked(rt, [ap_id]):
         return None
     cached = await actor_store.by_ap_id(rt.db.read, ap_id)
     if cached is not None:
@@ -201,7 +211,8 @@ async def _author(rt: Runtime, ap_id: str, budget: Budget
 
 async def _fetch_ancestors(rt: Runtime, start: str, budget: Budget
                            ) -> tuple[Target, _Chain] | str:
-    """Walk inReplyTo upwards from `start` until one of our threads; or why not."""
+    """Walk inReplyTo upwards from `start` until one of our threads; or why not (BLOCKED
+    also when an ancestor names a blocked server: the reply is dropped with it)."""
     chain = _Chain()
     current: str | None = start
     seen: set[str] = set()
@@ -210,11 +221,13 @@ async def _fetch_ancestors(rt: Runtime, start: str, budget: Budget
         if current is None or current in seen:
             return NOT_OURS
         seen.add(current)
-        if rt.blocklist.url_blocked(current):
+        if await unblocked.blocked(rt, [current]):
             return BLOCKED
         obj = await fetch_object(rt, current, budget)
         if obj is None or obj.attributed_to is None:
             return FETCH_FAILED
+        if await unblocked.blocked(rt, object_names(obj)):
+            return BLOCKED
         author = authors.get(obj.attributed_to) or await _author(rt, obj.attributed_to, budget)
         if author is None:
             return BLOCKED if rt.blocklist.url_blocked(obj.attributed_to) else FETCH_FAILED
@@ -229,9 +242,12 @@ async def _fetch_ancestors(rt: Runtime, start: str, budget: Budget
 
 async def import_remote_reply(
     rt: Runtime, obj: parse.IncomingObject, actor: RemoteActor, activity_id: str | None,
-    budget: Budget | None = None,
+    budget: Budget | None = None, named: Sequence[str] = (),
 ) -> ImportResult:
-    """Turn a remote note into a comment when it answers our post or its thread."""
+    """Turn a remote note into a comment when it answers our post or its thread.
+
+    Nothing is stored if the sender (Forbidden), or anything in `named` (what the activity
+    names) or anything an ancestor names is blocked when it commits (reason BLOCKED)."""
     if not obj.in_reply_to:
         return ImportResult(None, "not a reply")
     comment = _prepare(obj, actor, rt.now())
@@ -245,7 +261,7 @@ async def import_remote_reply(
         return await _insert_thread(rt, tx, comment, activity_id, target, _Chain())
 
     try:
-        result = await unblocked.unit(rt, actor.ap_id, known_parent)
+        result = await unblocked.unit(rt, actor.ap_id, known_parent, named=named)
         if result is not None:
             return result
         # Before any fetch: a replayed activity or a known object must cost nothing.
@@ -254,15 +270,23 @@ async def import_remote_reply(
         tombstoned, known = await comment_store.object_state(rt.db.read, obj.id)
         if tombstoned or known:
             return ImportResult(known, "deleted before" if tombstoned else "already known")
+        # Fetches on behalf of a sender blocked a moment ago (by another process) do not
+        # start: the blocks committed so far are read first.
+        await unblocked.before_fetch(rt, actor.ap_id)
         found = await _fetch_ancestors(rt, obj.in_reply_to, budget or Budget())
         if isinstance(found, str):
             return ImportResult(None, found)
         target, chain = found
+        everything = [*named, *(n for ancestor, _ in chain.items for n in object_names(ancestor))]
         result = await unblocked.unit(
-            rt, actor.ap_id, lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain))
+            rt, actor.ap_id, lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain),
+            named=everything)
         return ImportResult(result.comment_id, result.reason, len(chain.items))
     except _Abort as abort:
         return ImportResult(None, abort.reason)
+    except unblocked.NamesBlocked:
+        # A block committed meanwhile covers something the reply or an ancestor names.
+        return ImportResult(None, BLOCKED)
 
 
 async def import_fetched(rt: Runtime, obj: parse.IncomingObject, budget: Budget
@@ -272,7 +296,8 @@ async def import_fetched(rt: Runtime, obj: parse.IncomingObject, budget: Budget
     moderated, withheld when its author says so. Only public and unlisted notes."""
     if obj.type not in NOTE_TYPES or not obj.attributed_to:
         return ImportResult(None, "not a note")
-    if rt.blocklist.url_blocked(obj.id) or rt.blocklist.url_blocked(obj.attributed_to):
+    # As for a delivered reply: nothing that names a blocked server is stored.
+    if await unblocked.blocked(rt, object_names(obj)):
         return ImportResult(None, BLOCKED)
     tombstoned, known = await comment_store.object_state(rt.db.read, obj.id)
     if tombstoned or known:
@@ -288,7 +313,7 @@ async def import_fetched(rt: Runtime, obj: parse.IncomingObject, budget: Budget
         async with rt.db.transaction() as tx:
             author = await actors.store_actor(tx, document, rt.now())
             await consent.enforce(rt, tx, author)
-    return await import_remote_reply(rt, obj, author, None, budget)
+    return await import_remote_reply(rt, obj, author, None, budget, named=object_names(obj))
 
 
 @dataclass(frozen=True)
@@ -375,7 +400,7 @@ def conversation_links(rt: Runtime, obj: parse.IncomingObject
     context = obj.context if obj.context and obj.context.startswith(("https://", "http://")) \
         and not rt.urls.is_local(obj.context) else None
     replies = obj.replies
-    if replies is None or (replies.id is not None and not actors.same_origin(replies.id, obj.id)):
+    if replies is None or (replies.id is not None and not same_origin(replies.id, obj.id)):
         return context, None, None
     return context, replies.id, replies.total_items
 
@@ -395,8 +420,9 @@ _VISIBILITY_RANK = {
 
 
 async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: RemoteActor,
-                            activity_id: str) -> str:
-    """Edit a remote comment in place; never widens its visibility, ignores stale updates."""
+                            activity_id: str, named: Sequence[str] = ()) -> str:
+    """Edit a remote comment in place; never widens its visibility, ignores stale updates.
+    Refused like an import when the sender or anything in `named` is blocked."""
     edit = _prepare(obj, actor, rt.now())
 
     async def work(tx: Conn) -> str:
@@ -414,7 +440,7 @@ async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: Remot
         await apply_version(tx, comment, edit)
         return "edited"
 
-    return await unblocked.unit(rt, actor.ap_id, work)
+    return await unblocked.unit(rt, actor.ap_id, work, named=named)
 
 
 def prepare_version(rt: Runtime, obj: parse.IncomingObject, author: RemoteActor) -> PreparedNote:
@@ -478,7 +504,7 @@ async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activit
         if comment is None:
             # Remember the id so a late or concurrent Create cannot bring it back; only ids
             # on the deleting actor's own origin, so nobody can pre-delete others' notes.
-            if actors.same_origin(object_id, actor.ap_id):
+            if same_origin(object_id, actor.ap_id):
                 await comment_store.add_tombstone(tx, object_id, now)
             return "unknown object"
         if comment.actor is None or comment.actor.id != actor.id:

@@ -38,8 +38,10 @@ from fedcomments.formats.records import (
 )
 from fedcomments.formats.text import markdown_html, wordpress_html
 from fedcomments.model import CommentStatus, ImportKey, Origin, Visibility
+from fedcomments.names import canonical_url, host_of
 from fedcomments.runtime import Runtime
 from fedcomments.services import posts as post_service
+from fedcomments.services.actors import own_host
 from fedcomments.services.local_comments import clean_name
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
@@ -49,7 +51,7 @@ from fedcomments.store import posts as post_store
 from fedcomments.store.actors import ActorFields
 from fedcomments.store.comments import NewComment
 from fedcomments.store.conn import Conn
-from fedcomments.urls import permalink_key
+from fedcomments.urls import permalink_key, site_key
 
 log = logging.getLogger("fedcomments.import")
 
@@ -113,6 +115,8 @@ class _Pass:
     created: set[int] = field(default_factory=set)
     #: Fediverse actors' row ids (a cache, emptied when it grows large).
     actors: dict[str, int] = field(default_factory=dict)
+    #: This server as the site of its own export's keys.
+    site: str = ""
 
 
 async def import_records(rt: Runtime, source: str, records: RecordSource,
@@ -139,7 +143,7 @@ async def _run(rt: Runtime, source: str, records: RecordSource, options: ImportO
     report = ImportReport(source=source, dry_run=options.dry_run)
     index = {permalink_key(link): post_id
              for post_id, link in await post_store.all_permalinks(rt.db.read)}
-    state = _Pass(rt, options, report, index)
+    state = _Pass(rt, options, report, index, site=site_key(rt.urls.base_url))
     stream = records()
     try:
         while batch := await asyncio.to_thread(_take, stream, BATCH):
@@ -204,6 +208,12 @@ async def _comment(state: _Pass, conn: Conn, c: CommentRecord) -> None:
     if await import_store.by_key(conn, c.key) is not None:
         report.existing += 1
         return
+    if await import_store.deleted_here(conn, c.key):
+        report.skipped["deleted here before"] += 1
+        return
+    if await _here_already(state, conn, c):
+        report.existing += 1
+        return
     if c.ap_id and c.origin == "remote":
         tombstoned, known = await comment_store.object_state(conn, c.ap_id)
         if known is not None:
@@ -240,6 +250,17 @@ async def _comment(state: _Pass, conn: Conn, c: CommentRecord) -> None:
     report.reactions += await _reactions(state, conn, c.reactions, post_id, comment_id)
 
 
+async def _here_already(state: _Pass, conn: Conn, c: CommentRecord) -> bool:
+    """Whether `c` is one of this server's own comments (its export imported back here):
+    its key names this server and the comment under that id is on the same post, from the
+    same time (ids of deleted comments can be taken again)."""
+    if (c.key.source, c.key.site) != (fedjson.SOURCE, state.site) or not c.key.id.isdigit():
+        return False
+    here = await import_store.post_and_time(conn, int(c.key.id))
+    return here is not None and here == (state.posts.get(permalink_key(c.post.permalink)),
+                                         c.published)
+
+
 def _status(c: CommentRecord) -> CommentStatus:
     if c.status in ("spam", "trash", "rejected"):
         return CommentStatus.REJECTED
@@ -267,7 +288,8 @@ async def _post(state: _Pass, conn: Conn, post: PostRecord, first_comment: datet
         else:
             published = post.published or first_comment or state.rt.now()
             created = await post_service.add_imported_post(state.rt, conn, post.permalink,
-                                                           post.title, published)
+                                                           post.title, published,
+                                                           deleted_at=post.deleted)
             post_id = created.id
         state.posts[key] = post_id
         state.created.add(post_id)
@@ -288,14 +310,20 @@ async def _actor(state: _Pass, conn: Conn, actor: ActorRecord | None) -> int:
     if known is not None:
         actor_id = known.id
     else:
+        # The host in its one spelling, and inboxes only on it, as for a fetched actor.
         actor_id = await actor_store.upsert(conn, ActorFields(
-            ap_id=actor.ap_id, domain=(urlsplit(actor.ap_id).hostname or "").lower(),
+            ap_id=actor.ap_id, domain=host_of(actor.ap_id),
             type=actor.type, username=actor.username, name=actor.name,
             summary=None, url=_website(actor.url), icon=_website(actor.icon),
-            inbox=actor.inbox, shared_inbox=actor.shared_inbox,
+            inbox=_own_inbox(actor.inbox, actor.ap_id),
+            shared_inbox=_own_inbox(actor.shared_inbox, actor.ap_id),
             followers_url=actor.followers_url), state.rt.now())
     state.actors[actor.ap_id] = actor_id
     return actor_id
+
+
+def _own_inbox(url: str | None, actor_id: str) -> str | None:
+    return own_host(canonical_url(url), actor_id) if url else None
 
 
 async def _reactions(state: _Pass, conn: Conn, reactions: tuple[ReactionRecord, ...],

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fedcomments.ap import parse
-from fedcomments.blocklist import host_of
 from fedcomments.errors import FedcommentsError, InvalidInput, ProtocolError
 from fedcomments.model import Comment, CommentStatus, Origin
+from fedcomments.names import host_of
 from fedcomments.remote import FetchFailed
 from fedcomments.runtime import Runtime
 from fedcomments.services import comments, posts

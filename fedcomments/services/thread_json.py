@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from fedcomments.model import Comment
+from fedcomments.names import handle
 from fedcomments.services.thread_media import Pictures
 from fedcomments.store.comments import ReactionRow
 from fedcomments.store.rows import dumps, ts
@@ -117,7 +118,9 @@ def reactions_json(r: Reactions | None, owner: Owner,
 
 def _fediverse_author(a: ThreadActor, pictures: Pictures) -> dict[str, Any]:
     one, two = pictures.avatar(a.icon)
-    return {"kind": "fediverse", "name": a.display_name, "handle": a.handle,
+    # A handle only for a WebFinger-valid name: `admin@other.example` from a server's
+    # preferredUsername is shown as a name, never as @admin@other.example@server.
+    return {"kind": "fediverse", "name": a.display_name, "handle": handle(a.username, a.domain),
             "url": safe_url(a.url) or safe_url(a.ap_id), "avatar": one,
             "website": None, "avatar_2x": two, "emojis": pictures.actor_emojis(a.id)}
 

@@ -9,6 +9,40 @@ _ACTOR_SHOWN = (
     " OR OLD.icon IS NOT NEW.icon"
 )
 
+def _shown(row: str) -> str:
+    """A comment the public thread shows: the filter of store/threads.py's _PUBLIC."""
+    return (f"({row}.visibility IN ('public', 'unlisted') "
+            f"AND {row}.status IN ('approved', 'deleted'))")
+
+
+def _bump(posts: str) -> str:
+    return f"UPDATE posts SET thread_version = thread_version + 1 WHERE id IN ({posts});"
+
+
+def _reaction_shown(row: str) -> str:
+    """A reaction the public thread shows: on the post, or on a comment it shows."""
+    return (f"({row}.comment_id IS NULL OR EXISTS (SELECT 1 FROM comments c "
+            f"WHERE c.id = {row}.comment_id AND {_shown('c')}))")
+
+
+def _url_host(column: str) -> str:
+    """SQL for the lower-case host of an ASCII `scheme://host[:port]/…` URL in `column`."""
+    rest = f"substr({column}, instr({column}, '://') + 3)"
+    hostport = f"substr({rest}, 1, instr({rest} || '/', '/') - 1)"
+    host = (f"CASE WHEN instr({hostport}, ':') > 0 "
+            f"THEN substr({hostport}, 1, instr({hostport}, ':') - 1) ELSE {hostport} END")
+    return f"rtrim(lower({host}), '.')"
+
+
+def _foreign_inbox(column: str) -> str:
+    """Clears `column` where it names another host than the actor's own. Only plain ASCII
+    URLs without user info, IPv6 literals or a query are judged (others wait for the
+    actor's next fetch, which applies the same rule)."""
+    return (f"UPDATE actors SET {column} = NULL WHERE {column} IS NOT NULL "
+            f"AND {column} GLOB 'http*://*' AND {column} NOT GLOB '*[^ -~]*' "
+            f"AND {column} NOT GLOB '*[[@?#]*' AND {_url_host(column)} != domain")
+
+
 # Each entry is one version step: a list of statements. Never edit a released step;
 # append a new one. Timestamps are ISO-8601 UTC strings, which sort as text.
 MIGRATIONS: list[list[str]] = [
@@ -503,5 +537,61 @@ MIGRATIONS: list[list[str]] = [
                 SELECT post_id FROM comments WHERE actor_id = NEW.id
                 UNION SELECT post_id FROM reactions WHERE actor_id = NEW.id);
         END""",
+    ],
+    # 13: an actor's inbox and shared inbox live on its own host (services/actors ignores
+    # others when it stores an actor); those stored before, on another host, are forgotten.
+    [_foreign_inbox("inbox"), _foreign_inbox("shared_inbox")],
+    # 14: the thread stamp, and the public ETag made of it, moves only for what the public
+    # thread shows: a followers-only or direct reply, a comment held for moderation, or a
+    # new name of someone who only wrote those, leaves it (and every validator) unchanged.
+    [
+        *[f"DROP TRIGGER thread_version_{name}" for name in (
+            "comment_insert", "comment_update", "comment_delete", "reaction_insert",
+            "reaction_delete", "actor_update")],
+        f"""CREATE TRIGGER thread_version_comment_insert AFTER INSERT ON comments
+            WHEN {_shown("NEW")} BEGIN {_bump("NEW.post_id")} END""",
+        f"""CREATE TRIGGER thread_version_comment_update AFTER UPDATE ON comments
+            WHEN {_shown("OLD")} OR {_shown("NEW")} BEGIN
+            {_bump("NEW.post_id, OLD.post_id")} END""",
+        f"""CREATE TRIGGER thread_version_comment_delete AFTER DELETE ON comments
+            WHEN {_shown("OLD")} BEGIN {_bump("OLD.post_id")} END""",
+        f"""CREATE TRIGGER thread_version_reaction_insert AFTER INSERT ON reactions
+            WHEN {_reaction_shown("NEW")} BEGIN {_bump("NEW.post_id")} END""",
+        f"""CREATE TRIGGER thread_version_reaction_delete AFTER DELETE ON reactions
+            WHEN {_reaction_shown("OLD")} BEGIN {_bump("OLD.post_id")} END""",
+        # What a thread shows of an actor: step 12's list (indexable included).
+        f"""CREATE TRIGGER thread_version_actor_update AFTER UPDATE ON actors{_ACTOR_SHOWN}
+            OR OLD.indexable IS NOT NEW.indexable BEGIN
+            {_bump(f"SELECT post_id FROM comments c WHERE c.actor_id = NEW.id AND {_shown('c')} "
+                   f"UNION SELECT r.post_id FROM reactions r WHERE r.actor_id = NEW.id "
+                   f"AND {_reaction_shown('r')}")} END""",
+    ],
+    # 15: housekeeping clears the bodies of sent mails, webhook events and spam reports
+    # (readers' addresses, IPs, comment text) and deletes those jobs once finished long
+    # enough; this index finds them without reading the ActivityPub deliveries.
+    [
+        "CREATE INDEX deliveries_notices ON deliveries(status, finished_at) "
+        "WHERE kind != 'activity'",
+    ],
+    # 16: each reader subscription is confirmed by its own link, not the address once for
+    # all: otherwise anyone could tick the box with a confirmed address on their own
+    # comment and have replies to it, in words they chose, mailed there. Subscriptions of
+    # addresses confirmed so far stay confirmed.
+    [
+        "ALTER TABLE subscriptions ADD COLUMN confirm_sent_at TEXT",
+        "ALTER TABLE subscriptions ADD COLUMN confirmed_at TEXT",
+        "UPDATE subscriptions SET confirmed_at = (SELECT s.confirmed_at FROM subscribers s "
+        "WHERE s.id = subscriptions.subscriber_id)",
+    ],
+    # 17: the source keys of imported comments deleted here, so that importing a newer
+    # export of the same blog (which still holds them) never brings them back.
+    [
+        """CREATE TABLE import_tombstones (
+            source TEXT NOT NULL,
+            site TEXT NOT NULL,
+            id TEXT NOT NULL,
+            deleted_at TEXT NOT NULL,
+            PRIMARY KEY (source, site, id)
+        )""",
     ],
 ]

@@ -72,10 +72,6 @@ class ThreadActor:
     indexable: bool | None = None
 
     @property
-    def handle(self) -> str:
-        return f"@{self.username}@{self.domain}" if self.username else self.ap_id
-
-    @property
     def display_name(self) -> str:
         return self.name or self.username or self.ap_id
 
@@ -112,6 +108,8 @@ _ENTRY_SELECT = (
 #: Columns of _ENTRY_SELECT: what a query selects after them starts at this index.
 _ENTRY_WIDTH = _ENTRY_SELECT.count(",") + 1
 _ENTRY_COLUMNS = f"{_ENTRY_SELECT} FROM comments c LEFT JOIN actors a ON a.id = c.actor_id "
+# The one rule of what a public thread shows; schema.py's _shown is the same rule in the
+# triggers that move the thread stamp (the ETag), so nothing else moves it.
 _PUBLIC = ("c.post_id = ? AND c.visibility IN ('public', 'unlisted') "
            "AND c.status IN ('approved', 'deleted') ORDER BY c.published_at, c.id")
 _THREAD_SQL = f"{_ENTRY_COLUMNS}WHERE {_PUBLIC}"
