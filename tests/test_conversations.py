@@ -253,9 +253,10 @@ async def test_what_is_not_imported_is_explained(make_instance: InstanceFactory,
                                                  remotes: list[FakeInstance],
                                                  tmp_path: Path) -> None:
     """Given a context collection listing a followers-only reply, one from a blocked
-    server, one whose chain of ancestors is deeper than we follow, and a reply in another
-    conversation, when backfill runs, then the first three are reported with why
-    (private, blocked, too deep), the fourth is not counted, and none of them is shown."""
+    server, one whose chain of ancestors is deeper than we follow, a reply in another
+    conversation and a URL of ours that is no comment, when backfill runs, then the first
+    three are reported with why (private, blocked, too deep), the last two are not
+    counted (1 held, 4 known), and none of them is shown."""
     blog = await start_blog_with_post(make_instance, federation={"backfill": False})
     fc = blog.instance
     one, two = remotes
@@ -273,7 +274,7 @@ async def test_what_is_not_imported_is_explained(make_instance: InstanceFactory,
     other_root = one.publish(note(bob, None))
     unrelated = one.publish(note(bob, other_root["id"]))
     context_peer(one, [blog.post.ap_id, first["id"], private["id"], blocked["id"], deep["id"],
-                       unrelated["id"]], page_size=10)
+                       unrelated["id"], fc.rt.urls.comment(999)], page_size=10)
     report = await backfill.backfill_post(fc.rt, blog.post.id)
     assert report.imported == []
     assert report.missing == {private["id"]: "private", blocked["id"]: "blocked",
@@ -283,6 +284,7 @@ async def test_what_is_not_imported_is_explained(make_instance: InstanceFactory,
     shown = await show(fc, config, blog.post.slug)
     assert {m["id"]: m["reason"] for m in shown["missing"]} == report.missing
     assert unrelated["id"] not in str(shown)
+    assert (shown["held"], shown["known_elsewhere"], shown["not_held"]) == (1, 4, 3)
     assert await depths(blog) == {first["id"]: 0}
 
 
@@ -319,6 +321,30 @@ async def test_pages_on_another_origin_are_not_followed(
     two.serve("/contexts/1", {"type": "OrderedCollectionPage", "orderedItems": []})
     report = await backfill.backfill_post(blog.rt, blog.post.id)
     assert report.collections == [context] and two.hits == []
+
+
+async def test_incoming_replies_cannot_aim_backfills_at_a_server(
+        make_instance: InstanceFactory, remotes: list[FakeInstance], tmp_path: Path) -> None:
+    """Given backfill_max_fetches = 10 and a peer whose replies each name a new context
+    collection listing our post and five notes on a third server, when four such replies
+    arrive, then the third server gets at most 10 GETs in that hour (not 20: four
+    sender-triggered runs of 10), and the notes left out are explained as not fetched."""
+    blog = await start_blog_with_post(make_instance,
+                                      federation={"backfill_max_fetches": 10})
+    fc = blog.instance
+    hostile, victim = remotes
+    victim.host = "localhost"
+    mallory = hostile.actor("mallory")
+    for n in range(4):
+        targets = [f"{victim.url}/objects/{n}-{i}" for i in range(5)]
+        context = context_peer(hostile, [blog.post.ap_id, *targets], path=f"/contexts/{n}",
+                               page_size=10)
+        await deliver_reply(blog, mallory, blog.post.ap_id, context=context)
+        await fc.rt.backfill_jobs.idle()
+    assert len(victim.hits) == 10
+    shown = await show(fc, cli_config(fc, tmp_path), blog.post.slug)
+    reasons = {m["reason"] for m in shown["missing"]}
+    assert reasons == {"fetch failed", backfill.NOT_FETCHED}
 
 
 async def test_admin_api_backfills_and_shows_the_counts(make_instance: InstanceFactory,

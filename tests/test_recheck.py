@@ -132,6 +132,29 @@ async def test_edits_and_content_warnings_are_applied(blog: Blog, remote: FakeIn
     assert again.outcome == "unchanged"
 
 
+@pytest.mark.parametrize("served_updated", [None, "2030-01-01T00:00:00Z"])
+async def test_an_older_version_never_replaces_a_newer_edit(
+        blog: Blog, remote: FakeInstance, served_updated: str | None) -> None:
+    """Given a reply whose author's signed Update (edited at 2031-01-01) reached us, when
+    its server still serves an older version (a cache: the original, or an earlier edit),
+    then the recheck keeps the newer text, as an Update that old would be refused."""
+    fc = blog.instance
+    cid, obj = await published(fc, remote, "alice", blog.post.ap_id,
+                               content="<p>regretted words</p>")
+    alice = remote.actors["alice"]
+    edited = {**obj, "content": "<p>second thoughts</p>", "updated": "2031-01-01T00:00:00Z"}
+    resp = await deliver(fc.session, alice, f"{fc.url}/inbox", activity(alice, "Update", edited))
+    assert resp.status == 202
+    older = {**obj, "updated": served_updated} if served_updated else obj
+    remote.publish(older)
+    [outcome] = await recheck.recheck(fc.rt, comment_ids=[cid])
+    assert outcome.outcome == "unchanged"
+    stored = await comment_store.by_id(fc.rt.db.read, cid)
+    assert stored is not None and stored.content == "<p>second thoughts</p>"
+    page = await public_texts(fc, blog.post.slug, blog.post.permalink)
+    assert "regretted words" not in page
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 401, 403])
 async def test_errors_change_nothing(blog: Blog, remote: FakeInstance, status: int) -> None:
     """Given a shown reply, when its server answers 5xx (or refuses us), then the recheck
@@ -243,6 +266,23 @@ async def test_unchanged_replies_are_checked_again_later(quiet: Runtime, clock: 
     quiet.settings = off
     clock.advance(days=30)
     assert await recheck.recheck_due(quiet, pacer) == [] and len(remote.fetched) == 2
+
+
+async def test_a_recheck_on_demand_leaves_older_replies_on_the_schedule(
+        quiet: Runtime, clock: FakeClock, remote: FakeInstance) -> None:
+    """Given two replies no pass has seen yet, when the newer is rechecked on demand (the
+    CLI, the admin API) and an hour goes by, then the next pass checks the older one too:
+    a check made out of turn must not hide the replies stored before it."""
+    post = (await post_service.list_posts(quiet))[0]
+    older = await stored_from(quiet, remote, post.ap_id, "<p>first</p>")
+    newer = await stored_from(quiet, remote, post.ap_id, "<p>second</p>")
+    stored = await comment_store.by_ap_id(quiet.db.read, newer)
+    assert stored is not None
+    [outcome] = await recheck.recheck(quiet, comment_ids=[stored.id])
+    assert outcome.outcome == "unchanged"
+    clock.advance(hours=1, minutes=1)
+    checked = await recheck.recheck_due(quiet, recheck.Pacer())
+    assert older in {o.ap_id for o in checked}
 
 
 async def test_the_running_server_rechecks_by_itself(blog: Blog, remote: FakeInstance) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 from fedcomments.ap import parse
 from fedcomments.errors import FedcommentsError, Forbidden, Gone, NotFound
 from fedcomments.model import Post
-from fedcomments.names import same_origin
+from fedcomments.names import host_of, same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import comments
+from fedcomments.services import comments, recheck
 from fedcomments.store import comments as comment_store
 from fedcomments.store import conversations as conversation_store
 from fedcomments.store import posts as post_store
@@ -40,6 +40,9 @@ MAX_REPLIES_DEPTH = 6
 MAX_WAITING = 16
 #: A run started by an incoming reply reads a context collection at most this often.
 CONTEXT_REREAD = timedelta(minutes=10)
+#: Runs started by incoming replies share, per process and per hour, one run's GETs
+#: (`backfill_max_fetches`) for each remote server and this many runs' worth in all.
+AUTOMATIC_RUNS_PER_HOUR = 10
 
 #: Import outcomes that mean the reply is held now.
 _HELD = frozenset({"created", "already known"})
@@ -59,15 +62,52 @@ class Report:
     fetches: int = 0
 
 
+class _Budget(comments.Budget):
+    """One run's GETs; a run started by an incoming reply also keeps within the hourly
+    allowance this process gives such runs, per server and in all. The sender of a reply
+    chooses the collections we read and the ids they list: without it, every reply could
+    aim `backfill_max_fetches` GETs at a server of its choosing."""
+
+    def __init__(self, rt: Runtime, pacer: recheck.Pacer | None) -> None:
+        super().__init__(rt.settings.federation.backfill_max_fetches)
+        self.rt = rt
+        self.pacer = pacer
+
+    def allows(self, url: str) -> bool:
+        """Whether a GET of `url` may be made now (the run's budget aside)."""
+        if self.pacer is None:
+            return True
+        per_host = self.rt.settings.federation.backfill_max_fetches
+        return self.pacer.allow(host_of(url), self.rt.now(), AUTOMATIC_RUNS_PER_HOUR * per_host,
+                                per_host)
+
+    def take(self, url: str) -> bool:
+        if not self.allows(url) or not super().take(url):
+            return False
+        if self.pacer is not None:
+            self.pacer.note(host_of(url), self.rt.now())
+        return True
+
+
+def _pacer(rt: Runtime) -> recheck.Pacer:
+    """The hourly allowance of this process's automatic runs (kept with their tasks)."""
+    pacer = rt.backfill_jobs.notes.get("pacer")
+    if not isinstance(pacer, recheck.Pacer):
+        pacer = rt.backfill_jobs.notes["pacer"] = recheck.Pacer()
+    return pacer
+
+
 class _Run:
     """One backfill of one post: its budget of GETs and what it has seen."""
 
-    def __init__(self, rt: Runtime, post: Post, report: Report) -> None:
+    def __init__(self, rt: Runtime, post: Post, report: Report, *, automatic: bool) -> None:
         self.rt = rt
         self.post = post
         self.report = report
-        self.budget = comments.Budget(rt.settings.federation.backfill_max_fetches)
+        self.budget = _Budget(rt, _pacer(rt) if automatic else None)
         self.seen: set[str] = set()
+        #: Listed ids that are replies of this post: held now, or left out with why.
+        self.related: set[str] = set()
 
     @property
     def spent(self) -> int:
@@ -76,7 +116,7 @@ class _Run:
     async def collection(self, url: str) -> parse.IncomingCollection | None:
         """One collection document (or page), through the same guards as every fetch."""
         if self.rt.blocklist.url_blocked(url) or self.rt.urls.is_local(url) \
-                or not self.budget.take():
+                or not self.budget.take(url):
             return None
         try:
             resp = await self.rt.remote.get_json(url)
@@ -114,13 +154,16 @@ class _Run:
             return False
         self.seen.add(ap_id)
         tombstoned, known = await comment_store.object_state(rt.db.read, ap_id)
-        if known is not None or rt.urls.is_local(ap_id):
+        if known is not None:
+            self.related.add(ap_id)
+            return True
+        if rt.urls.is_local(ap_id):
             return True
         if tombstoned:
             return False
         if rt.blocklist.url_blocked(ap_id):
             return await self._missing(ap_id, comments.BLOCKED, source)
-        if self.budget.left <= 0:
+        if self.budget.left <= 0 or not self.budget.allows(ap_id):
             return await self._missing(ap_id, NOT_FETCHED, source)
         obj = await comments.fetch_object(rt, ap_id, self.budget)
         if obj is None:
@@ -133,6 +176,7 @@ class _Run:
             log.info("backfill import failed", extra={"url": ap_id, "error": str(exc)})
             return await self._missing(ap_id, comments.FETCH_FAILED, source)
         if result.reason in _HELD:
+            self.related.add(ap_id)
             async with rt.db.transaction() as tx:
                 await conversation_store.clear_gap(tx, post_id, ap_id)
             if result.reason == "created":
@@ -144,6 +188,7 @@ class _Run:
 
     async def _missing(self, ap_id: str, reason: str, source: str) -> bool:
         self.report.missing[ap_id] = reason
+        self.related.add(ap_id)
         async with self.rt.db.transaction() as tx:
             await conversation_store.record_gap(tx, self.post.id, ap_id, reason, source,
                                                 self.rt.now())
@@ -167,11 +212,13 @@ class _Run:
             # this thread is some other conversation.
             return False
         listed = [i for i in items if i != self.post.ap_id]
-        async with self.rt.db.transaction() as tx:
-            await conversation_store.context_read(tx, url, self.post.id, len(listed),
-                                                  self.rt.now())
         for ap_id in listed:
             await self.consider(ap_id, url)
+        # Counted as known to exist: what it lists of this post's replies, not the notes
+        # of other conversations (or made-up ids) it lists beside them.
+        count = sum(1 for ap_id in listed if ap_id in self.related)
+        async with self.rt.db.transaction() as tx:
+            await conversation_store.context_read(tx, url, self.post.id, count, self.rt.now())
         return True
 
     async def walk_replies(self, start: str, parent: str, depth: int) -> None:
@@ -230,11 +277,12 @@ async def backfill_post(rt: Runtime, post_id: int, *, seeds: list[Seed] | None =
     Starts from `seeds` (held remote replies; all of the post's, newest first, when not
     given): the remote context collections they name are read first (FEP-f228's order);
     replies without a readable one have their `replies` collections walked. `automatic`
-    runs (after an incoming reply) skip context collections read in the last few minutes.
+    runs (after an incoming reply) skip context collections read in the last few minutes
+    and keep within this process's hourly allowance per server and in all.
     """
     post = await _live_post(rt, post_id)
     report = Report(post_id)
-    run = _Run(rt, post, report)
+    run = _Run(rt, post, report, automatic=automatic)
     if seeds is None:
         seeds = await conversation_store.seeds(rt.db.read, post_id, limit=MAX_SEEDS)
     read: set[str] = set()

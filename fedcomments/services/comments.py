@@ -56,7 +56,8 @@ class Budget:
 
     left: int = MAX_FETCHES_PER_ACTIVITY
 
-    def take(self) -> bool:
+    def take(self, url: str) -> bool:
+        """Spend one GET of `url`; False when none is left."""
         self.left -= 1
         return self.left >= 0
 
@@ -174,7 +175,7 @@ async def moderation_status(rt: Runtime, conn: Conn, actor_id: int) -> CommentSt
 
 async def fetch_object(rt: Runtime, url: str, budget: Budget) -> parse.IncomingObject | None:
     """A note fetched from its own origin (signed GET), or None when unusable."""
-    if rt.urls.is_local(url) or await unblocked.blocked(rt, [url]) or not budget.take():
+    if rt.urls.is_local(url) or await unblocked.blocked(rt, [url]) or not budget.take(url):
         return None
     try:
         resp = await rt.remote.get_json(url)
@@ -199,7 +200,7 @@ async def _author(rt: Runtime, ap_id: str, budget: Budget
     cached = await actor_store.by_ap_id(rt.db.read, ap_id)
     if cached is not None:
         return cached
-    if not budget.take():
+    if not budget.take(ap_id):
         return None
     try:
         return await actors.fetch_actor_document(rt, ap_id)

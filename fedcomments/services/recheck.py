@@ -153,7 +153,7 @@ async def _apply(rt: Runtime, comment: Comment, obj: parse.IncomingObject) -> Ou
         if fresh is None or fresh.status is CommentStatus.DELETED:
             return Outcome(comment.id, comment.ap_id, "skipped", "deleted meanwhile")
         audience = comments.narrower(obj, fresh)
-        edited = comments.changed(version, fresh)
+        edited = comments.changed(version, fresh) and not _older(obj, fresh)
         if edited:
             await comments.apply_version(tx, fresh, version)
         elif audience is not None:
@@ -166,6 +166,14 @@ async def _apply(rt: Runtime, comment: Comment, obj: parse.IncomingObject) -> Ou
         return Outcome(comment.id, comment.ap_id, "edited and private" if edited
                        else "private", what)
     return Outcome(comment.id, comment.ap_id, "edited" if edited else "unchanged")
+
+
+def _older(obj: parse.IncomingObject, comment: Comment) -> bool:
+    """The server served an older version than the edit we hold (a cache still has the
+    original or an earlier edit): as with an Update, only a newer version replaces ours.
+    Mastodon, likewise, takes new text from a refetch only when its `updated` is newer."""
+    ours = comment.updated_at
+    return ours is not None and (obj.updated is None or obj.updated <= ours)
 
 
 async def recheck_due(rt: Runtime, pacer: Pacer) -> list[Outcome]:

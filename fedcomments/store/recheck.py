@@ -71,6 +71,10 @@ async def selected(conn: Conn, *, comment_ids: list[int] | None = None,
 async def schedule(conn: Conn, comment_id: int, *, checked_at: datetime | None,
                    next_at: datetime) -> None:
     """Record a check (`checked_at`; None after a failed try: only the next one is set)."""
+    # A check on demand may come before the pass that schedules the replies stored before
+    # it: schedule them first, or the highest id scheduled would hide them from
+    # `schedule_new` for good.
+    await schedule_new(conn)
     await conn.execute(
         "INSERT INTO comment_checks (comment_id, checked_at, next_check_at) "
         "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM comments WHERE id = ?) "
