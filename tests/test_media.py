@@ -390,3 +390,26 @@ def test_emoji_replace_text_only() -> None:
         ' :nope:<br>&lt;b&gt;</p>')
     assert str(emojify_html(html, [])) == html
     assert str(emojify_text('<b>Ann</b> :blob:', blob)) == f"&lt;b&gt;Ann&lt;/b&gt; {img}"
+
+
+async def test_an_image_made_meanwhile_is_not_claimed_again(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given two processes that both saw an image still to fetch, when one has fetched and
+    made it before the other gets to claim it, then the other's claim fails (one fetch per
+    image across `[server] workers`); a claim on the row as it now stands still succeeds."""
+    from fedcomments.store import media as media_store
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    url = remote.serve_file("/avatars/gil.png", png(60, 60), "image/png")
+    async with fc.rt.db.transaction() as tx:
+        await media_store.ensure(tx, [(url, "avatar")], fc.rt.now())
+    seen_by_other = await media_store.get(fc.rt.db.read, url, "avatar")
+    assert seen_by_other is not None and seen_by_other.status == "pending"
+
+    made = await media_service.fetch(fc.rt, url, "avatar")
+    assert made is not None and made.ready and remote.count("/avatars/gil.png") == 1
+    now = fc.rt.now()
+    async with fc.rt.db.transaction() as tx:
+        assert not await media_store.claim(tx, seen_by_other, now, now + media_service.LEASE)
+    async with fc.rt.db.transaction() as tx:
+        assert await media_store.claim(tx, made, now, now + media_service.LEASE)

@@ -175,7 +175,7 @@ async def fetch(rt: Runtime, url: str, kind: str, *, force: bool = False) -> Med
     if not force and not row.due(now):
         return row
     async with rt.db.transaction() as tx:
-        if not await media_store.claim(tx, row.id, now, now + LEASE):
+        if not await media_store.claim(tx, row, now, now + LEASE):
             return row
     row = await media_store.by_id(rt.db.read, row.id) or row
     try:

@@ -189,12 +189,16 @@ async def by_digest(conn: Conn, digest: str) -> MediaRow | None:
     return _row(row) if row else None
 
 
-async def claim(conn: Conn, media_id: int, now: datetime, until: datetime) -> bool:
+async def claim(conn: Conn, seen: MediaRow, now: datetime, until: datetime) -> bool:
     """Take the right to fetch an image until `until`; False while another process (or
-    task) holds it. One statement, so two claimants never both win."""
+    task) holds it, or once it is no longer as `seen` (another process fetched it between
+    our read and this claim, and released its lease). One statement, so two claimants
+    never both win."""
     return await conn.rowcount(
         "UPDATE media SET lease_until = ?, attempts = attempts + 1 WHERE id = ? "
-        "AND (lease_until IS NULL OR lease_until <= ?)", (ts(until), media_id, ts(now))) > 0
+        "AND status = ? AND digest IS ? AND next_try_at IS ? "
+        "AND (lease_until IS NULL OR lease_until <= ?)",
+        (ts(until), seen.id, seen.status, seen.digest, seen.next_try_at, ts(now))) > 0
 
 
 async def release(conn: Conn, media_id: int) -> None:
