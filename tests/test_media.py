@@ -413,3 +413,44 @@ async def test_an_image_made_meanwhile_is_not_claimed_again(
         assert not await media_store.claim(tx, seen_by_other, now, now + media_service.LEASE)
     async with fc.rt.db.transaction() as tx:
         assert await media_store.claim(tx, made, now, now + media_service.LEASE)
+
+
+async def test_an_image_whose_fetch_failed_is_fetched_again_later(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given an avatar whose server failed our first fetch and another whose fetch was cut
+    off (its process died holding the lease), while the thread that showed their initials
+    stays cached, when their retry time has passed and housekeeping runs, then both are
+    fetched again and the thread shows them."""
+    from fedcomments.store import media as media_store
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    hal, ida = with_avatar(remote, "hal", png(60, 60)), with_avatar(remote, "ida", png(60, 60))
+    remote.gone.add("/avatars/hal.png")
+    gate = remote.gate("/avatars/ida.png")
+    await remote_reply(fc, hal, post["ap_id"])
+    await settled(fc, id=str(post["id"]))
+    await remote_reply(fc, ida, post["ap_id"])
+    await thread(fc, id=str(post["id"]))
+    await gate.arrived.wait()
+    # ida's fetch never ends (its process is gone): the lease it holds runs out.
+    await fc.rt.media_jobs.close()
+    gate.release.set()
+    data = await settled(fc, id=str(post["id"]))
+    assert [c["author"]["avatar"] for c in data["comments"]] == [None, None]
+    rows = {r.url.rsplit("/", 1)[1]: r for r in [
+        await media_store.get(fc.rt.db.read, f"{remote.url}/avatars/{n}.png", "avatar")
+        for n in ("hal", "ida")] if r is not None}
+    assert (rows["hal.png"].status, rows["ida.png"].status) == ("failed", "pending")
+
+    remote.gone.discard("/avatars/hal.png")
+    for _ in range(3):  # readers alone never ask again: the thread is cached
+        await settled(fc, id=str(post["id"]))
+    assert remote.count("/avatars/hal.png") == 1 and remote.count("/avatars/ida.png") == 1
+    fc.clock.advance(hours=2)
+    await media_service.housekeeping(fc.rt)
+    await fc.rt.media_jobs.idle()
+    data = await thread(fc, id=str(post["id"]))
+    assert [(c["author"]["avatar"] or "")[:len(fc.url) + 7] for c in data["comments"]] == [
+        f"{fc.url}/media/"] * 2
+    assert remote.count("/avatars/hal.png") == 2 and remote.count("/avatars/ida.png") == 2

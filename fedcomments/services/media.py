@@ -48,6 +48,8 @@ TOUCH_SECONDS = 600.0
 #: A missing file that could not be made again is not retried for this long.
 REFILL_BACKOFF = 300.0
 SWEEP_BATCH = 500
+#: Failed fetches tried again per housekeeping pass (the rest wait for the next hour).
+RETRY_BATCH = 100
 #: The 1× box whose size a row records, by kind.
 _ONE_X = {"avatar": images.SHOWN["avatar"][0], "emoji": images.SHOWN["emoji"][0],
           "thumbnail": images.SHOWN["thumbnail"][0]}
@@ -302,6 +304,8 @@ class Swept:
     files: int
     evicted: int
     kept_bytes: int
+    #: Failed or interrupted fetches started again (in the background).
+    retried: int = 0
 
 
 async def sweep_files(rt: Runtime) -> media_files.Sweep:
@@ -320,8 +324,9 @@ async def _sweep_logged(rt: Runtime) -> None:
 
 
 async def housekeeping(rt: Runtime) -> Swept:
-    """Forget images nothing shows any more (their rows, then their files) and keep the
-    directory within its size."""
+    """Forget images nothing shows any more (their rows, then their files), keep the
+    directory within its size, and start again the fetches that failed or were cut off
+    (nothing else would: the pages showing their placeholders stay cached)."""
     cutoff = rt.now() - GRACE
     rows, removed = 0, SWEEP_BATCH
     while removed == SWEEP_BATCH:
@@ -330,4 +335,7 @@ async def housekeeping(rt: Runtime) -> Swept:
             removed = await media_store.delete(tx, ids)
         rows += removed
     swept = await sweep_files(rt)
-    return Swept(rows, swept.removed_unknown, swept.evicted, swept.kept_bytes)
+    due = await media_store.retries_due(rt.db.read, rt.now(), RETRY_BATCH)
+    request(rt, due)
+    return Swept(rows, swept.removed_unknown, swept.evicted, swept.kept_bytes,
+                 retried=len(due) if rt.settings.media.proxy else 0)

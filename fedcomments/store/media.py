@@ -333,6 +333,17 @@ async def unreferenced(conn: Conn, owner_icon: str | None, created_before: datet
     return [int(r[0]) for r in rows]
 
 
+async def retries_due(conn: Conn, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(url, kind) of images a page asked for whose fetch failed and may be tried again
+    now, or was cut off (its process stopped; its lease ran out): the pages that showed
+    their placeholders are cached and will not ask again."""
+    rows = await conn.fetchall(
+        "SELECT url, kind FROM media WHERE (status = 'failed' AND next_try_at <= ?) OR "
+        "(status = 'pending' AND attempts > 0 AND (lease_until IS NULL OR lease_until <= ?)) "
+        "ORDER BY id LIMIT ?", (ts(now), ts(now), limit))
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
 async def delete(conn: Conn, ids: Sequence[int]) -> int:
     total = 0
     for part in _chunks(list(ids)):
