@@ -454,3 +454,37 @@ async def test_an_image_whose_fetch_failed_is_fetched_again_later(
     assert [(c["author"]["avatar"] or "")[:len(fc.url) + 7] for c in data["comments"]] == [
         f"{fc.url}/media/"] * 2
     assert remote.count("/avatars/hal.png") == 2 and remote.count("/avatars/ida.png") == 2
+
+
+async def test_a_cache_that_cannot_be_written_costs_no_error_and_no_fetch_per_reader(
+        make_instance, remote: FakeInstance, caplog: pytest.LogCaptureFixture
+        ) -> None:  # type: ignore[no-untyped-def]
+    """Given a served avatar, when the cache directory can no longer be written (a full
+    disk, or no directory at all) and this machine's files are gone, then readers asking
+    for the file get a 404 that is never cached, not a 500, and its server is asked once,
+    not once per reader; a new image that cannot be stored is tried again later (it is
+    not the image's fault), and the reason is logged."""
+    import shutil
+
+    from fedcomments.store import media as media_store
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    await remote_reply(fc, with_avatar(remote, "jo", png(60, 60)), post["ap_id"])
+    avatar = (await settled(fc, id=str(post["id"])))["comments"][0]["author"]["avatar"]
+    assert avatar.startswith(f"{fc.url}/media/")
+    shutil.rmtree(fc.settings.media_path)
+    fc.settings.media_path.write_bytes(b"not a directory")
+
+    caplog.set_level(logging.INFO, logger="fedcomments.media")
+    answers = [await fc.session.get(avatar) for _ in range(5)]
+    assert [(a.status, a.headers.get("Cache-Control")) for a in answers] == [
+        (404, "no-store")] * 5
+    assert remote.count("/avatars/jo.png") == 2
+
+    await remote_reply(fc, with_avatar(remote, "kim", png(60, 60)), post["ap_id"])
+    await settled(fc, id=str(post["id"]))
+    row = await media_store.get(fc.rt.db.read, f"{remote.url}/avatars/kim.png", "avatar")
+    assert row is not None and row.status == "failed" and row.next_try_at is not None
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "image not stored"] * 2

@@ -128,10 +128,16 @@ async def link_actor(tx: Conn, actor_id: int, emojis: Iterable[Emoji], now: date
 # --- fetching -----------------------------------------------------------------------------
 
 
+def _retry_at(rt: Runtime, row: MediaRow) -> datetime:
+    delay: timedelta = min(RETRY_FIRST * (2 ** max(0, row.attempts - 1)), RETRY_MAX)
+    now: datetime = rt.now()
+    return now + delay
+
+
 async def _make(rt: Runtime, row: MediaRow) -> Outcome:
     """Fetch, check, re-encode and store the files of one image; never raises for what
-    the network or the image does."""
-    now = rt.now()
+    the network or the image does. OSError when this machine cannot decode or store it
+    (no decoder process, a full disk): that is no fault of the image."""
     url, kind = row.url, row.kind
     if rt.blocklist.url_blocked(url):
         return Outcome("refused", reason="blocked domain")
@@ -144,9 +150,8 @@ async def _make(rt: Runtime, row: MediaRow) -> Outcome:
         if exc.status == 200:  # it answered, with more than we decode: refused for good
             log.warning("image refused", extra={"url": url, "kind": kind, "reason": str(exc)})
             return Outcome("refused", reason=str(exc)[:500])
-        delay = min(RETRY_FIRST * (2 ** max(0, row.attempts - 1)), RETRY_MAX)
         log.info("image fetch failed", extra={"url": url, "kind": kind, "error": str(exc)})
-        return Outcome("failed", reason=str(exc)[:500], next_try_at=now + delay)
+        return Outcome("failed", reason=str(exc)[:500], next_try_at=_retry_at(rt, row))
     try:
         rendered = await decode(resp.body, resp.content_type, kind)
     except ImageRefused as exc:
@@ -182,6 +187,10 @@ async def fetch(rt: Runtime, url: str, kind: str, *, force: bool = False) -> Med
     row = await media_store.by_id(rt.db.read, row.id) or row
     try:
         outcome = await _make(rt, row)
+    except OSError as exc:
+        _not_stored(row, exc)
+        outcome = Outcome("failed", reason=f"not stored: {exc}"[:500],
+                          next_try_at=_retry_at(rt, row))
     except Exception:
         async with rt.db.transaction() as tx:  # the lease ends; the next reader retries
             await media_store.release(tx, row.id)
@@ -191,6 +200,11 @@ async def fetch(rt: Runtime, url: str, kind: str, *, force: bool = False) -> Med
     async with rt.db.transaction() as tx:
         await media_store.record(tx, row.id, outcome, rt.now(), _owner_icon(rt))
     return await media_store.by_id(rt.db.read, row.id)
+
+
+def _not_stored(row: MediaRow, exc: OSError) -> None:
+    log.warning("image not stored", extra={"url": row.url, "kind": row.kind,
+                                           "error": str(exc)})
 
 
 def request(rt: Runtime, wanted: Iterable[tuple[str, str]]) -> None:
@@ -284,7 +298,11 @@ async def _refill(rt: Runtime, digest: str) -> bool:
     row = await media_store.by_digest(rt.db.read, digest)
     if row is None:
         return False
-    outcome = await _make(rt, row)
+    try:
+        outcome = await _make(rt, row)
+    except OSError as exc:  # this machine's fault: pages keep the name, asked again later
+        _not_stored(row, exc)
+        return False
     if outcome.status == "ready" and outcome.digest == digest:
         return True
     # The source changed or went away: pages stop showing the old name.
