@@ -488,3 +488,31 @@ async def test_a_cache_that_cannot_be_written_costs_no_error_and_no_fetch_per_re
     assert row is not None and row.status == "failed" and row.next_try_at is not None
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
         "image not stored"] * 2
+
+
+async def test_media_answers_keep_their_etag_and_never_cache_an_error(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given a served avatar, its ETag is its name whatever the age of the file on this
+    machine (a copy made on another machine, or touched when served, answers the same), a
+    matching If-None-Match gets 304, and no answer but the image itself carries the
+    year-long caching (a Range past its end included)."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    await remote_reply(fc, with_avatar(remote, "lea", png(60, 60)), post["ap_id"])
+    avatar = (await settled(fc, id=str(post["id"])))["comments"][0]["author"]["avatar"]
+    name = avatar.rsplit("/", 1)[1]
+    first = await fc.session.get(avatar)
+    assert (first.status, first.headers["ETag"]) == (200, f'"{name.removesuffix(".webp")}"')
+    body = await first.read()
+
+    age_files(fc, 86_400)
+    again = await fc.session.get(avatar, headers={"If-None-Match": first.headers["ETag"]})
+    assert (again.status, again.headers["ETag"]) == (304, first.headers["ETag"])
+    assert again.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    fresh = await fc.session.get(avatar)
+    assert (fresh.status, await fresh.read(), fresh.headers["ETag"]) == (
+        200, body, first.headers["ETag"])
+
+    odd = await fc.session.get(avatar, headers={"Range": f"bytes={len(body) + 10}-"})
+    assert odd.status == 200 or "immutable" not in odd.headers.get("Cache-Control", ""), (
+        odd.status, dict(odd.headers))

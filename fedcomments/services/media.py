@@ -5,7 +5,8 @@ and swept when nothing shows them or the cache is full.
 A rendering that shows a placeholder for an image asks for it (`request`); one fetch per
 image runs at a time in a process (and one at a time across processes, by a lease in its
 row); its outcome clears the fragments that show it. A reader asking for a file this
-machine does not have (evicted, or made on another machine) gets it made again (`file_for`).
+machine does not have (evicted, or made on another machine) gets it made again
+(`image_for`).
 """
 
 from __future__ import annotations
@@ -257,17 +258,10 @@ def _wrote(rt: Runtime, size: int) -> None:
         rt.media_jobs.start("sweep", lambda: _sweep_logged(rt))
 
 
-def _present(path: Path, touch: bool) -> bool:
-    if not path.is_file():
-        return False
-    if touch:
-        media_files.touch(path)
-    return True
-
-
-async def file_for(rt: Runtime, name: str) -> Path | None:
-    """The file to serve for /media/NAME, made again from its source if this machine does
-    not have it (one fetch however many readers ask); None if it cannot be."""
+async def image_for(rt: Runtime, name: str) -> bytes | None:
+    """The bytes to serve for /media/NAME, made again from its source if this machine does
+    not have them (one fetch however many readers ask); None if they cannot be. Read
+    whole (a few kilobytes), so an eviction meanwhile cannot break the answer."""
     match = media_files.NAME.match(name)
     if match is None:
         return None
@@ -275,12 +269,13 @@ async def file_for(rt: Runtime, name: str) -> Path | None:
     memo = _memo(rt)
     now = time.monotonic()
     touch = now - memo.touched.get(name, -TOUCH_SECONDS) >= TOUCH_SECONDS
-    if await asyncio.to_thread(_present, path, touch):
+    data = await asyncio.to_thread(media_files.read, path, touch)
+    if data is not None:
         if touch:
             memo.touched[name] = now
             if len(memo.touched) > 100_000:
                 memo.touched.clear()
-        return path
+        return data
     if not rt.settings.media.proxy:
         return None
     digest = match["digest"]
@@ -288,10 +283,10 @@ async def file_for(rt: Runtime, name: str) -> Path | None:
         return None
     task = rt.media_jobs.start(("refill", digest), lambda: _refill(rt, digest))
     made: bool = await asyncio.shield(task)
-    if made and await asyncio.to_thread(path.is_file):
-        return path
-    memo.refill_failed[digest] = time.monotonic()
-    return None
+    data = await asyncio.to_thread(media_files.read, path, False) if made else None
+    if data is None:
+        memo.refill_failed[digest] = time.monotonic()
+    return data
 
 
 async def _refill(rt: Runtime, digest: str) -> bool:

@@ -54,6 +54,17 @@ def touch(path: Path) -> None:
         os.utime(path)
 
 
+def read(path: Path, mark_used: bool) -> bytes | None:
+    """A file's bytes (marked as just used if `mark_used`), None if it is not here."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if mark_used:
+        touch(path)
+    return data
+
+
 @dataclass(frozen=True)
 class Sweep:
     """What one pass over the directory removed and kept."""
