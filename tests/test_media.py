@@ -516,3 +516,22 @@ async def test_media_answers_keep_their_etag_and_never_cache_an_error(
     odd = await fc.session.get(avatar, headers={"Range": f"bytes={len(body) + 10}-"})
     assert odd.status == 200 or "immutable" not in odd.headers.get("Cache-Control", ""), (
         odd.status, dict(odd.headers))
+
+
+async def test_names_of_no_image_fetch_nothing(make_instance, remote: FakeInstance
+                                               ) -> None:  # type: ignore[no-untyped-def]
+    """Given a served avatar, when readers ask for its name at sizes avatars are never cut
+    to, or for names no image has, then each gets a 404 that is never cached, and nothing
+    is fetched from the avatar's server however often they ask."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    await remote_reply(fc, with_avatar(remote, "max", png(60, 60)), post["ap_id"])
+    avatar = (await settled(fc, id=str(post["id"])))["comments"][0]["author"]["avatar"]
+    assert remote.count("/avatars/max.png") == 1
+    digest = avatar.rsplit("/", 1)[1].split("-")[0]
+    for name in (f"{digest}-160.webp", f"{digest}-999.webp", f"{digest}-0.webp",
+                 f"{'0' * 32}-40.webp", f"{digest}-40.png", "..%2Fetc%2Fpasswd"):
+        for _ in range(2):
+            resp = await fc.session.get(f"{fc.url}/media/{name}")
+            assert (resp.status, resp.headers.get("Cache-Control")) == (404, "no-store"), name
+    assert remote.count("/avatars/max.png") == 1

@@ -281,7 +281,10 @@ async def image_for(rt: Runtime, name: str) -> bytes | None:
     digest = match["digest"]
     if now - memo.refill_failed.get(digest, -REFILL_BACKOFF) < REFILL_BACKOFF:
         return None
-    task = rt.media_jobs.start(("refill", digest), lambda: _refill(rt, digest))
+    row = await media_store.by_digest(rt.db.read, digest)
+    if row is None or int(match["box"]) not in images.BOXES[row.kind]:
+        return None  # a name no image has: nothing to fetch, nothing to remember
+    task = rt.media_jobs.start(("refill", digest), lambda: _refill(rt, row))
     made: bool = await asyncio.shield(task)
     data = await asyncio.to_thread(media_files.read, path, False) if made else None
     if data is None:
@@ -289,10 +292,8 @@ async def image_for(rt: Runtime, name: str) -> bytes | None:
     return data
 
 
-async def _refill(rt: Runtime, digest: str) -> bool:
-    row = await media_store.by_digest(rt.db.read, digest)
-    if row is None:
-        return False
+async def _refill(rt: Runtime, row: MediaRow) -> bool:
+    digest = row.digest
     try:
         outcome = await _make(rt, row)
     except OSError as exc:  # this machine's fault: pages keep the name, asked again later
