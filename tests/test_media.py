@@ -535,3 +535,37 @@ async def test_names_of_no_image_fetch_nothing(make_instance, remote: FakeInstan
             resp = await fc.session.get(f"{fc.url}/media/{name}")
             assert (resp.status, resp.headers.get("Cache-Control")) == (404, "no-store"), name
     assert remote.count("/avatars/max.png") == 1
+
+
+async def test_a_domain_block_drops_the_images_it_served(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given a commenter whose avatar and one emoji are served from another domain (a
+    CDN), when that domain is blocked, then the thread stops showing them at once, their
+    files answer 404, and nothing more is fetched from it, even by housekeeping; the
+    emoji served from the commenter's own server stays."""
+    from fedcomments.services import blocks
+    from tests.helpers.fediverse import running
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    async with running(1, host="localhost") as [cdn]:
+        nia = remote.actor("nia")
+        nia.extra = {"icon": {"type": "Image", "mediaType": "image/png",
+                              "url": cdn.serve_file("/nia.png", png(60, 60), "image/png")}}
+        await remote_reply(fc, nia, post["ap_id"], content="<p>:far: :near:</p>",
+                           extra={"tag": [emoji_tag(cdn, "far", png(30, 30, (9, 9, 9))),
+                                           emoji_tag(remote, "near")]})
+        before = (await settled(fc, id=str(post["id"])))["comments"][0]
+        shown = [before["author"]["avatar"], *(e["url"] for e in before["emojis"])]
+        assert len(shown) == 3 and all(u.startswith(f"{fc.url}/media/") for u in shown)
+        fetched = list(cdn.hits)
+
+        await blocks.block_domain(fc.rt, "localhost")
+        after = (await thread(fc, id=str(post["id"])))["comments"][0]
+        assert after["author"]["avatar"] is None
+        assert [e["shortcode"] for e in after["emojis"]] == ["near"]
+        assert [(await fc.session.get(u)).status for u in shown] == [404, 404, 200]
+        fc.clock.advance(days=2)
+        await media_service.housekeeping(fc.rt)
+        await settled(fc, id=str(post["id"]))
+        assert cdn.hits == fetched

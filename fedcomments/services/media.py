@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fedcomments import images
 from fedcomments.ap.types import Emoji
+from fedcomments.blocklist import Blocklist
 from fedcomments.errors import FedcommentsError
 from fedcomments.images import ImageRefused, Rendered
 from fedcomments.remote import FetchFailed, FetchRefused
@@ -51,6 +52,8 @@ REFILL_BACKOFF = 300.0
 SWEEP_BATCH = 500
 #: Failed fetches tried again per housekeeping pass (the rest wait for the next hour).
 RETRY_BATCH = 100
+#: The reason recorded for images from a blocked domain.
+BLOCKED = "blocked domain"
 #: The 1× box whose size a row records, by kind.
 _ONE_X = {"avatar": images.SHOWN["avatar"][0], "emoji": images.SHOWN["emoji"][0],
           "thumbnail": images.SHOWN["thumbnail"][0]}
@@ -141,7 +144,7 @@ async def _make(rt: Runtime, row: MediaRow) -> Outcome:
     (no decoder process, a full disk): that is no fault of the image."""
     url, kind = row.url, row.kind
     if rt.blocklist.url_blocked(url):
-        return Outcome("refused", reason="blocked domain")
+        return Outcome("refused", reason=BLOCKED)
     try:
         resp = await rt.remote.get_media(url, max_bytes=images.MAX_BYTES)
     except FetchRefused as exc:
@@ -305,6 +308,32 @@ async def _refill(rt: Runtime, row: MediaRow) -> bool:
     async with rt.db.transaction() as tx:
         await media_store.record(tx, row.id, outcome, rt.now(), _owner_icon(rt))
     return False
+
+
+# --- blocks -------------------------------------------------------------------------------
+
+
+async def forget_domain(rt: Runtime, tx: Conn, domain: str) -> int:
+    """A domain block: every image served from `domain` or a subdomain is refused, so
+    pages stop showing it in this same transaction (its fragments are cleared); once
+    committed, `drop_blocked_files` removes its files. How many were refused."""
+    match = Blocklist([domain])
+    now = rt.now()
+    found = [row for row in await media_store.shown_with_url_containing(tx, domain)
+             if match.url_blocked(row.url)]
+    for row in found:
+        await media_store.record(tx, row.id, Outcome("refused", reason=BLOCKED), now,
+                                 _owner_icon(rt))
+    return len(found)
+
+
+async def drop_blocked_files(rt: Runtime) -> int:
+    """Remove this machine's files of images refused because their domain is blocked
+    (other machines drop theirs at their next sweep)."""
+    gone = await media_store.refused_files(rt.db.read, BLOCKED)
+    names = [media_files.name_of(digest, box, ext) for digest, kind, ext in gone
+             for box in images.BOXES.get(kind, ())]
+    return await asyncio.to_thread(media_files.remove, root(rt), names)
 
 
 # --- housekeeping ---------------------------------------------------------------------------

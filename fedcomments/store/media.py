@@ -352,6 +352,24 @@ async def delete(conn: Conn, ids: Sequence[int]) -> int:
     return total
 
 
+async def shown_with_url_containing(conn: Conn, text: str) -> list[MediaRow]:
+    """Images not refused whose source URL contains `text` (lower-cased): the candidates of
+    a domain block, which the caller matches exactly."""
+    rows = await conn.fetchall(f"SELECT {_COLUMNS} FROM media m WHERE m.status <> 'refused' "
+                               "AND instr(lower(m.url), ?) > 0", (text.lower(),))
+    return [_row(r) for r in rows]
+
+
+async def refused_files(conn: Conn, reason: str) -> list[tuple[str, str, str]]:
+    """(digest, kind, ext) of images refused for `reason` that still name files no ready
+    image shares."""
+    rows = await conn.fetchall(
+        "SELECT DISTINCT digest, kind, ext FROM media m WHERE status = 'refused' AND reason = ? "
+        "AND digest IS NOT NULL AND ext IS NOT NULL AND NOT EXISTS (SELECT 1 FROM media o "
+        "WHERE o.digest = m.digest AND o.status = 'ready')", (reason,))
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
 async def ready_digests(conn: Conn) -> set[str]:
     """Names of every image that has files (on some machine)."""
     rows = await conn.fetchall("SELECT DISTINCT digest FROM media WHERE status = 'ready' "

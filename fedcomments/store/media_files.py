@@ -65,6 +65,11 @@ def read(path: Path, mark_used: bool) -> bytes | None:
     return data
 
 
+def remove(root: Path, names: Iterable[str]) -> int:
+    """Remove these files where this machine has them; how many there were."""
+    return sum(_unlink(str(path_of(root, name))) for name in names)
+
+
 @dataclass(frozen=True)
 class Sweep:
     """What one pass over the directory removed and kept."""
