@@ -569,3 +569,23 @@ async def test_a_domain_block_drops_the_images_it_served(
         await media_service.housekeeping(fc.rt)
         await settled(fc, id=str(post["id"]))
         assert cdn.hits == fetched
+
+
+async def test_attachments_of_types_never_decoded_are_not_fetched(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given a reply with an AVIF and a HEIC photo attached (image types the decoder never
+    reads) beside a JPEG, when the thread is read, then only the JPEG is fetched and shown
+    as a thumbnail; the others stay links with their names, fetched by no one."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    files = [(remote.serve_file(f"/media/p.{ext}", data, kind), kind) for ext, data, kind in (
+        ("avif", b"\x00\x00\x00\x1cftypavif", "image/avif"),
+        ("heic", b"\x00\x00\x00\x18ftypheic", "image/heic"),
+        ("jpg", jpeg(320, 240), "image/jpeg"))]
+    await remote_reply(fc, remote.actor("olu"), post["ap_id"], extra={"attachment": [
+        {"type": "Document", "mediaType": kind, "url": url, "name": f"photo {i}"}
+        for i, (url, kind) in enumerate(files)]})
+    shown = (await settled(fc, id=str(post["id"])))["comments"][0]["attachments"]
+    assert [(a["name"], a["thumbnail"] is not None) for a in shown] == [
+        ("photo 0", False), ("photo 1", False), ("photo 2", True)]
+    assert [remote.count(f"/media/p.{ext}") for ext in ("avif", "heic", "jpg")] == [0, 0, 1]
