@@ -234,7 +234,7 @@ async def test_hostile_images_are_refused_once_and_shown_as_initials(
 async def test_decoder_limits_hold_without_pillow_checks(tmp_path: Path) -> None:
     """Given a child decoder asked for an image that would need more than its memory, it
     answers a refusal (not a crash of the server); a garbled answer is a refusal too."""
-    from fedcomments.images import ImageRefused
+    from fedcomments.media.decoder import ImageRefused
 
     with pytest.raises(ImageRefused, match="too large"):
         await media_service.decode(dimension_bomb(), "image/png", "avatar")

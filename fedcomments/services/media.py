@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from fedcomments import images
 from fedcomments.ap.types import Emoji
 from fedcomments.blocklist import Blocklist
 from fedcomments.errors import FedcommentsError
-from fedcomments.images import ImageRefused, Rendered
+from fedcomments.media import decoder
+from fedcomments.media.decoder import ImageRefused, Rendered
 from fedcomments.remote import FetchFailed, FetchRefused
 from fedcomments.runtime import Runtime
 from fedcomments.services.thread_media import MAX_THUMBNAILS, is_thumbnail_type
@@ -55,8 +55,8 @@ RETRY_BATCH = 100
 #: The reason recorded for images from a blocked domain.
 BLOCKED = "blocked domain"
 #: The 1× box whose size a row records, by kind.
-_ONE_X = {"avatar": images.SHOWN["avatar"][0], "emoji": images.SHOWN["emoji"][0],
-          "thumbnail": images.SHOWN["thumbnail"][0]}
+_ONE_X = {"avatar": decoder.SHOWN["avatar"][0], "emoji": decoder.SHOWN["emoji"][0],
+          "thumbnail": decoder.SHOWN["thumbnail"][0]}
 
 
 def root(rt: Runtime) -> Path:
@@ -65,7 +65,7 @@ def root(rt: Runtime) -> Path:
 
 def digest_of(source: bytes, kind: str) -> str:
     """The name of an image's files: its source bytes, its kind and the pipeline."""
-    h = hashlib.sha256(f"{images.PIPELINE}:{kind}:".encode())
+    h = hashlib.sha256(f"{decoder.PIPELINE}:{kind}:".encode())
     h.update(source)
     return h.hexdigest()[:32]
 
@@ -81,12 +81,12 @@ async def decode(data: bytes, declared: str, kind: str) -> Rendered:
     """Check and re-encode an image in a child process (its own memory and CPU limits; the
     event loop only waits for its answer); raises ImageRefused."""
     proc = await asyncio.create_subprocess_exec(
-        *images.decode_command(), stdin=asyncio.subprocess.PIPE,
+        *decoder.decode_command(), stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        cwd=images.package_root())
+        cwd=decoder.package_root())
     try:
         async with asyncio.timeout(DECODE_SECONDS):
-            out, err = await proc.communicate(images.request_bytes(data, declared, kind))
+            out, err = await proc.communicate(decoder.request_bytes(data, declared, kind))
     except TimeoutError:
         proc.kill()
         await proc.wait()
@@ -101,7 +101,7 @@ async def decode(data: bytes, declared: str, kind: str) -> Rendered:
         tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
         raise ImageRefused(f"decoder stopped (exit {proc.returncode}) {tail[0][:200]}".strip())
     try:
-        return images.parse_answer(out)
+        return decoder.parse_answer(out)
     except (ValueError, KeyError, TypeError) as exc:
         raise ImageRefused(f"decoder answer unreadable: {exc}") from None
 
@@ -146,7 +146,7 @@ async def _make(rt: Runtime, row: MediaRow) -> Outcome:
     if rt.blocklist.url_blocked(url):
         return Outcome("refused", reason=BLOCKED)
     try:
-        resp = await rt.remote.get_media(url, max_bytes=images.MAX_BYTES)
+        resp = await rt.remote.get_media(url, max_bytes=decoder.MAX_BYTES)
     except FetchRefused as exc:
         log.warning("image refused", extra={"url": url, "kind": kind, "reason": str(exc)})
         return Outcome("refused", reason=str(exc)[:500])
@@ -285,7 +285,7 @@ async def image_for(rt: Runtime, name: str) -> bytes | None:
     if now - memo.refill_failed.get(digest, -REFILL_BACKOFF) < REFILL_BACKOFF:
         return None
     row = await media_store.by_digest(rt.db.read, digest)
-    if row is None or int(match["box"]) not in images.BOXES[row.kind]:
+    if row is None or int(match["box"]) not in decoder.BOXES[row.kind]:
         return None  # a name no image has: nothing to fetch, nothing to remember
     task = rt.media_jobs.start(("refill", digest), lambda: _refill(rt, row))
     made: bool = await asyncio.shield(task)
@@ -332,7 +332,7 @@ async def drop_blocked_files(rt: Runtime) -> int:
     (other machines drop theirs at their next sweep)."""
     gone = await media_store.refused_files(rt.db.read, BLOCKED)
     names = [media_files.name_of(digest, box, ext) for digest, kind, ext in gone
-             for box in images.BOXES.get(kind, ())]
+             for box in decoder.BOXES.get(kind, ())]
     return await asyncio.to_thread(media_files.remove, root(rt), names)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from fedcomments.images import ACCEPTED, SHOWN, media_type_of
+from fedcomments.media.decoder import ACCEPTED, SHOWN, media_type_of
 from fedcomments.store.media import MediaRow, ThreadMedia
 
 #: Attachments of one comment shown as thumbnails (Mastodon allows four images a post).
