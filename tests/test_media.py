@@ -589,3 +589,37 @@ async def test_attachments_of_types_never_decoded_are_not_fetched(
     assert [(a["name"], a["thumbnail"] is not None) for a in shown] == [
         ("photo 0", False), ("photo 1", False), ("photo 2", True)]
     assert [remote.count(f"/media/p.{ext}") for ext in ("avif", "heic", "jpg")] == [0, 0, 1]
+
+
+async def test_images_of_an_unblocked_domain_are_fetched_again(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given commenters whose avatars live on a CDN domain, one shown before the domain
+    was blocked and one who arrived while it was, when the domain is unblocked and
+    housekeeping runs, then both avatars are fetched and shown (a block refuses a domain
+    while it lasts, not for ever)."""
+    from fedcomments.services import blocks
+    from tests.helpers.fediverse import running
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    async with running(1, host="localhost") as [cdn]:
+        people = []
+        for name in ("pia", "quin"):
+            actor = remote.actor(name)
+            actor.extra = {"icon": {"type": "Image", "url": cdn.serve_file(
+                f"/{name}.png", png(60, 60, (len(name), 9, 9)), "image/png")}}
+            people.append(actor)
+        await remote_reply(fc, people[0], post["ap_id"])
+        await settled(fc, id=str(post["id"]))
+        await blocks.block_domain(fc.rt, "localhost")
+        await remote_reply(fc, people[1], post["ap_id"])
+        shown = await settled(fc, id=str(post["id"]))
+        assert [c["author"]["avatar"] for c in shown["comments"]] == [None, None]
+
+        await blocks.unblock_domain(fc.rt, "localhost")
+        await media_service.housekeeping(fc.rt)
+        await fc.rt.media_jobs.idle()
+        shown = await thread(fc, id=str(post["id"]))
+        assert [(c["author"]["avatar"] or "")[:len(fc.url) + 7] for c in shown["comments"]] == [
+            f"{fc.url}/media/"] * 2
+        assert (cdn.count("/pia.png"), cdn.count("/quin.png")) == (2, 1)

@@ -175,6 +175,9 @@ async def unblock_domain(rt: Runtime, raw: str) -> str:
             covered = covering_domain(domain, frozenset(await block_store.blocked_domains(tx)))
             hint = f"; it is covered by the block on {covered}" if covered else ""
             raise NotFound(f"domain: {domain} is not blocked{hint}")
+        # Its images are fetched again (they are no content: what the block refused of
+        # them was the fetching).
+        await media.unforget_domain(rt, tx, domain)
     await rt.refresh_shared(force=True)
     return domain
 

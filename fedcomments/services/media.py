@@ -317,14 +317,27 @@ async def forget_domain(rt: Runtime, tx: Conn, domain: str) -> int:
     """A domain block: every image served from `domain` or a subdomain is refused, so
     pages stop showing it in this same transaction (its fragments are cleared); once
     committed, `drop_blocked_files` removes its files. How many were refused."""
-    match = Blocklist([domain])
     now = rt.now()
-    found = [row for row in await media_store.shown_with_url_containing(tx, domain)
-             if match.url_blocked(row.url)]
+    found = [row for row in await _in_domain(tx, domain) if row.status != "refused"]
     for row in found:
         await media_store.record(tx, row.id, Outcome("refused", reason=BLOCKED), now,
                                  _owner_icon(rt))
     return len(found)
+
+
+async def unforget_domain(rt: Runtime, tx: Conn, domain: str) -> int:
+    """A domain unblocked: its images refused for the block are fetched again by the next
+    housekeeping (one still under another block is refused again then)."""
+    found = [row.id for row in await _in_domain(tx, domain) if row.status == "refused"]
+    if found:
+        await media_store.retry_refused(tx, found, BLOCKED, rt.now())
+    return len(found)
+
+
+async def _in_domain(conn: Conn, domain: str) -> list[MediaRow]:
+    match = Blocklist([domain])
+    return [row for row in await media_store.with_url_containing(conn, domain)
+            if match.url_blocked(row.url)]
 
 
 async def drop_blocked_files(rt: Runtime) -> int:

@@ -352,12 +352,23 @@ async def delete(conn: Conn, ids: Sequence[int]) -> int:
     return total
 
 
-async def shown_with_url_containing(conn: Conn, text: str) -> list[MediaRow]:
-    """Images not refused whose source URL contains `text` (lower-cased): the candidates of
-    a domain block, which the caller matches exactly."""
-    rows = await conn.fetchall(f"SELECT {_COLUMNS} FROM media m WHERE m.status <> 'refused' "
-                               "AND instr(lower(m.url), ?) > 0", (text.lower(),))
+async def with_url_containing(conn: Conn, text: str) -> list[MediaRow]:
+    """Images whose source URL contains `text` (lower-cased): the candidates of a domain
+    block or unblock, which the caller matches exactly."""
+    rows = await conn.fetchall(f"SELECT {_COLUMNS} FROM media m "
+                               "WHERE instr(lower(m.url), ?) > 0", (text.lower(),))
     return [_row(r) for r in rows]
+
+
+async def retry_refused(conn: Conn, ids: Sequence[int], refused_for: str, now: datetime
+                        ) -> None:
+    """Of these images, the ones refused for `refused_for` become failed fetches due at
+    once (housekeeping fetches them again)."""
+    for part in _chunks(list(ids)):
+        marks = ", ".join("?" * len(part))
+        await conn.execute(f"UPDATE media SET status = 'failed', next_try_at = ? "
+                           f"WHERE id IN ({marks}) AND status = 'refused' AND reason = ?",
+                           (ts(now), *part, refused_for))
 
 
 async def refused_files(conn: Conn, reason: str) -> list[tuple[str, str, str]]:
