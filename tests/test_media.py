@@ -5,9 +5,11 @@ images refused with the initials shown; the cache kept fresh and within its size
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import resource
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -623,3 +625,37 @@ async def test_images_of_an_unblocked_domain_are_fetched_again(
         assert [(c["author"]["avatar"] or "")[:len(fc.url) + 7] for c in shown["comments"]] == [
             f"{fc.url}/media/"] * 2
         assert (cdn.count("/pia.png"), cdn.count("/quin.png")) == (2, 1)
+
+
+def _decoder_children() -> list[int]:
+    """Decoder processes started by this process."""
+    found = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"fedcomments.media.decoder" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+    return found
+
+
+async def test_a_decoder_stopped_from_outside_does_not_refuse_the_image(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given an avatar being decoded, when its decoder is stopped from outside (a service
+    manager stopping the whole group of processes with SIGTERM, while the server itself
+    stops), then the image is not refused for good: its fetch counts as failed and is
+    tried again later; and the decoder runs in a session of its own, so a terminal's
+    Ctrl-C reaches only the server, which stops it."""
+    from fedcomments.store import media as media_store
+    from tests.helpers.peers import until
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    url = remote.serve_file("/avatars/big.png", png(4096, 4096, (1, 2, 3, 4), "RGBA"),
+                            "image/png")
+    task = asyncio.ensure_future(media_service.fetch(fc.rt, url, "avatar"))
+    await until(lambda: bool(_decoder_children()), 20)
+    [child] = _decoder_children()
+    assert os.getpgid(child) != os.getpgid(0)
+    os.kill(child, signal.SIGTERM)
+    row = await task
+    assert row is not None and row.status == "failed" and row.next_try_at is not None
+    assert (await media_store.get(fc.rt.db.read, url, "avatar")) == row

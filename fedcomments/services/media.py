@@ -15,6 +15,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,13 +78,24 @@ def _owner_icon(rt: Runtime) -> str | None:
 # --- decoding -----------------------------------------------------------------------------
 
 
+class DecoderStopped(OSError):
+    """The decoder was stopped from outside (the machine, not the image): try later."""
+
+
+#: Signals that stop a decoder from outside (a service manager or a terminal stopping a
+#: whole group of processes); its CPU limit kills it with SIGKILL, which stays a refusal.
+_STOPPED_FROM_OUTSIDE = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
+                                   signal.SIGQUIT})
+
+
 async def decode(data: bytes, declared: str, kind: str) -> Rendered:
     """Check and re-encode an image in a child process (its own memory and CPU limits; the
-    event loop only waits for its answer); raises ImageRefused."""
+    event loop only waits for its answer); raises ImageRefused, or DecoderStopped. The
+    child has a session of its own: a terminal's Ctrl-C stops the server, which stops it."""
     proc = await asyncio.create_subprocess_exec(
         *decoder.decode_command(), stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        cwd=decoder.package_root())
+        cwd=decoder.package_root(), start_new_session=True)
     try:
         async with asyncio.timeout(DECODE_SECONDS):
             out, err = await proc.communicate(decoder.request_bytes(data, declared, kind))
@@ -96,7 +108,10 @@ async def decode(data: bytes, declared: str, kind: str) -> Rendered:
             proc.kill()
             await proc.wait()
         raise
-    if proc.returncode != 0 or not out:
+    code = proc.returncode
+    if code is not None and code < 0 and -code in _STOPPED_FROM_OUTSIDE:
+        raise DecoderStopped(f"decoder stopped by {signal.Signals(-code).name}")
+    if code != 0 or not out:
         # Killed by its CPU limit, or out of its memory: the image is what is wrong.
         tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
         raise ImageRefused(f"decoder stopped (exit {proc.returncode}) {tail[0][:200]}".strip())
