@@ -47,6 +47,10 @@ class Flights:
     def running(self, key: Hashable) -> bool:
         return key in self._running
 
+    def __len__(self) -> int:
+        """Tasks running or waiting for a slot."""
+        return len(self._running)
+
     async def idle(self) -> None:
         """Wait until nothing runs (tests, and an orderly stop)."""
         while self._running:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fedcomments.errors import ConfigError
+from fedcomments.names import HostError, canonical_host
 
 ENV_VAR = "FEDCOMMENTS_CONFIG"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -62,6 +63,18 @@ class FederationSettings:
     delivery_per_host: int = 4
     delivery_lease: int = 60
     delivery_worker: bool = True
+    #: Profile hashtags (case-folded, without "#") by which authors keep their replies off
+    #: the blog: their replies are kept for the owner only.
+    opt_out_tags: tuple[str, ...] = ("nobot", "noblog")
+    #: Stored remote replies re-fetched per hour by housekeeping, in total and per server;
+    #: 0 in total turns the periodic recheck off.
+    recheck_per_hour: int = 60
+    recheck_per_host_per_hour: int = 10
+    #: Fetch replies that never reached us (context and replies collections) when a reply
+    #: arrives whose parent or replies we do not hold; and how many remote GETs one run
+    #: may make.
+    backfill: bool = True
+    backfill_max_fetches: int = 100
 
 
 @dataclass(frozen=True)
@@ -265,10 +278,28 @@ def _validate_base_url(url: str, where: str) -> str:
     if parts.path not in ("", "/"):
         raise ConfigError(f"{where}: must be the root of a host (no path), got {parts.path!r}")
     try:
-        parts.port  # noqa: B018 - raises on a malformed port
+        port = parts.port
     except ValueError as exc:
         raise ConfigError(f"{where}: malformed port") from exc
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+    # Our ids are minted from it, and every id that comes back is read with its host in
+    # one spelling (lower case, punycode): ours must be spelled that way too.
+    try:
+        host = canonical_host(parts.hostname)
+    except HostError as exc:
+        raise ConfigError(f"{where}: {parts.hostname!r} is not a host name ({exc})") from None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def _hashtags(tags: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """Hashtags as compared with profiles: without "#", case-folded, each once."""
+    found: dict[str, None] = {}
+    for tag in tags:
+        name = tag.strip().removeprefix("#")
+        if not name or len(name) > 100 or not all(c.isalnum() or c == "_" for c in name):
+            raise ConfigError(f"{where}: {tag!r} is not a hashtag (letters, digits and _)")
+        found[name.casefold()] = None
+    return tuple(found)
 
 
 #: Polling a blog's feed more often than this is impolite to its host.
@@ -351,9 +382,14 @@ def settings_from_mapping(data: dict[str, Any], source: str = "<defaults>") -> S
         if value and urlsplit(value).scheme not in ("http", "https"):
             raise ConfigError(f"{source}: [actor] {key}: must be an http(s) URL")
     fed = built.get("federation", FederationSettings())
-    for key in ("max_body_bytes", "delivery_concurrency", "delivery_per_host", "delivery_lease"):
+    for key in ("max_body_bytes", "delivery_concurrency", "delivery_per_host", "delivery_lease",
+                "recheck_per_host_per_hour", "backfill_max_fetches"):
         if getattr(fed, key) < 1:
             raise ConfigError(f"{source}: [federation] {key}: must be at least 1")
+    if fed.recheck_per_hour < 0:
+        raise ConfigError(f"{source}: [federation] recheck_per_hour: must be at least 0")
+    built["federation"] = dataclasses.replace(
+        fed, opt_out_tags=_hashtags(fed.opt_out_tags, f"{source}: [federation] opt_out_tags"))
     for key, value in dataclasses.asdict(built.get("comments", CommentsSettings())).items():
         floor = 0 if key in ("min_form_seconds", "cache_max_age") else 1
         if isinstance(value, int) and value < floor:

@@ -2,24 +2,19 @@
 
 A domain block is keyed by a lower-case, punycode host without trailing dot, so that
 `Example.ORG.`, `https://example.org/@alice`, `@alice@example.org`, `*.example.org` and
-`EXAMPLE.org` all name the same block, and an IDN is stored the way it arrives in URLs.
+`EXAMPLE.org` all name the same block. The host itself is spelled by `names.canonical_host`,
+as every host that reaches us from the network is, so a block and an id always agree.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
-import idna
-
 from fedcomments.errors import InvalidInput
-
-MAX_HOST = 253
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
-_USERNAME = re.compile(r"[A-Za-z0-9_.~-]{1,100}\Z")
+from fedcomments.names import HostError, canonical_host, valid_username
 
 
 def normalize_domain(raw: str, *, field: str = "domain") -> str:
@@ -34,7 +29,10 @@ def normalize_domain(raw: str, *, field: str = "domain") -> str:
     host = _host_part(text, field)
     if host.startswith("*."):
         host = host[2:]
-    return _canonical_host(host, raw, field, allow_ip=True)
+    if "*" in host:
+        raise InvalidInput(f"{field}: {raw.strip()!r} is not a valid domain ('*' is only "
+                           "accepted as a leading '*.')", field=field)
+    return _canonical_host(host, raw, field)
 
 
 def _host_part(text: str, field: str) -> str:
@@ -72,59 +70,12 @@ def _split(text: str, field: str) -> SplitResult:
         raise InvalidInput(f"{field}: not a valid URL: {text!r} ({exc})", field=field) from None
 
 
-def _canonical_host(host: str, raw: str, field: str, *, allow_ip: bool) -> str:
-    bad = f"{field}: {raw.strip()!r} is not a valid domain"
-    if not host:
-        raise InvalidInput(f"{bad} (no host)", field=field)
-    if ":" in host:
-        try:
-            address = ipaddress.IPv6Address(host)
-        except ValueError:
-            raise InvalidInput(f"{bad} (malformed IPv6 address)", field=field) from None
-        if not allow_ip:
-            raise InvalidInput(f"{bad} (an IP address)", field=field)
-        return address.compressed
-    if host.endswith("."):
-        host = host[:-1]
-    if "*" in host:
-        raise InvalidInput(f"{bad} ('*' is only accepted as a leading '*.')", field=field)
-    last = host.rsplit(".", 1)[-1]
-    if last.isascii() and last.isdigit():
-        # Like URL parsers: a host ending in a number is an IPv4 address or nothing.
-        try:
-            ipv4 = ipaddress.IPv4Address(host)
-        except ValueError:
-            raise InvalidInput(f"{bad} (numeric, but not an IPv4 address)", field=field) from None
-        if not allow_ip:
-            raise InvalidInput(f"{bad} (an IP address)", field=field)
-        return str(ipv4)
+def _canonical_host(host: str, raw: str, field: str) -> str:
     try:
-        ascii_host = idna.encode(host, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise InvalidInput(f"{bad} ({exc})", field=field) from None
-    ascii_host = ascii_host.lower()
-    if len(ascii_host) > MAX_HOST:
-        raise InvalidInput(f"{bad} (longer than {MAX_HOST} characters)", field=field)
-    if not all(_LABEL.match(label) for label in ascii_host.split(".")):
-        raise InvalidInput(f"{bad} (letters, digits and '-' only)", field=field)
-    return ascii_host
-
-
-def covering_domain(host: str, blocked: set[str] | frozenset[str]) -> str | None:
-    """The blocked entry that covers `host` (itself or a parent domain), if any."""
-    current = host
-    while True:
-        if current in blocked:
-            return current
-        _, dot, rest = current.partition(".")
-        if not dot or ":" in host:
-            return None
-        current = rest
-
-
-def covers(domain: str, host: str) -> bool:
-    """True when a block on `domain` applies to `host` (equal or a subdomain)."""
-    return host == domain or host.endswith("." + domain)
+        return canonical_host(host)
+    except HostError as exc:
+        raise InvalidInput(f"{field}: {raw.strip()!r} is not a valid domain ({exc})",
+                           field=field) from None
 
 
 # --- actors ----------------------------------------------------------------------------
@@ -155,12 +106,12 @@ def parse_actor_ref(raw: str, *, field: str = "actor") -> ActorRef:
     if not at or not username or not host:
         raise InvalidInput(f"{field}: expected @user@host or an actor URL, got {raw!r}",
                            field=field)
-    if not _USERNAME.match(username):
+    if not valid_username(username):
         raise InvalidInput(f"{field}: {username!r} is not a valid user name", field=field)
     name, _, port = host.partition(":")
     if port and (not port.isdigit() or not 0 < int(port) < 65536):
         raise InvalidInput(f"{field}: bad port in {raw!r}", field=field)
-    canonical = _canonical_host(name, raw, field, allow_ip=True)
+    canonical = _canonical_host(name, raw, field)
     return ActorRef(username=username, host=f"{canonical}:{port}" if port else canonical)
 
 
@@ -176,7 +127,7 @@ def normalize_actor_url(raw: str, *, field: str = "actor") -> str:
         port = parts.port
     except ValueError:
         raise InvalidInput(f"{field}: bad port in {raw!r}", field=field) from None
-    host = _canonical_host(parts.hostname, raw, field, allow_ip=True)
+    host = _canonical_host(parts.hostname, raw, field)
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host

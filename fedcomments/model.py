@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from fedcomments.names import handle
+
 
 class CommentStatus(enum.StrEnum):
     APPROVED = "approved"
@@ -105,10 +107,17 @@ class RemoteActor:
     followers_url: str | None
     fetched_at: datetime
     trusted: bool = False
+    #: FEP-5feb: False asks search engines not to index what they write; None unknown.
+    indexable: bool | None = None
+    #: Mastodon's discoverable flag; None unknown.
+    discoverable: bool | None = None
+    #: Hashtags of their profile (case-folded, without "#"), where #nobot is written.
+    profile_tags: tuple[str, ...] = ()
 
     @property
     def handle(self) -> str:
-        return f"@{self.username}@{self.domain}" if self.username else self.ap_id
+        """@name@host, or the actor's id when its name cannot be a handle (names.handle)."""
+        return handle(self.username, self.domain) or self.ap_id
 
     @property
     def display_name(self) -> str:
@@ -158,10 +167,19 @@ class Comment:
     deleted_at: datetime | None = None
     #: Set on comments brought in by `fedcomments import`.
     imported: ImportKey | None = None
+    #: Why a reply its author made public is kept for the owner only (their consent);
+    #: `visibility` is then private and `addressed` the audience they gave it.
+    withheld: str | None = None
+    addressed: Visibility | None = None
 
     @property
     def is_public(self) -> bool:
         return self.visibility.is_public and self.status is CommentStatus.APPROVED
+
+    @property
+    def audience(self) -> Visibility:
+        """The audience its author addressed it to (withheld or not)."""
+        return self.addressed or self.visibility
 
 
 @dataclass(frozen=True)

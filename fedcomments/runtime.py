@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,7 @@ from fedcomments.background import Flights
 from fedcomments.blocklist import Blocklist
 from fedcomments.config import Settings
 from fedcomments.keycache import KeyCache
-from fedcomments.remote import RemoteClient, RemoteSettings
+from fedcomments.remote import RemoteClient, RemoteSettings, ResolverFactory
 from fedcomments.store import blocks as block_store
 from fedcomments.store import changes as change_store
 from fedcomments.store import instance as instance_store
@@ -55,8 +56,15 @@ class Runtime:
     #: Fetches and refills of remote images running in this process (services/media.py),
     #: two at a time: each may hold a decoder child of up to images.CHILD_MEMORY.
     media_jobs: Flights = field(default_factory=lambda: Flights(limit=2))
+    #: Backfills started by incoming replies (services/backfill.py), finished after the
+    #: sender has its answer; two run at a time.
+    backfill_jobs: Flights = field(default_factory=lambda: Flights(limit=2))
     #: The database's change counters as last seen (store/changes.py).
     _counters: dict[str, int] = field(default_factory=dict)
+    #: Where the HTTP client looks names up (the system's resolver when None).
+    resolver: ResolverFactory | None = None
+    #: One reload of the blocklist at a time, so the last one read is the one kept.
+    _blocks_loading: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: The client for the owner's webhook ([notify] webhook_url), when there is one:
     #: unsigned, and to a private address only where the owner allowed it.
     webhook_remote: RemoteClient | None = field(init=False, default=None)
@@ -69,6 +77,10 @@ class Runtime:
             ),
             signer=self.sign,
             is_blocked=self.blocklist.domain_blocked,
+            # Every GET (keys, actors, objects, WebFinger) sees blocks committed by any
+            # process up to that moment, not only those this process has noticed.
+            before_get=self.follow_blocks,
+            resolver=self.resolver,
         )
         notify = self.settings.notify
         if notify.webhook_url:
@@ -91,7 +103,23 @@ class Runtime:
     @property
     def blocks_seen(self) -> int | None:
         """The blocks counter the in-memory blocklist was loaded at."""
-        return self._counters.get(change_store.BLOCKS)
+        return self.blocklist.version
+
+    async def follow_blocks(self) -> None:
+        """Catch up with blocks committed by any process (the CLI, a sibling worker): one
+        primary-key read of the blocks counter; the lists are read again only if it moved.
+        Called before anything is fetched or refused, so neither waits for the poll."""
+        if await change_store.counter(self.db.read, change_store.BLOCKS) != self.blocks_seen:
+            await self._load_blocks()
+
+    async def _load_blocks(self) -> None:
+        # The counter first, then the lists: what is read is at least as new as the
+        # version it is filed under, and both are swapped in with no await between them.
+        async with self._blocks_loading:
+            version = await change_store.counter(self.db.read, change_store.BLOCKS)
+            domains = await block_store.blocked_domains(self.db.read)
+            actors = await block_store.blocked_actors(self.db.read)
+            self.blocklist.replace(domains, actors, version)
 
     async def refresh_shared(self, *, force: bool = False) -> bool:
         """Follow what other processes (the CLI, sibling HTTP workers) committed: reload
@@ -102,10 +130,8 @@ class Runtime:
         if self._counters and change_store.ACTORS in moved:
             self.db.changed_elsewhere(change_store.ACTORS)
         self._counters = counters
-        if force or change_store.BLOCKS in moved:
-            domains = await block_store.blocked_domains(self.db.read)
-            actors = await block_store.blocked_actors(self.db.read)
-            self.blocklist.replace(domains, actors)
+        if force or counters.get(change_store.BLOCKS) != self.blocks_seen:
+            await self._load_blocks()
         if force or change_store.HOSTS in moved:
             self.marked_hosts = await queue.marked_hosts(self.db.read)
         return bool(moved)
@@ -129,16 +155,17 @@ async def _ensure_keys(db: Database, now: datetime) -> apkeys.KeyPair:
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings, *, clock: Clock = utcnow,
-                       migrate: bool = True) -> AsyncIterator[Runtime]:
+async def open_runtime(settings: Settings, *, clock: Clock = utcnow, migrate: bool = True,
+                       resolver: ResolverFactory | None = None) -> AsyncIterator[Runtime]:
     """Open the database (migrating it, unless `migrate` is False: see Database.open), load
-    or create the keys, start the client."""
+    or create the keys, start the client (looking names up with `resolver`, if given)."""
     db = Database(str(settings.database_path))
     await db.open(migrate=migrate)
     try:
         keys = await _ensure_keys(db, clock())
         urls = Urls(settings.server.base_url, settings.actor.username)
-        rt = Runtime(settings=settings, db=db, urls=urls, keys=keys, clock=clock)
+        rt = Runtime(settings=settings, db=db, urls=urls, keys=keys, clock=clock,
+                     resolver=resolver)
         await rt.refresh_shared(force=True)
         await rt.remote.start()
         try:
@@ -147,6 +174,7 @@ async def open_runtime(settings: Settings, *, clock: Clock = utcnow,
             yield rt
         finally:
             await rt.media_jobs.close()
+            await rt.backfill_jobs.close()
             if rt.webhook_remote is not None:
                 await rt.webhook_remote.close()
             await rt.remote.close()

@@ -95,14 +95,16 @@ async def make_instance(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Insta
     """Start fedcomments instances; each gets its own port and database file."""
     started: list[Instance] = []
 
-    async def start(**sections: dict[str, Any]) -> Instance:
+    async def start(*, resolver: Any = None, **sections: dict[str, Any]) -> Instance:
+        """`resolver` (e.g. LoopbackNames) replaces the system's name resolver."""
         sock = bound_socket()
         port = int(sock.getsockname()[1])
         base = tmp_path / f"i{len(started)}"
         base.mkdir()
         try:
             settings = make_settings(base, port, **sections)
-            server = TestServer(create_app(settings, clock=clock), host="127.0.0.1",
+            server = TestServer(create_app(settings, clock=clock, resolver=resolver),
+                                host="127.0.0.1",
                                 port=port, socket_factory=lambda *_: sock)
             await server.start_server()
         except BaseException:

@@ -100,7 +100,7 @@ async def test_every_admin_route_is_documented_and_needs_the_token(instance: Ins
     routes = [(r.method, r.resource.canonical) for r in instance.server.app.router.routes()
               if r.resource is not None and r.resource.canonical.startswith(admin_api.PREFIX)
               and r.handler.__module__ == admin_api.__name__ and r.method != "HEAD"]
-    assert len(routes) == 16
+    assert len(routes) == 18
     for method, path in routes:
         assert method.lower() in paths[path], (method, path)
         url = instance.url + path.replace("{id}", "1").replace("{domain}", "x.example")

@@ -82,7 +82,7 @@ def test_every_admin_command_explains_itself_with_an_example(
     """Given each administration command, `--help` exits 0 and shows --config and an
     example; every listing offers --json."""
     leaves = _leaves()
-    assert len(leaves) == 16
+    assert len(leaves) == 17
     for group, action in leaves:
         code, out, _ = run(capsys, group, action, "--help")
         assert code == 0, (group, action)
@@ -133,7 +133,8 @@ def test_every_json_output_parses_with_stable_fields(
     [comment] = doc("comments", "list")["comments"]  # type: ignore[misc]
     assert set(comment) == {"id", "post", "parent_id", "origin", "status", "visibility",
                             "author", "published", "updated", "text", "content", "summary",
-                            "ap_id", "url", "spam", "imported"}
+                            "ap_id", "url", "spam", "imported", "withheld"}
+    assert comment["withheld"] is None
     assert set(comment["author"]) == {"name", "handle", "actor", "url"}
     shown = doc("comments", "show", cid)
     assert set(shown) - set(comment) == {"in_reply_to", "language", "sensitive",

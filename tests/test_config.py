@@ -41,6 +41,18 @@ def test_host_and_port_derive_base_url(tmp_path: Path) -> None:
     assert load_settings(cfg).server.base_url == "http://127.0.0.1:9000"
 
 
+def test_base_url_host_is_spelled_as_incoming_ids_are(tmp_path: Path) -> None:
+    """Given a base_url with a Unicode, capitalised host, then it is kept in the one spelling
+    every id that reaches us is read in (lower case, punycode), so our ids still match;
+    a host that is none is refused naming the key."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\nbase_url = "https://Kommentare.Bücher.example:8443/"\n')
+    assert load_settings(cfg).server.base_url == "https://kommentare.xn--bcher-kva.example:8443"
+    cfg.write_text('[server]\nbase_url = "https://xn--zz.example"\n')
+    with pytest.raises(ConfigError, match=r"\[server\] base_url: 'xn--zz.example' is not a host"):
+        load_settings(cfg)
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [

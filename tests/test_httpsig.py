@@ -1405,3 +1405,35 @@ def test_cavage_parameter_pattern_matches_the_plain_grammar() -> None:
             ours, reference = _CAVAGE_PARAM.match(value, pos), plain.match(value, pos)
             assert (ours and (ours.groups(), ours.end())) == \
                 (reference and (reference.groups(), reference.end())), (value, pos)
+
+
+# --- the covered Host names the URL ---------------------------------------------------------
+
+
+def test_cavage_covered_host_must_name_the_url(rsa: keys.KeyPair) -> None:
+    """Given draft-cavage signatures over (request-target) host date digest with various
+    Host values, when each is checked against https://blog.example/inbox, then only those
+    naming that authority (case and the default port aside) hold; the others fail with
+    WRONG_HOST before any key is involved."""
+    def verdict(host: str) -> str:
+        headers = {"Host": host, "Date": httpsig.http_date(NOW),
+                   "Digest": httpsig.body_digest_cavage(BODY), **AS_JSON}
+        signer = HeaderSigner(KEY_ID, rsa.private_pem, algorithm="rsa-sha256",
+                              sign_header="signature",
+                              headers=["(request-target)", "host", "date", "digest"])
+        signed = dict(signer.sign(headers, method="POST", path="/inbox"))
+        parsed = httpsig.parse_request_signature("POST", INBOX, signed)
+        try:
+            httpsig.check_request(parsed, method="POST", url=INBOX, headers=signed, body=BODY,
+                                  now=NOW)
+            check(signed, rsa.public_pem)
+        except httpsig.SignatureError as exc:
+            return exc.failure.value
+        return "ok"
+
+    hosts = ["blog.example", "BLOG.Example", "blog.example:443", "other.example",
+             "blog.example:8443", "blog.example.evil", "blog.example/inbox",
+             "user@blog.example", ""]
+    assert {host: verdict(host) for host in hosts} == {
+        "blog.example": "ok", "BLOG.Example": "ok", "blog.example:443": "ok",
+        **{host: "wrong_host" for host in hosts[3:]}}

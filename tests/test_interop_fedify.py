@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from fedcomments.services import replies
 from tests.conftest import Instance, InstanceFactory
 from tests.helpers.fediverse import (
+    MASTODON_CONTEXT,
     PUBLIC,
     FakeActor,
     FakeInstance,
@@ -29,6 +31,7 @@ from tests.helpers.fediverse import (
     now_iso,
 )
 from tests.helpers.posts import add_post_via_api
+from tests.helpers.reader import form_token
 
 FEDIFY_DIR = Path(__file__).parent / "interop" / "fedify"
 NODE = shutil.which("node")
@@ -274,3 +277,53 @@ async def test_fedify_verifies_our_signed_accept_and_fetch(
         assert "signature-input" in {name.lower() for name in posted.headers}
     else:
         assert "signature-input" not in {name.lower() for name in posted.headers}
+
+
+# --- 4. Fedify reads a whole conversation through our context collection ------------------
+
+
+async def test_fedify_reads_the_whole_thread_through_our_context(
+        make_instance: InstanceFactory, remote: FakeInstance) -> None:
+    """Given a post with a fediverse reply (served by its own server), the owner's answer
+    and an approved reader comment, when Fedify follows the Article's `context` and
+    traverses that collection, then it reads the post and all three, in order, each from
+    its own origin, each naming the same context; a private reply is not among them."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc, title="Conversations")
+    alice, bob = remote.actor("alice"), remote.actor("bob")
+    # Served as Mastodon serves a status: with its @context.
+    reply = remote.publish({"@context": MASTODON_CONTEXT,
+                            **note(alice, post["ap_id"], content="<p>First!</p>")})
+    resp = await deliver(fc.session, alice, f"{fc.url}/inbox", activity(alice, "Create", reply))
+    assert resp.status == 202
+    hidden = note(bob, post["ap_id"], content="<p>psst</p>", visibility="followers")
+    resp = await deliver(fc.session, bob, f"{fc.url}/inbox", activity(bob, "Create", hidden))
+    assert resp.status == 202
+    stored = await fc.rt.db.read.fetchone("SELECT id FROM comments WHERE ap_id = ?",
+                                          (reply["id"],))
+    fc.clock.advance(minutes=1)
+    answer = await replies.owner_reply(fc.rt, stored[0], "Thank you")
+    token = await form_token(fc, post["id"])
+    fc.clock.advance(minutes=1)  # a person typing (a form sent within seconds waits)
+    resp = await fc.session.post(f"{fc.url}/api/v1/comments", headers={"Origin": fc.url},
+                                 json={"post": str(post["id"]), "parent": str(answer.id),
+                                       "name": "Reader", "text": "Me too", "token": token})
+    assert resp.status == 201, await resp.text()
+    reader = (await resp.json())["comment"]["id"]
+
+    res = await fedify("context.mjs", {"post": post["ap_id"]})
+    context = f"{post['ap_id']}/context"
+    assert res["contextId"] == context
+    assert res["collection"] == {"type": f"{AS}OrderedCollection", "id": context,
+                                 "totalItems": 4, "attributedTo": [f"{fc.url}/users/blog"]}
+    assert [(i["type"], i["id"], i["inReplyTo"]) for i in res["items"]] == [
+        (f"{AS}Article", post["ap_id"], None),
+        (f"{AS}Note", reply["id"], post["ap_id"]),
+        (f"{AS}Note", answer.ap_id, reply["id"]),
+        (f"{AS}Note", f"{fc.url}/comments/{reader}", answer.ap_id),
+    ]
+    assert [i["content"] for i in res["items"][1:]] == [
+        "<p>First!</p>", res["items"][2]["content"], res["items"][3]["content"]]
+    assert "Thank you" in res["items"][2]["content"] and "Me too" in res["items"][3]["content"]
+    assert all(i["context"] == [context] for i in res["items"] if i["id"] != reply["id"])
+    assert res["errors"] == []

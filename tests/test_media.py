@@ -255,7 +255,7 @@ async def test_profile_update_replaces_the_avatar_and_housekeeping_removes_the_o
     fc: Instance = await make_instance(moderation={"policy": "none"})
     post = await add_post_via_api(fc)
     carol = with_avatar(remote, "carol", png(50, 50, (200, 0, 0)))
-    await remote_reply(fc, carol, post["ap_id"])
+    await remote_reply(fc, carol, post["ap_id"], publish=True)
     first = (await settled(fc, id=str(post["id"])))["comments"][0]["author"]["avatar"]
     assert first.startswith(f"{fc.url}/media/")
 
@@ -299,7 +299,7 @@ async def test_unreferenced_images_go_and_the_cache_keeps_its_size(
     ids = []
     for i in range(20):
         url = remote.serve_file(f"/media/{i}.png", noisy_png(640, 640, seed=i), "image/png")
-        ids.append(await remote_reply(fc, dave, post["ap_id"], extra={"attachment": [
+        ids.append(await remote_reply(fc, dave, post["ap_id"], publish=True, extra={"attachment": [
             {"type": "Image", "mediaType": "image/png", "url": url}]}))
     data = await settled(fc, id=str(post["id"]))
     thumbs = [c["attachments"][0]["thumbnail"]["url_2x"] for c in data["comments"]]
@@ -430,9 +430,9 @@ async def test_an_image_whose_fetch_failed_is_fetched_again_later(
     hal, ida = with_avatar(remote, "hal", png(60, 60)), with_avatar(remote, "ida", png(60, 60))
     remote.gone.add("/avatars/hal.png")
     gate = remote.gate("/avatars/ida.png")
-    await remote_reply(fc, hal, post["ap_id"])
+    await remote_reply(fc, hal, post["ap_id"], publish=True)
     await settled(fc, id=str(post["id"]))
-    await remote_reply(fc, ida, post["ap_id"])
+    await remote_reply(fc, ida, post["ap_id"], publish=True)
     await thread(fc, id=str(post["id"]))
     await gate.arrived.wait()
     # ida's fetch never ends (its process is gone): the lease it holds runs out.
@@ -554,7 +554,7 @@ async def test_a_domain_block_drops_the_images_it_served(
         nia = remote.actor("nia")
         nia.extra = {"icon": {"type": "Image", "mediaType": "image/png",
                               "url": cdn.serve_file("/nia.png", png(60, 60), "image/png")}}
-        await remote_reply(fc, nia, post["ap_id"], content="<p>:far: :near:</p>",
+        await remote_reply(fc, nia, post["ap_id"], publish=True, content="<p>:far: :near:</p>",
                            extra={"tag": [emoji_tag(cdn, "far", png(30, 30, (9, 9, 9))),
                                            emoji_tag(remote, "near")]})
         before = (await settled(fc, id=str(post["id"])))["comments"][0]

@@ -282,11 +282,39 @@ def test_allow_private_permits_http_and_local_targets(url: str) -> None:
 
 
 def test_hostname_is_left_to_the_resolver() -> None:
-    """Names are not judged by spelling: the resolver checks what they resolve to."""
-    assert check_url("https://localhost/", allow_private=False, is_blocked=None).address is None
+    """Ordinary names are not judged by spelling: the resolver checks what they resolve to."""
+    assert check_url("https://social.example/", allow_private=False,
+                     is_blocked=None).address is None
 
 
-def test_allow_private_still_refuses_odd_schemes_and_spellings() -> None:
-    """Development mode widens the address policy only."""
-    assert _refusal("ftp://127.0.0.1/", allow_private=True).reason is RefusalReason.SCHEME
-    assert _refusal("http://127.1/", allow_private=True).reason is RefusalReason.NON_CANONICAL_IP
+@pytest.mark.parametrize(("url", "why"), [
+    ("https://abcdefghijklmnop.onion/users/a", "Tor onion service"),
+    ("https://SOCIAL.Onion./users/a", "Tor onion service"),
+    ("https://xn--bcher-kva.onion/", "Tor onion service"),
+    ("https://social.i2p/inbox", "I2P"),
+    ("https://server.invalid/", "never a real name"),
+    ("https://name.alt/", "outside the DNS"),
+    ("https://localhost/", "this machine"),
+    ("https://social.localhost/", "this machine"),
+    ("https://printer.local/", "multicast DNS"),
+    ("https://nas.home.arpa/", "home network"),
+    ("https://wiki.corp.internal/", "private network"),
+])
+def test_special_use_names_are_refused_before_any_lookup(url: str, why: str) -> None:
+    """Given a special-use name (RFC 6761, 6762, 7686, 8375, 9476; I2P), when the guard
+    checks it, then it is refused by name, so no resolver ever sees it."""
+    refusal = _refusal(url)
+    assert (refusal.reason, why in str(refusal)) == (RefusalReason.SPECIAL_USE, True)
+
+
+@pytest.mark.parametrize("url", ["https://abc.onion/", "http://x.i2p/", "http://x.invalid/",
+                                 "http://x.alt/"])
+def test_names_outside_the_dns_are_refused_in_development_too(url: str) -> None:
+    """Given development mode (private addresses allowed), then onion, I2P, .invalid and
+    .alt names are still refused: no lookup reaches them; while the names of this machine
+    and its network reach the resolver there, and .example and .test are never special
+    (RFC 6761)."""
+    assert _refusal(url, allow_private=True).reason is RefusalReason.SPECIAL_USE
+    for fine in ("http://localhost:8080/", "http://social.localhost/", "http://box.local/",
+                 "http://nas.home.arpa/", "https://social.example/", "https://blog.test/"):
+        assert check_url(fine, allow_private=True, is_blocked=None).address is None

@@ -470,13 +470,14 @@ async def test_zero_max_redirects_follows_none(make_peer: PeerFactory) -> None:
 
 
 async def test_redirect_to_another_host_is_resigned_for_it(make_peer: PeerFactory) -> None:
-    """Each hop gets a fresh signature for its own URL and Host."""
-    second = await make_peer({"/actor": json_handler()})
+    """Each hop gets a fresh signature for its own URL and Host (a JSON document that may
+    live elsewhere, as WebFinger's may; ActivityPub documents may not, see below)."""
+    second = await make_peer({"/actor": json_handler(content_type="application/json")})
     target = second.url("/actor", host="localhost")
     first = await make_peer({"/old": redirect_handler(target, status=307)})
     signer = RecordingSigner()
     async with RemoteClient(DEV, signer=signer) as c:
-        got = await c.get_json(first.url("/old"))
+        got = await c.get_json(first.url("/old"), allowed_types={"application/json"})
 
     assert got.url == target and got.data == DOC
     assert [(m, u) for m, u, _, _ in signer.calls] == [("GET", first.url("/old")), ("GET", target)]
@@ -491,6 +492,24 @@ async def test_redirect_to_another_host_is_resigned_for_it(make_peer: PeerFactor
         .endswith(f'target="GET {target}",host="localhost:{second.port}"')
     )
     assert second.seen[0].headers["Host"] == f"localhost:{second.port}"
+
+
+async def test_activitypub_document_redirected_to_another_origin_is_refused(
+    make_peer: PeerFactory,
+) -> None:
+    """An ActivityPub document is read from its own origin only: a redirect to another
+    host or port fails before that one is contacted, one within the origin is followed."""
+    elsewhere = await make_peer({"/actor": json_handler()})
+    first = await make_peer({"/other-host": redirect_handler(elsewhere.url("/actor",
+                                                                            host="localhost")),
+                             "/other-port": redirect_handler(elsewhere.url("/actor")),
+                             "/same": redirect_handler("/moved"), "/moved": json_handler()})
+    async with RemoteClient(DEV) as c:
+        for path in ("/other-host", "/other-port"):
+            with pytest.raises(FetchFailed, match="redirected to another origin"):
+                await c.get_json(first.url(path), signed=False)
+        got = await c.get_json(first.url("/same"), signed=False)
+    assert (got.url, elsewhere.seen) == (first.url("/moved"), [])
 
 
 async def test_redirect_to_blocked_host_is_refused_before_connecting(
@@ -723,7 +742,9 @@ async def test_connection_refused_fails_without_status(closed_port: int) -> None
         ("http://localhost:{port}/", RefusalReason.SCHEME, "scheme 'http'"),
         ("https://127.0.0.1:{port}/", RefusalReason.ADDRESS, "127.0.0.0/8"),
         ("https://[::ffff:127.0.0.1]:{port}/", RefusalReason.ADDRESS, "IPv4-mapped"),
-        ("https://localhost:{port}/", RefusalReason.ADDRESS, "resolves only to forbidden"),
+        # A special-use name is refused before it is looked up (RFC 6761).
+        ("https://localhost:{port}/", RefusalReason.SPECIAL_USE, "this machine"),
+        ("https://app.localhost:{port}/", RefusalReason.SPECIAL_USE, "this machine"),
         ("https://2130706433:{port}/", RefusalReason.NON_CANONICAL_IP, "127.0.0.1"),
         ("https://0x7f.1:{port}/", RefusalReason.NON_CANONICAL_IP, "127.0.0.1"),
         ("https://127.1:{port}/", RefusalReason.NON_CANONICAL_IP, "127.0.0.1"),

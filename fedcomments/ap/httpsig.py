@@ -34,6 +34,7 @@ from fedcomments.ap.httpsig_request import (
     _request,
     body_digest_cavage,
     content_digest,
+    host_names,
     http_date,
 )
 from fedcomments.ap.httpsig_rfc9421 import (
@@ -99,6 +100,12 @@ def _check_coverage(parsed: ParsedSignature, req: _Request, has_body: bool) -> N
         raise _fail(SignatureFailure.MISSING_COMPONENT, message)
     if has_body and digest not in covered:
         raise _fail(SignatureFailure.DIGEST_MISSING, f"a request with a body must sign {digest}")
+    # RFC 9421's @authority comes from `url` (our own base URL), but a Host field is
+    # whatever the sender wrote: a request signed for another server (and replayed here)
+    # would otherwise verify. The covered Host must name the URL it arrived at.
+    if "host" in covered and "host" in req.fields and not host_names(req, req.fields["host"]):
+        raise _fail(SignatureFailure.WRONG_HOST,
+                    f"signed for host {req.fields['host'][:100]!r}, not {req.authority!r}")
 
 
 def _check_window(when: datetime, now: datetime, what: str) -> None:
@@ -210,7 +217,8 @@ def check_request(
     """Every check that needs no key; return None or raise SignatureError.
 
     The same checks, in the same order and with the same failures, as `verify_request`
-    makes before it reaches the key: coverage (MISSING_COMPONENT, DIGEST_MISSING), every
+    makes before it reaches the key: coverage (MISSING_COMPONENT, DIGEST_MISSING), a covered
+    Host naming another authority than `url`'s (WRONG_HOST), every
     covered header present (MISSING_COMPONENT), the time window (DATE_OUT_OF_WINDOW,
     MALFORMED for an unreadable Date), `expires` (EXPIRED) and the body digest
     (DIGEST_MISSING, DIGEST_MISMATCH, MALFORMED). A request passing it can only fail
@@ -232,7 +240,8 @@ def verify_request(
     """Check `parsed` against this request and key; return None or raise SignatureError.
 
     In order: coverage (cavage: (request-target), host, date or (created), digest when there is
-    a body; RFC 9421: @method, the target, `created`, content-digest when there is a body), the
+    a body; RFC 9421: @method, the target, `created`, content-digest when there is a body; a
+    covered Host must name `url`'s authority), the
     time window, the body digest (all of these are `check_request`), then the key type and the
     signature over the base rebuilt from *these* arguments. A request "has a body" when it is
     a POST or `body` is non-empty.

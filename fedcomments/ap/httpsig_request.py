@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from types import MappingProxyType
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from fedcomments.ap import keys, sfv
 from fedcomments.errors import Unauthorized
@@ -32,6 +32,7 @@ class SignatureFailure(enum.Enum):
     DIGEST_MISSING = "digest_missing"
     DIGEST_MISMATCH = "digest_mismatch"
     DATE_OUT_OF_WINDOW = "date_out_of_window"
+    WRONG_HOST = "wrong_host"
     EXPIRED = "expired"
     INVALID_KEY = "invalid_key"
     KEY_TYPE_MISMATCH = "key_type_mismatch"
@@ -88,16 +89,10 @@ class _Request:
     @classmethod
     def of(cls, method: str, url: str, headers: Mapping[str, str]) -> _Request:
         parts = urlsplit(url)
-        try:
-            host, port = parts.hostname, parts.port
-        except ValueError as exc:
-            raise ValueError(f"bad port in URL {url!r}") from exc
-        if not parts.scheme or not host:
+        if not parts.scheme or not parts.hostname:
             raise ValueError(f"not an absolute URL: {url!r}")
         scheme = parts.scheme.lower()
-        host = f"[{host}]" if ":" in host else host
-        default = {"http": 80, "https": 443}.get(scheme)
-        authority = host if port is None or port == default else f"{host}:{port}"
+        authority = authority_of(parts, scheme)
         path, query = parts.path or "/", parts.query or None
         uri = f"{scheme}://{parts.netloc.rpartition('@')[2]}{path}" + (f"?{query}" if query else "")
         fields: dict[str, list[str]] = {}
@@ -129,6 +124,30 @@ class _Request:
             "@query": f"?{self.query or ''}",
         }
         return derived[name] if name.startswith("@") else self.header(name)
+
+
+def authority_of(parts: SplitResult, scheme: str) -> str:
+    """host[:port] as a signature names it: the host lower-case, the port only when it is
+    not the scheme's default. ValueError for a malformed port."""
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise ValueError(f"bad port in {parts.netloc!r}") from exc
+    host = host or ""
+    host = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}.get(scheme)
+    return host if port is None or port == default else f"{host}:{port}"
+
+
+def host_names(req: _Request, value: str) -> bool:
+    """Whether a Host field value names the request's authority (case and a default port
+    aside): a signature covering `host` is a signature for that host only."""
+    try:
+        parts = urlsplit(f"{req.scheme}://{value.strip()}")
+        return not (parts.path or parts.query or parts.fragment or parts.username) and (
+            authority_of(parts, req.scheme) == req.authority)
+    except ValueError:
+        return False
 
 
 def _request(method: str, url: str, headers: Mapping[str, str]) -> _Request:

@@ -94,6 +94,9 @@ READ_TERMS: frozenset[str] = frozenset({
     "publicKey", "publicKeyPem", "owner", "assertionMethod", "controller",
     "publicKeyMultibase", "sensitive", "manuallyApprovesFollowers", "quote", "quoteUrl",
     "quoteUri", "_misskey_quote", "_misskey_content", "_misskey_reaction",
+    # consent (FEP-5feb) and conversations (replies and FEP-7888 context collections)
+    "indexable", "discoverable", "replies", "items", "orderedItems", "first", "next",
+    "totalItems",
     # types compared by parse.py
     "Accept", "Add", "Announce", "Block", "Create", "Delete", "Dislike", "Flag", "Follow",
     "Like", "Move", "Reject", "Remove", "Undo", "Update", "EmojiReact", "Person", "Service",

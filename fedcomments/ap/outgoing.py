@@ -139,3 +139,20 @@ def replies_page(collection_id: str, page: int, items: list[str], next_page: str
     if page > 1:
         doc["prev"] = f"{collection_id}?page={page - 1}"
     return doc
+
+
+def context_collection(collection_id: str, owner: str, total: int, first_items: list[str],
+                       next_page: str | None) -> dict[str, Any]:
+    """A post's conversation (FEP-7888 `context`, FEP-f228's collection of posts): the
+    post and every public reply, oldest first, owned by the blog; first page inline."""
+    first: dict[str, Any] = {
+        "id": f"{collection_id}?page=1",
+        "type": "OrderedCollectionPage",
+        "partOf": collection_id,
+        "orderedItems": first_items,
+    }
+    if next_page:
+        first["next"] = next_page
+    return {"@context": OBJECT_CONTEXT, "id": collection_id, "type": "OrderedCollection",
+            "attributedTo": owner, "totalItems": total, "first": first}
+

@@ -14,6 +14,7 @@ from typing import Any
 from fedcomments.ap.jsonld import Normalizer
 from fedcomments.ap.parse_activities import _activity
 from fedcomments.ap.parse_actors import _actor, _key
+from fedcomments.ap.parse_collections import COLLECTION_TYPES, _collection
 from fedcomments.ap.parse_objects import _object, visibility_of
 from fedcomments.ap.parse_values import ACTOR_TYPES, _type, _types
 from fedcomments.ap.types import (
@@ -21,17 +22,20 @@ from fedcomments.ap.types import (
     Attachment,
     IncomingActivity,
     IncomingActor,
+    IncomingCollection,
     IncomingObject,
     Mention,
     PublicKey,
+    RepliesRef,
     Visibility,
 )
 from fedcomments.errors import ProtocolError
 
 __all__ = [
-    "PUBLIC", "Attachment", "IncomingActivity", "IncomingActor", "IncomingObject", "Mention",
-    "PublicKey", "Visibility", "parse_activity", "parse_actor", "parse_key_document",
-    "parse_object", "visibility_of",
+    "COLLECTION_TYPES", "PUBLIC", "Attachment", "IncomingActivity", "IncomingActor",
+    "IncomingCollection", "IncomingObject", "Mention", "PublicKey", "RepliesRef", "Visibility",
+    "parse_activity", "parse_actor", "parse_collection", "parse_key_document", "parse_object",
+    "visibility_of",
 ]
 
 _KEY_TYPES = frozenset({"CryptographicKey", "Key", "Multikey"})
@@ -57,6 +61,14 @@ def parse_object(doc: dict[str, Any], *, followers_url: str | None = None,
     """A bare object (fetched by id); activities are refused."""
     node = _normalized(doc, normalizer)
     return _object(node, followers_url, 0, None)
+
+
+def parse_collection(doc: dict[str, Any], *, normalizer: Normalizer | None = None
+                     ) -> IncomingCollection:
+    """A collection or collection page (replies, FEP-7888 context) as a listing of item
+    ids and where it continues; other types are refused."""
+    node = _normalized(doc, normalizer)
+    return _collection(node, 0)
 
 
 def parse_actor(doc: dict[str, Any], *, normalizer: Normalizer | None = None) -> IncomingActor:

@@ -18,6 +18,7 @@ from fedcomments.ap.parse_values import (
     _checked,
     _datetime,
     _id_of,
+    _iri,
     _list,
     _natural,
     _optional_iri,
@@ -28,7 +29,6 @@ from fedcomments.ap.parse_values import (
     _text,
     _type,
     _types,
-    _valid_iri,
 )
 from fedcomments.ap.types import IncomingActivity, IncomingActor, IncomingObject
 from fedcomments.errors import ProtocolError
@@ -88,8 +88,8 @@ def _unknown_activity(node: dict[str, Any], activity_id: str, kind: str,
                       actor: str) -> IncomingActivity:
     """An activity of a type we do not handle, read leniently: nothing in it is acted upon,
     so an odd object (an embedded quote, a custom emoji) must not turn it into a 400."""
-    object_ids = tuple(i for i in map(_id_of, _list(node.get("object"))[:MAX_OBJECTS])
-                       if i is not None and _valid_iri(i))
+    object_ids = tuple(iri for i in map(_id_of, _list(node.get("object"))[:MAX_OBJECTS])
+                       if i is not None and (iri := _iri(i)) is not None)
     return IncomingActivity(
         id=activity_id,
         type=kind,

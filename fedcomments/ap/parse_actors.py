@@ -3,6 +3,7 @@ assertionMethod, and standalone key documents (GoToSocial, Misskey)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fedcomments.ap.parse_emoji import emojis
@@ -12,6 +13,7 @@ from fedcomments.ap.parse_values import (
     MAX_NAME,
     MAX_PEM,
     MAX_SUMMARY,
+    MAX_TAGS,
     MAX_USERNAME,
     _bool,
     _cap,
@@ -20,6 +22,7 @@ from fedcomments.ap.parse_values import (
     _first,
     _list,
     _natural,
+    _optional_bool,
     _optional_iri,
     _pick_image,
     _pick_url,
@@ -28,8 +31,13 @@ from fedcomments.ap.parse_values import (
     _type,
     _types,
 )
+from fedcomments.ap.sanitize import plain_text
 from fedcomments.ap.types import IncomingActor, PublicKey
 from fedcomments.errors import ProtocolError
+
+# A hashtag written in a bio: "#" not inside a word, a URL or an HTML entity, then word
+# characters (Mastodon's rule, without its special cases).
+_HASHTAG = re.compile(r"(?<![\w/#&])#(\w{1,100})")
 
 
 def _actor(node: dict[str, Any], depth: int) -> IncomingActor:
@@ -37,12 +45,13 @@ def _actor(node: dict[str, Any], depth: int) -> IncomingActor:
     actor_id = _required_iri(node, "id")
     endpoints = _first(node.get("endpoints"))
     shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+    summary = _cap(_natural(node, "summary")[0], MAX_SUMMARY)
     return IncomingActor(
         id=actor_id,
         type=_type(node),
         preferred_username=_cap(_text(node.get("preferredUsername")), MAX_USERNAME),
         name=_cap(_natural(node, "name")[0], MAX_NAME),
-        summary=_cap(_natural(node, "summary")[0], MAX_SUMMARY),
+        summary=summary,
         url=_pick_url(node.get("url")),
         icon=_pick_image(node.get("icon")),
         inbox=_optional_iri(node.get("inbox")),
@@ -53,7 +62,25 @@ def _actor(node: dict[str, Any], depth: int) -> IncomingActor:
         manually_approves=_bool(node.get("manuallyApprovesFollowers")),
         published=_datetime(node.get("published")),
         emojis=emojis(node),
+        indexable=_optional_bool(node.get("indexable")),
+        discoverable=_optional_bool(node.get("discoverable")),
+        hashtags=_profile_hashtags(node, summary),
     )
+
+
+def _profile_hashtags(node: dict[str, Any], summary: str | None) -> tuple[str, ...]:
+    """Mastodon lists a bio's hashtags as Hashtag tags; other servers only write them in
+    the summary, so both count."""
+    found: dict[str, None] = {}
+    for tag in _list(node.get("tag"))[:MAX_TAGS]:
+        if isinstance(tag, dict) and "Hashtag" in _types(tag):
+            name = (_natural(tag, "name")[0] or "").strip().lstrip("#").strip()
+            if name and len(name) <= 100:
+                found[name.casefold()] = None
+    if summary:
+        for name in _HASHTAG.findall(plain_text(summary))[:MAX_TAGS]:
+            found[name.casefold()] = None
+    return tuple(found)[:MAX_TAGS]
 
 
 def _keys(node: dict[str, Any], actor_id: str) -> tuple[PublicKey, ...]:

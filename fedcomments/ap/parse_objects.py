@@ -7,9 +7,11 @@ from typing import Any
 
 from fedcomments.ap.parse_emoji import emojis
 from fedcomments.ap.parse_values import (
+    _UNSAFE_IN_ID,
     ACTIVITY_TYPES,
     MAX_ATTACHMENTS,
     MAX_CONTENT,
+    MAX_IRI,
     MAX_MEDIA_TYPE,
     MAX_NAME,
     MAX_SUMMARY,
@@ -18,7 +20,10 @@ from fedcomments.ap.parse_values import (
     _bool,
     _cap,
     _check_depth,
+    _count,
     _datetime,
+    _first,
+    _id_of,
     _links,
     _list,
     _natural,
@@ -34,7 +39,14 @@ from fedcomments.ap.parse_values import (
     _types,
 )
 from fedcomments.ap.sanitize import plain_text, text_to_html
-from fedcomments.ap.types import PUBLIC, Attachment, IncomingObject, Mention, Visibility
+from fedcomments.ap.types import (
+    PUBLIC,
+    Attachment,
+    IncomingObject,
+    Mention,
+    RepliesRef,
+    Visibility,
+)
 from fedcomments.errors import ProtocolError
 
 
@@ -97,6 +109,7 @@ def _object(node: dict[str, Any], followers_url: str | None, depth: int,
         attachments=_attachments(node),
         quote_url=_quote(node),
         emojis=emojis(node),
+        replies=_replies(node, object_id),
     )
 
 
@@ -139,6 +152,34 @@ def _attachments(node: dict[str, Any]) -> tuple[Attachment, ...]:
             type=kind,
         ))
     return tuple(found)
+
+
+def _replies(node: dict[str, Any], object_id: str) -> RepliesRef | None:
+    """The replies collection an object names: read on every incoming reply, so only its
+    id (usually the object's id plus a path: checked cheaply), its size and how many items
+    it lists inline; backfilling fetches it in full."""
+    item = _first(node.get("replies"))
+    if item is None:
+        return None
+    total, listed = None, 0
+    if isinstance(item, dict):
+        total = _count(item.get("totalItems"))
+        first = _first(item.get("first"))
+        for holder in (item, first):
+            if isinstance(holder, dict):
+                listed += len(_list(holder.get("orderedItems") or holder.get("items")))
+    ref = _id_of(item)
+    if ref is not None and not _extends(ref, object_id) and _optional_iri(ref) is None:
+        ref = None
+    if ref is None and total is None and not listed:
+        return None
+    return RepliesRef(ref, total, listed)
+
+
+def _extends(ref: str, base: str) -> bool:
+    """`ref` is `base` (a checked IRI) plus a path or query with no unsafe character."""
+    return (len(ref) <= MAX_IRI and ref.startswith(base) and ref[len(base):len(base) + 1]
+            in ("/", "?") and _UNSAFE_IN_ID.search(ref, len(base)) is None)
 
 
 def _quote(node: dict[str, Any]) -> str | None:

@@ -10,10 +10,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from fedcomments.ap.iri import hostname, http_scheme
 from fedcomments.ap.jsonld_contexts import VOCABULARY_NAMESPACES
 from fedcomments.ap.types import PUBLIC
 from fedcomments.errors import ProtocolError
+from fedcomments.names import canonical_url
 
 ACTIVITY_TYPES = frozenset({
     "Accept", "Add", "Announce", "Arrive", "Block", "Create", "Delete", "Dislike", "Flag",
@@ -61,8 +61,8 @@ def _recipients(node: dict[str, Any], key: str) -> tuple[str, ...]:
         recipient = _id_of(item)
         if recipient in _PUBLIC_SPELLINGS:
             found[PUBLIC] = None
-        elif recipient is not None and _valid_iri(recipient):
-            found[recipient] = None
+        elif recipient is not None and (iri := _iri(recipient)) is not None:
+            found[iri] = None
     return tuple(found)
 
 
@@ -81,8 +81,8 @@ def _links(value: Any) -> list[tuple[str, str | None]]:
             media_type = _text(item.get("mediaType"))
         else:
             continue
-        if href is not None and _valid_iri(href):
-            found.append((href, media_type))
+        if href is not None and (iri := _iri(href)) is not None:
+            found.append((iri, media_type))
     return found
 
 
@@ -128,6 +128,32 @@ def _bool(value: Any) -> bool:
     if isinstance(item, dict):
         item = item.get("@value")
     return item is True or (isinstance(item, str) and item.lower() == "true")
+
+
+def _optional_bool(value: Any) -> bool | None:
+    """A boolean that may be absent: None when the document does not say (or says junk)."""
+    item = _first(value)
+    if isinstance(item, dict):
+        item = item.get("@value")
+    if isinstance(item, bool):
+        return item
+    if isinstance(item, str) and item.lower() in ("true", "false"):
+        return item.lower() == "true"
+    return None
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative integer (totalItems): a number, a value object or digits; else None."""
+    item = _first(value)
+    if isinstance(item, dict):
+        item = item.get("@value")
+    if isinstance(item, str) and item.isdigit() and len(item) < 16:
+        item = int(item)
+    if isinstance(item, float) and item.is_integer():
+        item = int(item)
+    if isinstance(item, int) and not isinstance(item, bool) and 0 <= item < 1 << 53:
+        return item
+    return None
 
 
 def _cap(value: str | None, limit: int) -> str | None:
@@ -204,20 +230,24 @@ def _id_of(value: Any) -> str | None:
 
 # Actor, followers and collection ids recur in every activity an instance sends.
 @functools.lru_cache(maxsize=4096)
-def _valid_iri(value: str) -> bool:
+def _iri(value: str) -> str | None:
+    """An absolute http(s) IRI with its host in its one spelling (see names.canonical_url:
+    `https://Bücher.example/u` is read as `https://xn--bcher-kva.example/u`, the way a
+    block on that domain is stored), or None when it is not one."""
     if len(value) > MAX_IRI or _UNSAFE_IN_ID.search(value) \
             or value.startswith(VOCABULARY_NAMESPACES):
-        return False
+        return None
     try:
-        return http_scheme(value) is not None and bool(hostname(value))
+        return canonical_url(value)
     except ValueError:
-        return False
+        return None
 
 
 def _checked(value: str, field: str) -> str:
-    if not _valid_iri(value):
+    iri = _iri(value)
+    if iri is None:
         raise ProtocolError(f"{field} is not an absolute http(s) URL: {value[:200]!r}")
-    return value
+    return iri
 
 
 def _required_iri(node: dict[str, Any], field: str) -> str:
@@ -236,7 +266,7 @@ def _reference(node: dict[str, Any], field: str) -> str | None:
 def _optional_iri(value: Any) -> str | None:
     """An id used as a link: invalid or missing ones are dropped, not errors."""
     iri = _id_of(value)
-    return iri if iri is not None and _valid_iri(iri) else None
+    return _iri(iri) if iri is not None else None
 
 
 def _opaque_id(value: Any) -> str | None:

@@ -73,6 +73,36 @@ class IncomingObject:
     attachments: tuple[Attachment, ...]
     quote_url: str | None
     emojis: tuple[Emoji, ...] = ()
+    #: What it says of its replies collection (read in full only when backfilling).
+    replies: RepliesRef | None = None
+
+
+@dataclass(frozen=True)
+class RepliesRef:
+    """An object's `replies`: the collection's id, the size it gives (totalItems, when it
+    says) and how many items it lists inline (Mastodon embeds a first page)."""
+
+    id: str | None
+    total_items: int | None
+    listed: int
+
+
+@dataclass(frozen=True)
+class IncomingCollection:
+    """A collection or one page of it, read as a listing: the item ids it holds here and
+    where the listing continues.
+
+    An embedded first page is read into the collection (its items, its ``next``); a first
+    page given by id is ``next``. A listed activity (FEP-f228's collection of activities)
+    stands for its object.
+    """
+
+    id: str | None
+    type: str
+    attributed_to: str | None
+    total_items: int | None
+    items: tuple[str, ...]
+    next: str | None
 
 
 @dataclass(frozen=True)
@@ -133,3 +163,9 @@ class IncomingActor:
     manually_approves: bool
     published: datetime | None
     emojis: tuple[Emoji, ...] = ()
+    #: FEP-5feb / Mastodon's flags; None when the document does not say.
+    indexable: bool | None = None
+    discoverable: bool | None = None
+    #: Hashtags of the profile, case-folded, without "#": its Hashtag tags and the ones
+    #: written in its summary (where #nobot and #noblog usually are).
+    hashtags: tuple[str, ...] = ()

@@ -1,4 +1,5 @@
-"""`comments list|show|approve|reject|delete|reply`: moderate and answer comments."""
+"""`comments list|show|approve|reject|delete|reply|recheck`: moderate, answer and recheck
+comments."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from fedcomments.ap.sanitize import plain_text
 from fedcomments.cli import common
 from fedcomments.cli.domains import confirmed
+from fedcomments.errors import InvalidInput
 from fedcomments.paging import Page
 from fedcomments.services import admin
 from fedcomments.services.admin import ListedComment
@@ -25,6 +27,8 @@ def _handle(c: Any) -> str:
 def _status(c: Any, spam: str | None = None) -> str:
     private = c.visibility.value in ("followers", "direct")
     status = f"{c.status.value} ({c.visibility.value})" if private else c.status.value
+    if c.withheld:
+        status = f"{c.status.value} (withheld)"
     return f"{status}, {spam}" if spam in ("spam", "queued") else status
 
 
@@ -65,6 +69,8 @@ async def show(args: argparse.Namespace) -> int:
               ("replies", detail.replies),
               ("reactions", ", ".join(f"{k} {v}" for k, v in detail.reactions.items()) or "0"),
               ("url", c.url or c.ap_id or ""), ("summary", c.summary or "")]
+    if c.withheld:
+        fields.insert(6, ("withheld", f"{c.withheld} (addressed {c.audience.value})"))
     if c.imported is not None:
         fields.append(("imported", f"from {c.imported.source} ({c.imported.site}), id "
                                    f"{c.imported.id}"))
@@ -112,6 +118,25 @@ async def reject(args: argparse.Namespace) -> int:
 
 async def delete(args: argparse.Namespace) -> int:
     return await _remove(args, "delete", "deleted", admin.delete_comments)
+
+
+async def recheck(args: argparse.Namespace) -> int:
+    if sum((bool(args.ids), args.post is not None, args.all)) != 1:
+        raise InvalidInput("name comment ids, --post POST or --all (one of them)")
+    ids = admin.parse_ids(args.ids) if args.ids else None
+    async with common.runtime(args) as rt:
+        outcomes = await admin.recheck_comments(rt, comment_ids=ids, post=args.post,
+                                                every=args.all)
+    if args.json:
+        common.print_json({"comments": [admin.recheck_json(o) for o in outcomes]})
+        return 0
+    if not outcomes:
+        print("no stored fediverse replies to recheck")
+        return 0
+    common.print_table(["ID", "OUTCOME", "DETAIL", "ACTIVITYPUB ID"],
+                       [[o.id, o.outcome, common.one_line(o.detail, 60), o.ap_id or ""]
+                        for o in outcomes])
+    return 0
 
 
 async def reply(args: argparse.Namespace) -> int:
@@ -166,6 +191,17 @@ def register(sub: Any) -> None:
     _ids(p)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=delete)
+    p = common.add_command(
+        csub, "recheck", "Fetch stored fediverse replies again from their servers now: "
+        "deleted ones become tombstones, ones made followers-only or direct become private, "
+        "edited ones are updated; errors change nothing.",
+        "fedcomments comments recheck --post hello --json")
+    p.add_argument("ids", metavar="ID", nargs="*", help="comment id (several allowed)")
+    p.add_argument("--post", metavar="POST", help="every reply of this post (id, slug or "
+                   "permalink)")
+    p.add_argument("--all", action="store_true", help="every stored fediverse reply")
+    common.add_json_argument(p)
+    p.set_defaults(func=recheck)
     p = common.add_command(csub, "reply", "Answer a comment as the blog (federated to its "
                            "author).", 'fedcomments comments reply 42 --text "Thanks!"')
     p.add_argument("id", metavar="ID")

@@ -1,4 +1,4 @@
-"""`posts add|list|show|update|delete`."""
+"""`posts add|list|show|update|delete|backfill`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fedcomments.cli import common, snippet
 from fedcomments.errors import InvalidInput
 from fedcomments.model import Post
 from fedcomments.paging import Page
-from fedcomments.services import feed_sync
+from fedcomments.services import backfill, feed_sync
 from fedcomments.services import posts as post_service
 
 
@@ -70,14 +70,39 @@ async def list_(args: argparse.Namespace) -> int:
 async def show(args: argparse.Namespace) -> int:
     async with common.runtime(args) as rt:
         post, counts = await post_service.post_with_counts(rt, args.ref)
+        gaps = await backfill.gaps(rt, post.id)
     data = post_service.post_summary(post, counts)
+    data["replies"] = backfill.gaps_json(gaps)
     if args.json:
         common.print_json(data)
-    else:
-        for key, value in data.items():
-            if key == "counts":
-                value = ", ".join(f"{n} {name}" for name, n in counts.items())
-            print(f"{key:>10}: {value}")
+        return 0
+    for key, value in data.items():
+        if key == "counts":
+            value = ", ".join(f"{n} {name}" for name, n in counts.items())
+        elif key == "replies":
+            value = (f"{gaps.held} held, {gaps.known} known to exist "
+                     f"({gaps.known - gaps.held} not held)")
+        print(f"{key:>10}: {value}")
+    for gap in gaps.missing:
+        print(f"{'':>10}  not imported: {gap.ap_id} ({gap.reason})")
+    return 0
+
+
+async def backfill_(args: argparse.Namespace) -> int:
+    async with common.runtime(args) as rt:
+        post = await post_service.get_post(rt, args.ref)
+        report = await backfill.backfill_post(rt, post.id)
+        gaps = await backfill.gaps(rt, post.id)
+    if args.json:
+        common.print_json({**backfill.report_json(report), "replies": backfill.gaps_json(gaps)})
+        return 0
+    for ap_id in report.imported:
+        print(f"imported {ap_id}")
+    for ap_id, reason in report.missing.items():
+        print(f"not imported {ap_id}: {reason}")
+    print(f"post {post.id}: {len(report.imported)} imported, {len(report.missing)} left out, "
+          f"{len(report.collections)} collections read, {report.fetches} fetches; "
+          f"{gaps.held} held, {gaps.known} known to exist")
     return 0
 
 
@@ -156,6 +181,14 @@ def register(sub: Any) -> None:
     p.add_argument("ref", help="post id, slug or permalink")
     common.add_json_argument(p)
     p.set_defaults(func=show)
+    p = common.add_command(
+        psub, "backfill", "Fetch the post's replies that never reached us: read the "
+        "conversation where its replies' servers publish it (context collections, replies "
+        "collections) and import the public replies from their own servers.",
+        "fedcomments posts backfill hello --json")
+    p.add_argument("ref", help="post id, slug or permalink")
+    common.add_json_argument(p)
+    p.set_defaults(func=backfill_)
     p = common.add_command(psub, "delete", "Delete a post; its object then answers 410.",
                            "fedcomments posts delete hello")
     p.add_argument("ref", help="post id, slug or permalink")

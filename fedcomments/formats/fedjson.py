@@ -25,6 +25,7 @@ from fedcomments.formats.records import (
     Skipped,
 )
 from fedcomments.model import Attachment, ImportKey
+from fedcomments.names import canonical_url
 
 FORMAT = "fedcomments-export"
 VERSION = 1
@@ -112,8 +113,13 @@ def _actor(data: Any, where: str) -> ActorRecord | None:
         return None
     if not isinstance(data, dict):
         raise BadExport(f"{where}: an actor must be an object")
-    ap_id = _str(data, "id", where, required=True)
-    assert ap_id is not None
+    raw = _str(data, "id", where, required=True)
+    assert raw is not None
+    # Spelled as ids from the network are (names.canonical_url), so an imported author
+    # meets its later activities and its domain's block.
+    ap_id = canonical_url(raw)
+    if ap_id is None:
+        raise BadExport(f"{where}: actor id {raw[:200]!r} is not an http(s) URL")
     return ActorRecord(ap_id=ap_id, type=_str(data, "type", where) or "Person",
                        **{name: _str(data, name, where) for name in (
                            "username", "name", "url", "icon", "inbox", "shared_inbox",

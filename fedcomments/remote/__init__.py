@@ -5,7 +5,7 @@
 `http1` and `signing` the delivery path's framing and signing threads.
 """
 
-from fedcomments.remote.client import RemoteClient
+from fedcomments.remote.client import RemoteClient, ResolverFactory
 from fedcomments.remote.common import (
     AS2_ACCEPT,
     AS2_CONTENT_TYPE,
@@ -34,5 +34,6 @@ __all__ = [
     "PostResult",
     "RemoteClient",
     "RemoteSettings",
+    "ResolverFactory",
     "Signer",
 ]

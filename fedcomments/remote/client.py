@@ -10,15 +10,17 @@ import asyncio
 import json
 import re
 import ssl
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from fedcomments.names import origin
 from fedcomments.remote.common import (
     AS2_ACCEPT,
     AS2_CONTENT_TYPE,
@@ -42,6 +44,10 @@ JRD_TYPES = frozenset({"application/jrd+json", "application/json"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
+#: Makes the resolver that looks names up (the guard filters what it answers); the
+#: system's by default.
+ResolverFactory = Callable[[], AbstractResolver]
+
 
 class RemoteClient:
     """Signed, guarded HTTP to other instances; `start()` before use, `close()` after."""
@@ -52,10 +58,16 @@ class RemoteClient:
         *,
         signer: Signer | None = None,
         is_blocked: HostCheck | None = None,
+        before_get: Callable[[], Awaitable[None]] | None = None,
+        resolver: ResolverFactory | None = None,
     ) -> None:
+        """`is_blocked` refuses hosts; `before_get` runs before each GET hop is checked
+        (to bring what `is_blocked` knows up to date)."""
         self._settings = settings
         self._signer = signer
         self._is_blocked = is_blocked
+        self._before_get = before_get
+        self._make_resolver: ResolverFactory = resolver or aiohttp.DefaultResolver
         self._session: aiohttp.ClientSession | None = None
         self._resolver: GuardedResolver | None = None
         self._poster: Poster | None = None
@@ -65,7 +77,7 @@ class RemoteClient:
         if self._session is not None:
             return
         resolver = GuardedResolver(
-            aiohttp.DefaultResolver(), allow_private=self._settings.allow_private_addresses
+            self._make_resolver(), allow_private=self._settings.allow_private_addresses
         )
         timeout = self._settings.connect_timeout
         self._session = aiohttp.ClientSession(
@@ -119,7 +131,9 @@ class RemoteClient:
 
         `allowed_types` (lowercase media types) replaces the ActivityStreams rule: by
         default only application/activity+json, or application/ld+json whose profile
-        names ActivityStreams, is read.
+        names ActivityStreams, is read, and only from the origin of `url`: a redirect to
+        another origin fails (FetchFailed), so an ActivityPub document always comes from
+        the origin its id is checked against.
         """
         signer = self._pick_signer(signed, None)
         try:
@@ -150,7 +164,7 @@ class RemoteClient:
             async with asyncio.timeout(self._settings.total_timeout):
                 current: str | URL = url
                 for _ in range(self._settings.max_redirects + 1):
-                    target = self._check(current)
+                    target = await self._check_get(current)
                     headers = self._headers("GET", target.url, extra, None, None)
                     async with self._exchange("GET", target.url, headers, None) as resp:
                         if resp.status in _REDIRECT_STATUSES:
@@ -240,7 +254,14 @@ class RemoteClient:
         while True:
             # Every hop is checked and signed afresh: a redirect may lead to another host,
             # and a signature covers the request target and Host of one request only.
-            target = self._check(current)
+            target = await self._check_get(current)
+            if redirects and allowed_types is None and origin(str(target.url)) != origin(url):
+                # An actor, key or note never lives on another origin than its id, and
+                # the id is checked against the URL asked for: a redirect to another
+                # server would let that server's document speak for ids on this one.
+                # (Mastodon's fix for CVE-2024-23832 checks the final URL's host.)
+                raise FetchFailed(f"GET {url}: redirected to another origin ({target.url})",
+                                  url=str(target.url))
             headers = self._headers("GET", target.url, {"Accept": accept}, None, signer)
             async with self._exchange("GET", target.url, headers, None) as resp:
                 if resp.status not in _REDIRECT_STATUSES:
@@ -281,6 +302,12 @@ class RemoteClient:
         if not isinstance(data, dict):
             raise FetchFailed(f"GET {where}: JSON is not an object", url=where, status=resp.status)
         return JsonResponse(url=where, status=resp.status, data=data, headers=_freeze(resp.headers))
+
+    async def _check_get(self, url: str | URL) -> Target:
+        """The guard's verdict on one GET hop, after `before_get` (blocks up to date)."""
+        if self._before_get is not None:
+            await self._before_get()
+        return self._check(url)
 
     def _check(self, url: str | URL) -> Target:
         return check_url(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from yarl import URL
 
 from fedcomments.errors import RemoteError
+from fedcomments.names import HostError, canonical_host, special_use
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -79,6 +80,7 @@ class RefusalReason(enum.StrEnum):
     CREDENTIALS = "credentials"
     NON_CANONICAL_IP = "non-canonical-ip"
     ADDRESS = "address"
+    SPECIAL_USE = "special-use"
     BLOCKED = "blocked"
 
 
@@ -164,10 +166,6 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Add
     return []
 
 
-# A DNS name as yarl hands it over: lowercase, already punycode-encoded. Underscores
-# appear in some real hostnames, so they are tolerated.
-_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-_HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*\Z")
 _HEX_PART = re.compile(r"0[xX][0-9a-fA-F]*\Z")
 # Strict digit sets: int() alone would also accept "1_0", " 1" and "+1".
 _DIGITS = {
@@ -265,9 +263,17 @@ def check_url(url: str | URL, *, allow_private: bool, is_blocked: HostCheck | No
         address = legacy
         host = raw_host
     else:
-        host = raw_host[:-1] if raw_host.endswith(".") else raw_host
-        if not _HOSTNAME.match(host):
-            raise refuse(f"malformed host {raw_host!r}", RefusalReason.MALFORMED)
+        # yarl hands the name over lower-case and punycode-encoded; the normaliser checks
+        # it the way every host we compare is checked (and drops a trailing dot).
+        try:
+            host = canonical_host(raw_host)
+        except HostError as exc:
+            raise refuse(f"malformed host {raw_host!r} ({exc})", RefusalReason.MALFORMED) from None
+        # Before any DNS lookup: these names never lead to a fediverse server, or lead
+        # into this machine or its network (RFC 6761, 6762, 7686, 8375, 9476).
+        why = special_use(host, allow_local=allow_private)
+        if why is not None:
+            raise refuse(f"{host!r} is {why}", RefusalReason.SPECIAL_USE)
 
     if address is not None and not address_allowed(address, allow_private):
         raise refuse(f"{address} is in {forbidden_reason(address)}", RefusalReason.ADDRESS)

@@ -12,14 +12,13 @@ from datetime import datetime, timedelta
 from urllib.parse import urldefrag
 
 from fedcomments.ap import parse
-from fedcomments.ap.iri import origin
 from fedcomments.ap.keys import KeyFormatError, public_key_from_multibase
 from fedcomments.ap.sanitize import plain_text, sanitize_html
-from fedcomments.blocklist import host_of
 from fedcomments.errors import FedcommentsError, Forbidden, ProtocolError
 from fedcomments.model import RemoteActor
+from fedcomments.names import host_of, same_host, same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import media
+from fedcomments.services import consent, media, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import changes as change_store
 from fedcomments.store.actors import ActorFields
@@ -59,11 +58,6 @@ class ResolvedKey:
         return self.document is None
 
 
-def same_origin(a: str, b: str) -> bool:
-    """Scheme, host and port equal (what "objects only from their own origin" compares)."""
-    return origin(a) == origin(b)
-
-
 def key_pem(key: parse.PublicKey) -> str:
     """PEM of a key: as given, or converted from a Multikey (Fedify's Ed25519 keys)."""
     if key.pem:
@@ -84,6 +78,17 @@ def own_keys(actor: parse.IncomingActor) -> dict[str, str]:
     }
 
 
+def own_host(url: str | None, actor_id: str) -> str | None:
+    """`url` when it is on the actor's own host, else None. An actor's inbox and shared
+    inbox are where we deliver: a document must not be able to point our Accept, and every
+    delivery after it, at another server (Mastodon keeps a profile `url` on the actor's
+    host the same way)."""
+    if url is None or same_host(url, actor_id):
+        return url
+    log.info("inbox on another host ignored", extra={"actor": actor_id, "inbox": url})
+    return None
+
+
 def _fields(actor: parse.IncomingActor) -> ActorFields:
     return ActorFields(
         ap_id=actor.id,
@@ -95,15 +100,13 @@ def _fields(actor: parse.IncomingActor) -> ActorFields:
         if actor.summary else None,
         url=actor.url,
         icon=actor.icon,
-        inbox=actor.inbox,
-        shared_inbox=actor.shared_inbox,
+        inbox=own_host(actor.inbox, actor.id),
+        shared_inbox=own_host(actor.shared_inbox, actor.id),
         followers_url=actor.followers,
+        indexable=actor.indexable,
+        discoverable=actor.discoverable,
+        profile_tags=actor.hashtags,
     )
-
-
-def _check_blocked(rt: Runtime, url: str) -> None:
-    if rt.blocklist.url_blocked(url):
-        raise Forbidden(f"{host_of(url)} is blocked")
 
 
 async def store_actor(tx: Conn, actor: parse.IncomingActor, now: datetime) -> RemoteActor:
@@ -123,7 +126,7 @@ async def store_actor(tx: Conn, actor: parse.IncomingActor, now: datetime) -> Re
 
 async def fetch_actor_document(rt: Runtime, ap_id: str) -> parse.IncomingActor:
     """Fetch an actor from its origin (signed GET) and check it is the one asked for."""
-    _check_blocked(rt, ap_id)
+    await unblocked.before_fetch(rt, ap_id)
     resp = await rt.remote.get_json(ap_id)
     actor = parse.parse_actor(resp.data, normalizer=rt.normalizer)
     # The document must be the one we asked for: an id on another origin would let one
@@ -137,7 +140,9 @@ async def fetch_actor(rt: Runtime, ap_id: str) -> RemoteActor:
     """Fetch an actor from its origin and store it with its keys."""
     document = await fetch_actor_document(rt, ap_id)
     async with rt.db.transaction() as tx:
-        return await store_actor(tx, document, rt.now())
+        actor = await store_actor(tx, document, rt.now())
+        await consent.enforce(rt, tx, actor)
+        return actor
 
 
 async def get_actor(rt: Runtime, ap_id: str, *, refresh: bool = False) -> RemoteActor:
@@ -189,7 +194,7 @@ async def cached_key(rt: Runtime, key_id: str) -> ResolvedKey | None:
 
 async def fetch_key(rt: Runtime, key_id: str) -> ResolvedKey:
     """Fetch a key and its owner from the key's origin; nothing is stored yet."""
-    _check_blocked(rt, key_id)
+    await unblocked.before_fetch(rt, key_id)
     try:
         return await _fetch_key(rt, key_id)
     except Forbidden:
@@ -213,12 +218,19 @@ async def remember(rt: Runtime, key: ResolvedKey) -> RemoteActor:
     """The key's owner as stored: after a verified signature, a fetched owner is saved."""
     if key.actor is not None and key.document is None:
         return key.actor
-    assert key.document is not None
+    document = key.document
+    assert document is not None
     now = rt.now()
-    async with rt.db.transaction() as tx:
-        actor = await store_actor(tx, key.document, now)
+
+    async def work(tx: Conn) -> RemoteActor:
+        actor = await store_actor(tx, document, now)
+        await consent.enforce(rt, tx, actor)
         # Under the keyId it was used with (an actor id used as keyId, see _fetch_key).
         await actor_store.store_key(tx, key.key_id, actor.id, key.pem, now)
+        return actor
+
+    # Not even the sender's actor is kept if its block committed while its key was fetched.
+    actor = await unblocked.unit(rt, key.owner, work)
     rt.key_cache.put(key.key_id, ResolvedKey(key.key_id, actor.ap_id, key.pem, actor=actor,
                                              fetched_at=now),
                      now, rt.db.version(change_store.ACTORS))

@@ -50,6 +50,9 @@ from fedcomments.services.moderation import (
     report_json,
     reports_page,
 )
+from fedcomments.services.recheck import Outcome as RecheckOutcome
+from fedcomments.services.recheck import outcome_json as recheck_json
+from fedcomments.services.recheck import recheck as recheck_comments
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -59,6 +62,7 @@ __all__ = [
     "ImportReport",
     "ListedComment",
     "Outcome",
+    "RecheckOutcome",
     "Removed",
     "actor_block_json",
     "actor_blocks_page",
@@ -86,6 +90,8 @@ __all__ = [
     "list_reports",
     "outcome_json",
     "parse_ids",
+    "recheck_comments",
+    "recheck_json",
     "reject_comments",
     "reply_to_comment",
     "report_json",

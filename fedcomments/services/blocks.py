@@ -12,12 +12,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from fedcomments.domains import (
     ActorRef,
-    covering_domain,
-    covers,
     normalize_actor_url,
     normalize_domain,
     parse_actor_ref,
@@ -26,6 +23,7 @@ from fedcomments.domains import (
 )
 from fedcomments.errors import FedcommentsError, InvalidInput, NotFound, RemoteError
 from fedcomments.model import ActorBlock, DomainBlock
+from fedcomments.names import HostError, canonical_host, covering_domain, covers, host_of
 from fedcomments.paging import DEFAULT_PAGE, Page, decode_cursor, encode_cursor, parse_limit
 from fedcomments.runtime import Runtime
 from fedcomments.services import blockfile, media
@@ -99,7 +97,7 @@ def clean_reason(reason: str | None) -> str:
 
 
 def _own_host(rt: Runtime) -> str:
-    return (urlsplit(rt.settings.server.base_url).hostname or "").lower()
+    return host_of(rt.settings.server.base_url)
 
 
 def _refuse_self(rt: Runtime, domain: str) -> None:
@@ -123,9 +121,22 @@ async def _domain_effects(rt: Runtime, tx: Conn, domain: str, keep_content: bool
     # fetched from it either); their files go once the block is committed.
     await media.forget_domain(rt, tx, domain)
     if not keep_content:
-        for actor_id in await block_store.actor_ids_in_domain(tx, domain):
+        for actor_id in await _actors_in_domain(tx, domain):
             removed += await _remove_actor(rt, tx, actor_id)
     return removed
+
+
+async def _actors_in_domain(tx: Conn, domain: str) -> list[int]:
+    """Cached actors on `domain` or a subdomain, in any spelling their host was stored in
+    (rows from before hosts were normalised may hold `bücher.example`)."""
+    found = await block_store.actor_ids_in_domain(tx, domain)
+    for actor_id, stored in await block_store.actors_in_other_spellings(tx):
+        try:
+            if covers(domain, canonical_host(stored)):
+                found.append(actor_id)
+        except HostError:
+            continue
+    return sorted(set(found))
 
 
 async def _block_domain_in(rt: Runtime, tx: Conn, domain: str, reason: str,

@@ -7,18 +7,22 @@ comments; their visibility comes from their own addressing and never widens late
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from fedcomments.ap import parse
 from fedcomments.ap.sanitize import plain_text, sanitize_html
 from fedcomments.errors import FedcommentsError
-from fedcomments.model import Attachment, CommentStatus, Origin, RemoteActor
+from fedcomments.model import Attachment, Comment, CommentStatus, Origin, RemoteActor
 from fedcomments.model import Visibility as ModelVisibility
+from fedcomments.names import same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, media, notify, spam, unblocked
+from fedcomments.services import actors, consent, media, notify, spam, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
+from fedcomments.store import consent as consent_store
+from fedcomments.store import conversations as conversation_store
 from fedcomments.store import posts as post_store
 from fedcomments.store.comments import NewComment
 from fedcomments.store.conn import Conn
@@ -61,6 +65,15 @@ class Budget:
 class ImportResult:
     comment_id: int | None
     reason: str
+    #: Ancestors fetched from their origins to connect it (its parent was not held).
+    ancestors: int = 0
+
+
+#: Why a note could not be connected to one of our threads (besides plain "not ours").
+NOT_OURS = "not in any of our threads"
+TOO_DEEP = "too deep"
+BLOCKED = "blocked"
+FETCH_FAILED = "fetch failed"
 
 
 @dataclass
@@ -94,9 +107,17 @@ async def find_target(rt: Runtime, conn: Conn, ap_id: str | None) -> Target | No
     return Target(ref.post_id, ref.comment_id, ref.public)
 
 
+def object_names(obj: parse.IncomingObject) -> list[str]:
+    """Every id an object names: itself, its author, what it answers or quotes, whom it
+    addresses (to, cc) and mentions. None of them may be on a blocked server."""
+    names = [obj.id, obj.attributed_to, obj.in_reply_to, obj.quote_url, *obj.to, *obj.cc,
+             *(m.href for m in obj.mentions)]
+    return [n for n in names if n and n != parse.PUBLIC]
+
+
 def check_object_origin(obj: parse.IncomingObject, actor_id: str) -> bool:
     """An object counts only from its own origin and attributed to who sent it."""
-    return actors.same_origin(obj.id, actor_id) and obj.attributed_to == actor_id
+    return same_origin(obj.id, actor_id) and obj.attributed_to == actor_id
 
 
 def _visibility(obj: parse.IncomingObject, followers_url: str | None) -> ModelVisibility:
@@ -118,7 +139,7 @@ def _summary(obj: parse.IncomingObject) -> str | None:
     return (plain_text(obj.summary)[:MAX_SUMMARY] or None) if obj.summary else None
 
 
-def _new_comment(reply: _Prepared, target: Target, parent_id: int | None,
+def _new_comment(reply: PreparedNote, target: Target, parent_id: int | None,
                  status: CommentStatus) -> NewComment:
     obj, author = reply.obj, reply.author
     return NewComment(
@@ -153,7 +174,7 @@ async def moderation_status(rt: Runtime, conn: Conn, actor_id: int) -> CommentSt
 
 async def fetch_object(rt: Runtime, url: str, budget: Budget) -> parse.IncomingObject | None:
     """A note fetched from its own origin (signed GET), or None when unusable."""
-    if rt.blocklist.url_blocked(url) or rt.urls.is_local(url) or not budget.take():
+    if rt.urls.is_local(url) or await unblocked.blocked(rt, [url]) or not budget.take():
         return None
     try:
         resp = await rt.remote.get_json(url)
@@ -165,7 +186,7 @@ async def fetch_object(rt: Runtime, url: str, budget: Budget) -> parse.IncomingO
     # put words in another's mouth.
     if obj.id != url or obj.type not in NOTE_TYPES:
         return None
-    if not obj.attributed_to or not actors.same_origin(obj.attributed_to, obj.id):
+    if not obj.attributed_to or not same_origin(obj.attributed_to, obj.id):
         return None
     return obj
 
@@ -173,7 +194,7 @@ async def fetch_object(rt: Runtime, url: str, budget: Budget) -> parse.IncomingO
 async def _author(rt: Runtime, ap_id: str, budget: Budget
                   ) -> RemoteActor | parse.IncomingActor | None:
     """An ancestor's author: cached, or fetched now and stored only with the import."""
-    if rt.blocklist.url_blocked(ap_id):
+    if await unblocked.blocked(rt, [ap_id]):
         return None
     cached = await actor_store.by_ap_id(rt.db.read, ap_id)
     if cached is not None:
@@ -188,36 +209,44 @@ async def _author(rt: Runtime, ap_id: str, budget: Budget
 
 
 async def _fetch_ancestors(rt: Runtime, start: str, budget: Budget
-                           ) -> tuple[Target, _Chain] | None:
-    """Walk inReplyTo upwards from `start` until one of our threads; None if never."""
+                           ) -> tuple[Target, _Chain] | str:
+    """Walk inReplyTo upwards from `start` until one of our threads; or why not (BLOCKED
+    also when an ancestor names a blocked server: the reply is dropped with it)."""
     chain = _Chain()
     current: str | None = start
     seen: set[str] = set()
     authors: dict[str, RemoteActor | parse.IncomingActor] = {}
     for _depth in range(MAX_ANCESTOR_DEPTH):
         if current is None or current in seen:
-            return None
+            return NOT_OURS
         seen.add(current)
+        if await unblocked.blocked(rt, [current]):
+            return BLOCKED
         obj = await fetch_object(rt, current, budget)
         if obj is None or obj.attributed_to is None:
-            return None
+            return FETCH_FAILED
+        if await unblocked.blocked(rt, object_names(obj)):
+            return BLOCKED
         author = authors.get(obj.attributed_to) or await _author(rt, obj.attributed_to, budget)
         if author is None:
-            return None
+            return BLOCKED if rt.blocklist.url_blocked(obj.attributed_to) else FETCH_FAILED
         authors[obj.attributed_to] = author
         chain.items.append((obj, author))
         target = await find_target(rt, rt.db.read, obj.in_reply_to)
         if target is not None:
             return target, chain
         current = obj.in_reply_to
-    return None
+    return TOO_DEEP
 
 
 async def import_remote_reply(
     rt: Runtime, obj: parse.IncomingObject, actor: RemoteActor, activity_id: str | None,
-    budget: Budget | None = None,
+    budget: Budget | None = None, named: Sequence[str] = (),
 ) -> ImportResult:
-    """Turn a remote note into a comment when it answers our post or its thread."""
+    """Turn a remote note into a comment when it answers our post or its thread.
+
+    Nothing is stored if the sender (Forbidden), or anything in `named` (what the activity
+    names) or anything an ancestor names is blocked when it commits (reason BLOCKED)."""
     if not obj.in_reply_to:
         return ImportResult(None, "not a reply")
     comment = _prepare(obj, actor, rt.now())
@@ -231,7 +260,7 @@ async def import_remote_reply(
         return await _insert_thread(rt, tx, comment, activity_id, target, _Chain())
 
     try:
-        result = await unblocked.unit(rt, actor.ap_id, known_parent)
+        result = await unblocked.unit(rt, actor.ap_id, known_parent, named=named)
         if result is not None:
             return result
         # Before any fetch: a replayed activity or a known object must cost nothing.
@@ -240,18 +269,54 @@ async def import_remote_reply(
         tombstoned, known = await comment_store.object_state(rt.db.read, obj.id)
         if tombstoned or known:
             return ImportResult(known, "deleted before" if tombstoned else "already known")
+        # Fetches on behalf of a sender blocked a moment ago (by another process) do not
+        # start: the blocks committed so far are read first.
+        await unblocked.before_fetch(rt, actor.ap_id)
         found = await _fetch_ancestors(rt, obj.in_reply_to, budget or Budget())
-        if found is None:
-            return ImportResult(None, "not in any of our threads")
+        if isinstance(found, str):
+            return ImportResult(None, found)
         target, chain = found
-        return await unblocked.unit(
-            rt, actor.ap_id, lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain))
+        everything = [*named, *(n for ancestor, _ in chain.items for n in object_names(ancestor))]
+        result = await unblocked.unit(
+            rt, actor.ap_id, lambda tx: _insert_thread(rt, tx, comment, activity_id, target, chain),
+            named=everything)
+        return ImportResult(result.comment_id, result.reason, len(chain.items))
     except _Abort as abort:
         return ImportResult(None, abort.reason)
+    except unblocked.NamesBlocked:
+        # A block committed meanwhile covers something the reply or an ancestor names.
+        return ImportResult(None, BLOCKED)
+
+
+async def import_fetched(rt: Runtime, obj: parse.IncomingObject, budget: Budget
+                         ) -> ImportResult:
+    """A note fetched from its own origin by id (a reply that never reached us), stored
+    exactly as if it had been delivered: connected to our thread through its ancestors,
+    moderated, withheld when its author says so. Only public and unlisted notes."""
+    if obj.type not in NOTE_TYPES or not obj.attributed_to:
+        return ImportResult(None, "not a note")
+    # As for a delivered reply: nothing that names a blocked server is stored.
+    if await unblocked.blocked(rt, object_names(obj)):
+        return ImportResult(None, BLOCKED)
+    tombstoned, known = await comment_store.object_state(rt.db.read, obj.id)
+    if tombstoned or known:
+        return ImportResult(known, "deleted before" if tombstoned else "already known")
+    author = await _author(rt, obj.attributed_to, budget)
+    if author is None:
+        return ImportResult(None, FETCH_FAILED)
+    followers = author.followers_url if isinstance(author, RemoteActor) else author.followers
+    if not _visibility(obj, followers).is_public:
+        return ImportResult(None, "private")
+    if isinstance(author, parse.IncomingActor):
+        document = author
+        async with rt.db.transaction() as tx:
+            author = await actors.store_actor(tx, document, rt.now())
+            await consent.enforce(rt, tx, author)
+    return await import_remote_reply(rt, obj, author, None, budget, named=object_names(obj))
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class PreparedNote:
     """A remote note made ready to store, before we know where it attaches."""
 
     obj: parse.IncomingObject
@@ -260,12 +325,12 @@ class _Prepared:
     now: datetime
 
 
-def _prepare(obj: parse.IncomingObject, author: RemoteActor, now: datetime) -> _Prepared:
+def _prepare(obj: parse.IncomingObject, author: RemoteActor, now: datetime) -> PreparedNote:
     # Sanitising is the costly part: done on the event loop, before the transaction.
-    return _Prepared(obj, author, sanitize_html(obj.content or ""), now)
+    return PreparedNote(obj, author, sanitize_html(obj.content or ""), now)
 
 
-async def _insert_thread(rt: Runtime, tx: Conn, reply: _Prepared, activity_id: str | None,
+async def _insert_thread(rt: Runtime, tx: Conn, reply: PreparedNote, activity_id: str | None,
                          target: Target, chain: _Chain) -> ImportResult:
     now = reply.now
     if activity_id and not await comment_store.mark_activity(tx, activity_id, now):
@@ -290,13 +355,15 @@ async def _insert_thread(rt: Runtime, tx: Conn, reply: _Prepared, activity_id: s
             prepared = _prepare(ancestor, author, now)
             status = await moderation_status(rt, tx, author.id)
             new_ancestor = _new_comment(prepared, target, parent_id, status)
-            a_known = await _insert(rt, tx, new_ancestor, now)
+            a_known = await _insert(rt, tx, new_ancestor, now, author)
             await _link_media(tx, a_known, ancestor, new_ancestor.attachments, now)
+            await _store_links(rt, tx, a_known, ancestor)
         parent_id = a_known
     status = await moderation_status(rt, tx, reply.author.id)
     new = _new_comment(reply, target, parent_id, status)
-    new_id = await _insert(rt, tx, new, now)
+    new_id = await _insert(rt, tx, new, now, reply.author)
     await _link_media(tx, new_id, reply.obj, new.attachments, now)
+    await _store_links(rt, tx, new_id, reply.obj)
     return ImportResult(new_id, "created")
 
 
@@ -306,19 +373,43 @@ async def _link_media(tx: Conn, comment_id: int, obj: parse.IncomingObject,
                              [(a.url, a.media_type) for a in attachments], now)
 
 
-async def _insert(rt: Runtime, tx: Conn, new: NewComment, now: datetime) -> int:
-    """Store a fediverse comment and queue word of it; with `[spam] check_fediverse` a
-    public one is held until the spam service has looked at it (through the queue)."""
+async def _insert(rt: Runtime, tx: Conn, new: NewComment, now: datetime,
+                  author: RemoteActor) -> int:
+    """Store a fediverse comment, withheld if its author says so, and queue word of it;
+    with `[spam] check_fediverse` a public one is held until the spam service has looked
+    at it (through the queue)."""
     checked = new.visibility.is_public and spam.checks_fediverse(rt)
     policy = new.status
     if checked:
         new = replace(new, status=CommentStatus.PENDING)
     comment_id = await comment_store.insert(tx, new, now)
+    # Before anyone hears of it: a withheld reply is news for the owner only.
+    await consent.enforce_new(rt, tx, author)
     if checked:
         await spam.queue_check(rt, tx, comment_id, policy)
     else:
         await notify.comment_stored(rt, tx, comment_id)
     return comment_id
+
+
+def conversation_links(rt: Runtime, obj: parse.IncomingObject
+                       ) -> tuple[str | None, str | None, int | None]:
+    """(remote context collection, replies collection, its size) an object names: where
+    replies to it that never reached us may be found. Our own context is not one."""
+    context = obj.context if obj.context and obj.context.startswith(("https://", "http://")) \
+        and not rt.urls.is_local(obj.context) else None
+    replies = obj.replies
+    if replies is None or (replies.id is not None and not same_origin(replies.id, obj.id)):
+        return context, None, None
+    return context, replies.id, replies.total_items
+
+
+async def _store_links(rt: Runtime, tx: Conn, comment_id: int,
+                       obj: parse.IncomingObject) -> None:
+    context, replies_url, total = conversation_links(rt, obj)
+    if context or replies_url or total is not None:
+        await conversation_store.set_links(tx, comment_id, context=context,
+                                           replies_url=replies_url, replies_total=total)
 
 
 _VISIBILITY_RANK = {
@@ -328,8 +419,9 @@ _VISIBILITY_RANK = {
 
 
 async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: RemoteActor,
-                            activity_id: str) -> str:
-    """Edit a remote comment in place; never widens its visibility, ignores stale updates."""
+                            activity_id: str, named: Sequence[str] = ()) -> str:
+    """Edit a remote comment in place; never widens its visibility, ignores stale updates.
+    Refused like an import when the sender or anything in `named` is blocked."""
     edit = _prepare(obj, actor, rt.now())
 
     async def work(tx: Conn) -> str:
@@ -344,19 +436,59 @@ async def apply_remote_edit(rt: Runtime, obj: parse.IncomingObject, actor: Remot
         # Updates may arrive out of order (retries): only a newer version replaces ours.
         if updated <= (comment.updated_at or comment.published_at):
             return "stale update"
-        visibility = _visibility(obj, actor.followers_url)
-        if _VISIBILITY_RANK[visibility] < _VISIBILITY_RANK[comment.visibility]:
-            await comment_store.set_visibility(tx, comment.id, visibility)
-        attachments = _attachments(obj)
-        await comment_store.update_content(
-            tx, comment.id, content=edit.content, summary=_summary(obj),
-            sensitive=obj.sensitive, language=obj.language, attachments=attachments,
-            mentions=tuple(m.href for m in obj.mentions[:MAX_MENTIONS]), updated_at=updated,
-        )
-        await _link_media(tx, comment.id, obj, attachments, edit.now)
+        await apply_version(tx, comment, edit)
         return "edited"
 
-    return await unblocked.unit(rt, actor.ap_id, work)
+    return await unblocked.unit(rt, actor.ap_id, work, named=named)
+
+
+def prepare_version(rt: Runtime, obj: parse.IncomingObject, author: RemoteActor) -> PreparedNote:
+    """A fetched version of a remote comment, sanitised, ready for `apply_version`."""
+    return _prepare(obj, author, rt.now())
+
+
+def narrower(obj: parse.IncomingObject, comment: Comment) -> ModelVisibility | None:
+    """The object's audience when it is narrower than the one its author gave the comment
+    (a public reply made followers-only); None otherwise: visibility never widens."""
+    followers = comment.actor.followers_url if comment.actor is not None else None
+    visibility = _visibility(obj, followers)
+    if _VISIBILITY_RANK[visibility] < _VISIBILITY_RANK[comment.audience]:
+        return visibility
+    return None
+
+
+def changed(version: PreparedNote, comment: Comment) -> bool:
+    """Whether a fetched version shows something else than the stored comment."""
+    obj = version.obj
+    return (version.content, _summary(obj), obj.sensitive, _attachments(obj)) != (
+        comment.content, comment.summary, comment.sensitive, comment.attachments)
+
+
+async def narrow(tx: Conn, comment: Comment, audience: ModelVisibility) -> None:
+    """Its author gave a comment a narrower audience: a public one moves to private (kept
+    for the owner); a withheld one stays withheld, remembering the narrower audience."""
+    if comment.withheld is not None:
+        await consent_store.set_addressed(tx, comment.id, audience.value)
+    else:
+        await comment_store.set_visibility(tx, comment.id, audience)
+
+
+async def apply_version(tx: Conn, comment: Comment, version: PreparedNote) -> None:
+    """Store a newer version of a remote comment, as an Update does: its content, content
+    warning, attachments and mentions; its audience only when narrower (a withheld reply
+    stays withheld, with the narrower audience remembered)."""
+    obj = version.obj
+    audience = narrower(obj, comment)
+    if audience is not None:
+        await narrow(tx, comment, audience)
+    attachments = _attachments(obj)
+    await comment_store.update_content(
+        tx, comment.id, content=version.content, summary=_summary(obj),
+        sensitive=obj.sensitive, language=obj.language, attachments=attachments,
+        mentions=tuple(m.href for m in obj.mentions[:MAX_MENTIONS]),
+        updated_at=obj.updated or version.now,
+    )
+    await _link_media(tx, comment.id, obj, attachments, version.now)
 
 
 async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activity_id: str
@@ -371,7 +503,7 @@ async def remove_remote(rt: Runtime, object_id: str, actor: RemoteActor, activit
         if comment is None:
             # Remember the id so a late or concurrent Create cannot bring it back; only ids
             # on the deleting actor's own origin, so nobody can pre-delete others' notes.
-            if actors.same_origin(object_id, actor.ap_id):
+            if same_origin(object_id, actor.ap_id):
                 await comment_store.add_tombstone(tx, object_id, now)
             return "unknown object"
         if comment.actor is None or comment.actor.id != actor.id:

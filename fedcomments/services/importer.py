@@ -38,8 +38,10 @@ from fedcomments.formats.records import (
 )
 from fedcomments.formats.text import markdown_html, wordpress_html
 from fedcomments.model import CommentStatus, ImportKey, Origin, Visibility
+from fedcomments.names import canonical_url, host_of
 from fedcomments.runtime import Runtime
 from fedcomments.services import posts as post_service
+from fedcomments.services.actors import own_host
 from fedcomments.services.local_comments import clean_name
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
@@ -288,14 +290,20 @@ async def _actor(state: _Pass, conn: Conn, actor: ActorRecord | None) -> int:
     if known is not None:
         actor_id = known.id
     else:
+        # The host in its one spelling, and inboxes only on it, as for a fetched actor.
         actor_id = await actor_store.upsert(conn, ActorFields(
-            ap_id=actor.ap_id, domain=(urlsplit(actor.ap_id).hostname or "").lower(),
+            ap_id=actor.ap_id, domain=host_of(actor.ap_id),
             type=actor.type, username=actor.username, name=actor.name,
             summary=None, url=_website(actor.url), icon=_website(actor.icon),
-            inbox=actor.inbox, shared_inbox=actor.shared_inbox,
+            inbox=_own_inbox(actor.inbox, actor.ap_id),
+            shared_inbox=_own_inbox(actor.shared_inbox, actor.ap_id),
             followers_url=actor.followers_url), state.rt.now())
     state.actors[actor.ap_id] = actor_id
     return actor_id
+
+
+def _own_inbox(url: str | None, actor_id: str) -> str | None:
+    return own_host(canonical_url(url), actor_id) if url else None
 
 
 async def _reactions(state: _Pass, conn: Conn, reactions: tuple[ReactionRecord, ...],

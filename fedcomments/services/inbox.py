@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,11 +28,19 @@ from fedcomments.ap.httpsig import (
     parse_request_signature,
     verify_request,
 )
-from fedcomments.blocklist import host_of
-from fedcomments.errors import Forbidden, InvalidInput, ProtocolError, Unauthorized
+from fedcomments.errors import InvalidInput, ProtocolError, Unauthorized
 from fedcomments.model import RemoteActor
+from fedcomments.names import canonical_url, same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, deliveries, inbox_activities, media, notify
+from fedcomments.services import (
+    actors,
+    deliveries,
+    inbox_activities,
+    media,
+    notify,
+    recheck,
+    unblocked,
+)
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 
@@ -102,17 +110,15 @@ def _parse(rt: Runtime, body: bytes) -> parse.IncomingActivity:
 
 async def receive(rt: Runtime, req: InboxRequest) -> InboxResult:
     """Authenticate and process one inbox POST; returns after the change is committed."""
-    signature = parse_request_signature(req.method, req.url, req.headers)
+    signature = _canonical_key_id(parse_request_signature(req.method, req.url, req.headers))
     key_id = signature.key_id
     # Blocked origins are refused on the keyId alone, before we fetch or parse anything.
-    if rt.blocklist.url_blocked(key_id):
-        raise Forbidden(f"{host_of(key_id)} is blocked")
+    await unblocked.refuse(rt, key_id)
     if rt.urls.is_local(key_id):
         raise Unauthorized("only this server signs with its own keys")
     activity = _parse(rt, req.body)
-    if rt.blocklist.url_blocked(activity.actor):
-        raise Forbidden(f"{host_of(activity.actor)} is blocked")
-    if not actors.same_origin(activity.id, activity.actor):
+    await unblocked.refuse(rt, activity.actor)
+    if not same_origin(activity.id, activity.actor):
         raise InvalidInput("activity id is not on the actor's origin")
     cached = await actors.cached_key(rt, key_id)
     if cached is None and _deletes_itself(activity) and (
@@ -121,6 +127,9 @@ async def receive(rt: Runtime, req: InboxRequest) -> InboxResult:
         # Mastodon sends Delete{actor} to every server it ever heard of; for an actor we
         # never saw there is nothing to do, and its key is usually gone already (410).
         return InboxResult(activity.id, activity.type, "unknown actor deleted", activity.actor)
+    if cached is None:
+        # A key is about to be fetched: blocks another process committed count first.
+        await unblocked.before_fetch(rt, key_id, activity.actor)
     # Types we do not handle (FEP-044f's QuoteRequest that Mastodon sends when one of our
     # posts is quoted, Bite, Read …) are verified and acknowledged; their sender is not kept.
     handled = inbox_activities.handles(activity.type)
@@ -131,6 +140,16 @@ async def receive(rt: Runtime, req: InboxRequest) -> InboxResult:
     assert actor is not None
     outcome = await inbox_activities.dispatch(rt, activity, actor)
     return InboxResult(activity.id, activity.type, outcome, activity.actor)
+
+
+def _canonical_key_id(signature: ParsedSignature) -> ParsedSignature:
+    """The signature with its keyId spelled as ids are (its host in punycode, lower case),
+    so that it meets the key's document and the blocklist; refused unless an http(s) URL.
+    (No signature base contains the keyId as parsed here, so nothing it verifies changes.)"""
+    key_id = canonical_url(signature.key_id)
+    if key_id is None:
+        raise Unauthorized(f"keyId is not an http(s) URL: {signature.key_id[:200]!r}")
+    return signature if key_id == signature.key_id else replace(signature, key_id=key_id)
 
 
 def _deletes_itself(activity: parse.IncomingActivity) -> bool:
@@ -214,11 +233,15 @@ async def _media_housekeeping(rt: Runtime) -> None:
 
 async def housekeeping(rt: Runtime, interval: float = 1.0) -> None:
     """Prune old inbox records at start and every PRUNE_INTERVAL of the runtime's clock,
-    and queue the owner's digest when due (notify.periodic), looking every `interval`
-    seconds; runs until cancelled."""
+    queue the owner's digest when due (notify.periodic) and recheck stored remote replies
+    that are due (services/recheck.py), looking every `interval` seconds; runs until
+    cancelled."""
     last: datetime | None = None
     last_notify: datetime | None = None
+    pacer = recheck.Pacer()
+    last_recheck: datetime | None = None
     while True:
+        last_recheck = await recheck.housekeeping_step(rt, pacer, last_recheck)
         now = rt.now()
         if last_notify is None or now - last_notify >= notify.CHECK_INTERVAL:
             last_notify = now

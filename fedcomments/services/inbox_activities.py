@@ -14,8 +14,9 @@ from fedcomments.ap import build, parse
 from fedcomments.ap.sanitize import plain_text
 from fedcomments.errors import FedcommentsError, InvalidInput, Unauthorized
 from fedcomments.model import RemoteActor
+from fedcomments.names import same_origin
 from fedcomments.runtime import Runtime
-from fedcomments.services import actors, comments, media, notify, unblocked
+from fedcomments.services import actors, backfill, comments, consent, media, notify, unblocked
 from fedcomments.store import actors as actor_store
 from fedcomments.store import comments as comment_store
 from fedcomments.store import queue
@@ -33,22 +34,35 @@ def handles(activity_type: str) -> bool:
 
 
 async def dispatch(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
-    if _references_blocked(rt, activity):
-        return "references a blocked origin"
+    # An activity that names a blocked server anywhere (what it is about, whom it
+    # addresses or mentions, what it answers) is acknowledged and dropped, as GoToSocial
+    # does: a blocked account must not appear on the blog through someone else's reply,
+    # nor be fetched or delivered to because a reply named it. Checked again when it is
+    # stored (unblocked.unit), and for every ancestor fetched to thread it.
+    if await unblocked.blocked(rt, named(activity)) is not None:
+        return BLOCKED_NAMED
     handler = _HANDLERS.get(activity.type)
     if handler is None:
         return "ignored type"
-    return await handler(rt, activity, actor)
+    try:
+        return await handler(rt, activity, actor)
+    except unblocked.NamesBlocked:
+        return BLOCKED_NAMED
 
 
-def _references_blocked(rt: Runtime, activity: parse.IncomingActivity) -> bool:
-    """True when the activity is about something on a blocked origin (or by a blocked actor)."""
-    urls = [activity.object_id]
+#: The outcome of an activity dropped because it names a blocked server.
+BLOCKED_NAMED = "references a blocked origin"
+
+
+def named(activity: parse.IncomingActivity) -> list[str]:
+    """Every id the activity names besides its sender (whose block is a 403 instead)."""
+    names = [activity.object_id, *activity.object_ids, activity.target, *activity.to,
+             *activity.cc]
     if activity.object is not None:
-        urls += [activity.object.attributed_to, activity.object.in_reply_to]
+        names += comments.object_names(activity.object)
     if activity.inner is not None:
-        urls += [activity.inner.actor, activity.inner.object_id]
-    return any(rt.blocklist.url_blocked(u) for u in urls if u)
+        names += [activity.inner.actor, activity.inner.object_id]
+    return [n for n in dict.fromkeys(names) if n and n != parse.PUBLIC]
 
 
 async def _on_follow(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -73,7 +87,7 @@ async def _on_follow(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
         await notify.follower_added(rt, tx, actor)
         return "follower added"
 
-    return await unblocked.unit(rt, actor.ap_id, work)
+    return await unblocked.unit(rt, actor.ap_id, work, named=named(activity))
 
 
 async def _on_undo(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -104,7 +118,7 @@ async def _on_undo(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteA
         )
         return "reaction removed" if removed_reactions else "nothing to undo"
 
-    return await unblocked.unit(rt, actor.ap_id, work)
+    return await unblocked.unit(rt, actor.ap_id, work, named=named(activity))
 
 
 async def _on_create(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -116,20 +130,28 @@ async def _on_create(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
             raise InvalidInput("Create without object")
         # Some servers send the object by reference: it is fetched from its origin, which
         # must be the actor's (never from anywhere the activity points at).
-        if not actors.same_origin(object_id, actor.ap_id):
+        if not same_origin(object_id, actor.ap_id):
             raise Unauthorized("object is not on the actor's origin")
         if await comment_store.activity_seen(rt.db.read, activity.id):
             return "duplicate activity"
         if any(await comment_store.object_state(rt.db.read, object_id)):
             return "already known or deleted"
+        await unblocked.before_fetch(rt, actor.ap_id)
         obj = await comments.fetch_object(rt, object_id, budget)
         if obj is None:
             return "object unavailable"
+        if await unblocked.blocked(rt, comments.object_names(obj)) is not None:
+            return BLOCKED_NAMED
     if not comments.check_object_origin(obj, actor.ap_id):
         raise Unauthorized("object must be on the actor's origin and attributed to the actor")
     if obj.type not in comments.NOTE_TYPES:
         return "not a note"
-    result = await comments.import_remote_reply(rt, obj, actor, activity.id, budget)
+    result = await comments.import_remote_reply(
+        rt, obj, actor, activity.id, budget,
+        named=[*named(activity), *comments.object_names(obj)])
+    if result.reason == comments.BLOCKED:
+        return BLOCKED_NAMED
+    backfill.after_reply(rt, obj, result)
     return result.reason
 
 
@@ -138,8 +160,11 @@ async def _on_update(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
     if activity.object_actor is not None or activity.object_id == actor.ap_id:
         if activity.object_id != actor.ap_id:
             return "update of another actor"
-        # Never trust a key or profile pushed in the body: refetch from the origin, at
-        # most once per actor every few minutes.
+        # What the author consents to (an opt-out tag, indexable) counts at once: they
+        # signed it. Keys and the rest of the profile are never taken from the body.
+        if activity.object_actor is not None:
+            await consent.from_update(rt, actor, activity.object_actor)
+        # Refetch from the origin, at most once per actor every few minutes.
         try:
             refreshed = await actors.refresh_on_update(rt, actor)
         except FedcommentsError as exc:
@@ -155,7 +180,7 @@ async def _on_update(rt: Runtime, activity: parse.IncomingActivity, actor: Remot
         raise Unauthorized("object must be on the actor's origin and attributed to the actor")
     if obj.type not in comments.NOTE_TYPES:
         return "not a note"
-    return await comments.apply_remote_edit(rt, obj, actor, activity.id)
+    return await comments.apply_remote_edit(rt, obj, actor, activity.id, named=named(activity))
 
 
 async def _on_delete(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -201,7 +226,7 @@ async def _on_reaction(rt: Runtime, activity: parse.IncomingActivity, actor: Rem
         )
         return "reaction added" if added else "reaction already counted"
 
-    return await unblocked.unit(rt, actor.ap_id, work)
+    return await unblocked.unit(rt, actor.ap_id, work, named=named(activity))
 
 
 async def _on_flag(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteActor) -> str:
@@ -219,7 +244,7 @@ async def _on_flag(rt: Runtime, activity: parse.IncomingActivity, actor: RemoteA
         await notify.report_created(rt, tx, actor=actor, content=content, objects=objects)
         return "report stored"
 
-    return await unblocked.unit(rt, actor.ap_id, work)
+    return await unblocked.unit(rt, actor.ap_id, work, named=named(activity))
 
 
 _HANDLERS: dict[str, Handler] = {

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import idna
-
 from fedcomments.errors import FedcommentsError, InvalidInput, NotFound
+from fedcomments.names import HostError, canonical_host, host_of
 from fedcomments.runtime import Runtime
 from fedcomments.store import comments as comment_store
 from fedcomments.store import posts as post_store
@@ -63,12 +62,10 @@ def parse_handle(value: str) -> Handle:
     name, _, port = host.partition(":")
     if port and not (port.isdigit() and 0 < int(port) < 65536):
         raise bad
-    name = name.lower().rstrip(".")
-    if not _is_ip(name):
-        try:
-            name = idna.encode(name, uts46=True).decode()
-        except idna.IDNAError:
-            raise bad from None
+    try:
+        name = canonical_host(name)
+    except HostError:
+        raise bad from None
     return Handle(user, f"{name}:{port}" if port else name, name)
 
 
@@ -107,7 +104,7 @@ def redirect_target(template: str, object_id: str, *, acct_host: str, jrd_host: 
     if (parts.scheme.lower() not in schemes or not parts.hostname
             or parts.username is not None or parts.password is not None):
         return None
-    if not _same_site(parts.hostname.lower(), acct_host, jrd_host):
+    if not _same_site(host_of(url), acct_host, jrd_host):
         return None
     return url
 
@@ -159,7 +156,7 @@ async def interact(rt: Runtime, acct: str, object_id: str) -> Interaction:
         return Interaction(obj, str(handle), problem=f"{handle.host} does not say how to open "
                                                      "posts from other servers.")
     target = redirect_target(template, obj, acct_host=handle.hostname,
-                             jrd_host=(urlsplit(resp.url).hostname or "").lower(),
+                             jrd_host=host_of(resp.url),
                              allow_http=rt.settings.federation.allow_private_addresses)
     if target is None:
         return Interaction(obj, str(handle),

@@ -241,6 +241,10 @@ def comment_json(listed: ListedComment) -> dict[str, Any]:
         "url": c.url,
         "spam": listed.spam,
         "imported": imported_json(c),
+        # Kept for the owner only because its author said so (an opt-out tag …): why,
+        # and the audience they gave it.
+        "withheld": {"reason": c.withheld, "audience": c.audience.value}
+        if c.withheld else None,
     }
 
 

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fedcomments.ap.sanitize import plain_text
-from fedcomments.blocklist import host_of
 from fedcomments.model import Comment, CommentStatus, JobKind, Origin, Post, RemoteActor
+from fedcomments.names import host_of
 from fedcomments.runtime import Runtime
 from fedcomments.services import links, mail
 from fedcomments.store import comments as comment_store

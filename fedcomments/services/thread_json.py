@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from fedcomments.model import Comment
+from fedcomments.names import handle
 from fedcomments.services.thread_media import Pictures
 from fedcomments.store.comments import ReactionRow
 from fedcomments.store.rows import dumps, ts
@@ -117,7 +118,9 @@ def reactions_json(r: Reactions | None, owner: Owner,
 
 def _fediverse_author(a: ThreadActor, pictures: Pictures) -> dict[str, Any]:
     one, two = pictures.avatar(a.icon)
-    return {"kind": "fediverse", "name": a.display_name, "handle": a.handle,
+    # A handle only for a WebFinger-valid name: `admin@other.example` from a server's
+    # preferredUsername is shown as a name, never as @admin@other.example@server.
+    return {"kind": "fediverse", "name": a.display_name, "handle": handle(a.username, a.domain),
             "url": safe_url(a.url) or safe_url(a.ap_id), "avatar": one,
             "website": None, "avatar_2x": two, "emojis": pictures.actor_emojis(a.id)}
 
@@ -171,6 +174,8 @@ def comment_fields(c: ThreadEntry, reactions: Reactions | None,
         return _DELETED
     return {
         "deleted": False, "status": c.status, "origin": c.origin, "ap_id": c.ap_id,
+        # FEP-5feb: the author said `indexable: false`; pages mark it data-nosnippet.
+        "nosnippet": c.actor is not None and c.actor.indexable is False,
         "url": None if c.origin == "local" else safe_url(c.url) or safe_url(c.ap_id),
         "author": authors.of(c), "published": _seconds(c.published),
         "updated": _seconds(c.updated), "edited": c.updated is not None,
@@ -259,7 +264,8 @@ def count_visible(nodes: Iterable[dict[str, Any]]) -> int:
 def entry_of(comment: Comment) -> ThreadEntry:
     """A stored comment as a thread entry (for one comment shown outside its thread)."""
     a = comment.actor
-    actor = ThreadActor(a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon) if a else None
+    actor = ThreadActor(a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon,
+                        a.indexable) if a else None
     return ThreadEntry(
         comment.id, comment.parent_id, comment.origin.value, comment.status.value,
         comment.content, ts(comment.published_at) or "", ts(comment.updated_at),

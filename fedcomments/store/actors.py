@@ -11,14 +11,20 @@ from fedcomments.paging import Key
 from fedcomments.store.changes import ACTORS  # what Conn.touch names for these writes
 from fedcomments.store.conn import Conn
 from fedcomments.store.paging import after, split
-from fedcomments.store.rows import dt, dt_required, dumps, ts
+from fedcomments.store.rows import dt, dt_required, dumps, loads, ts
 
 ACTOR_COLUMNS = (
     "a.id AS a_id, a.ap_id AS a_ap_id, a.domain AS a_domain, a.type AS a_type, "
     "a.username AS a_username, a.name AS a_name, a.summary AS a_summary, a.url AS a_url, "
     "a.icon AS a_icon, a.inbox AS a_inbox, a.shared_inbox AS a_shared_inbox, "
-    "a.followers_url AS a_followers_url, a.fetched_at AS a_fetched_at, a.trusted AS a_trusted"
+    "a.followers_url AS a_followers_url, a.fetched_at AS a_fetched_at, a.trusted AS a_trusted, "
+    "a.indexable AS a_indexable, a.discoverable AS a_discoverable, "
+    "a.profile_tags AS a_profile_tags"
 )
+
+
+def _flag(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
 
 
 def actor_from_row(row: sqlite3.Row) -> RemoteActor:
@@ -38,6 +44,9 @@ def actor_from_row(row: sqlite3.Row) -> RemoteActor:
         followers_url=row["a_followers_url"],
         fetched_at=dt_required(row["a_fetched_at"]),
         trusted=bool(row["a_trusted"]),
+        indexable=_flag(row["a_indexable"]),
+        discoverable=_flag(row["a_discoverable"]),
+        profile_tags=tuple(loads(row["a_profile_tags"], [])),
     )
 
 
@@ -56,6 +65,13 @@ class ActorFields:
     inbox: str | None
     shared_inbox: str | None
     followers_url: str | None
+    indexable: bool | None = None
+    discoverable: bool | None = None
+    profile_tags: tuple[str, ...] = ()
+
+
+def _stored_flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
 
 
 async def by_ap_id(conn: Conn, ap_id: str) -> RemoteActor | None:
@@ -73,19 +89,32 @@ async def upsert(conn: Conn, fields: ActorFields, now: datetime) -> int:
     conn.touch(ACTORS)
     await conn.execute(
         "INSERT INTO actors (ap_id, domain, type, username, name, summary, url, icon, inbox, "
-        "shared_inbox, followers_url, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "shared_inbox, followers_url, fetched_at, indexable, discoverable, profile_tags) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (ap_id) DO UPDATE SET domain = excluded.domain, type = excluded.type, "
         "username = excluded.username, name = excluded.name, summary = excluded.summary, "
         "url = excluded.url, icon = excluded.icon, inbox = excluded.inbox, "
         "shared_inbox = excluded.shared_inbox, followers_url = excluded.followers_url, "
-        "fetched_at = excluded.fetched_at",
+        "fetched_at = excluded.fetched_at, indexable = excluded.indexable, "
+        "discoverable = excluded.discoverable, profile_tags = excluded.profile_tags",
         (fields.ap_id, fields.domain, fields.type, fields.username, fields.name, fields.summary,
          fields.url, fields.icon, fields.inbox, fields.shared_inbox, fields.followers_url,
-         ts(now)),
+         ts(now), _stored_flag(fields.indexable), _stored_flag(fields.discoverable),
+         dumps(list(fields.profile_tags))),
     )
     row = await conn.fetchone("SELECT id FROM actors WHERE ap_id = ?", (fields.ap_id,))
     assert row is not None
     return int(row[0])
+
+
+async def set_consent(conn: Conn, actor_id: int, *, indexable: bool | None,
+                      discoverable: bool | None, profile_tags: tuple[str, ...]) -> None:
+    """What an actor consents to (from its signed Update), without the rest of its profile."""
+    conn.touch(ACTORS)
+    await conn.execute(
+        "UPDATE actors SET indexable = ?, discoverable = ?, profile_tags = ? WHERE id = ?",
+        (_stored_flag(indexable), _stored_flag(discoverable), dumps(list(profile_tags)),
+         actor_id))
 
 
 async def set_trusted(conn: Conn, actor_id: int, trusted: bool) -> None:

@@ -129,6 +129,13 @@ async def actor_ids_in_domain(conn: Conn, domain: str) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
+async def actors_in_other_spellings(conn: Conn) -> list[tuple[int, str]]:
+    """(id, domain) of cached actors whose domain is not in the one spelling hosts have
+    (stored before every host was normalised: upper case, Unicode)."""
+    rows = await conn.fetchall("SELECT id, domain FROM actors WHERE domain GLOB '*[^a-z0-9._:-]*'")
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
 async def actor_by_handle(conn: Conn, username: str, domain: str) -> list[str]:
     """Ids of cached actors whose preferredUsername and host match (case-insensitive)."""
     rows = await conn.fetchall(

@@ -21,6 +21,11 @@ async def counters(conn: Conn) -> dict[str, int]:
         "SELECT name, n FROM change_counters")}
 
 
+async def counter(conn: Conn, name: str) -> int:
+    """One counter's value: a primary-key read, cheap enough before any fetch."""
+    return int(await conn.run(_counter, name))
+
+
 class ChangedMeanwhile(Exception):
     """A counter moved since the caller's in-memory copy was read (see require_unchanged)."""
 

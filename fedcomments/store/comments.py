@@ -15,7 +15,7 @@ COMMENT_COLUMNS = (
     "c.id, c.post_id, c.parent_id, c.ap_id, c.origin, c.visibility, c.status, c.content, "
     "c.published_at, c.created_at, c.author_name, c.author_website, c.summary, c.sensitive, "
     "c.language, c.url, c.in_reply_to, c.attachments, c.mentions, c.updated_at, c.deleted_at, "
-    "c.actor_id, c.import_source, c.import_site, c.import_id"
+    "c.actor_id, c.import_source, c.import_site, c.import_id, c.withheld, c.addressed"
 )
 _SELECT = (
     f"SELECT {COMMENT_COLUMNS}, {ACTOR_COLUMNS} FROM comments c "
@@ -49,6 +49,8 @@ def comment_from_row(row: sqlite3.Row) -> Comment:
         deleted_at=dt(row["deleted_at"]),
         imported=(ImportKey(row["import_source"], row["import_site"], row["import_id"])
                   if row["import_id"] is not None else None),
+        withheld=row["withheld"],
+        addressed=Visibility(row["addressed"]) if row["addressed"] else None,
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fedcomments.model import Comment
+from fedcomments.names import handle
 from fedcomments.paging import Key
 from fedcomments.store.actors import ACTOR_COLUMNS
 from fedcomments.store.comments import COMMENT_COLUMNS, comment_from_row
@@ -97,6 +98,6 @@ async def list_reports(conn: Conn, *, limit: int = 1000, key: Key | None = None
         f"r.created_at FROM reports r LEFT JOIN actors a ON a.id = r.actor_id {where} "
         "ORDER BY r.created_at DESC, r.id DESC LIMIT ?", (*params, limit + 1))
     return split(rows, limit, lambda r: Report(
-        id=r[0], ap_id=r[1], actor_ap_id=r[2], actor_handle=f"@{r[3]}@{r[4]}" if r[3] else r[2],
+        id=r[0], ap_id=r[1], actor_ap_id=r[2], actor_handle=handle(r[3], r[4]) or r[2],
         content=r[5], object_ids=tuple(loads(r[6], [])), created_at=dt_required(r[7])),
         lambda r: (r[7], r[0]))

@@ -8,8 +8,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from fedcomments.blocklist import host_of
 from fedcomments.model import DeliveryJob, DeliveryStatus, HostState, JobKind
+from fedcomments.names import host_of
 from fedcomments.paging import Key
 from fedcomments.store.conn import Conn
 from fedcomments.store.paging import after, split

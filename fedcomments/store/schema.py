@@ -9,6 +9,40 @@ _ACTOR_SHOWN = (
     " OR OLD.icon IS NOT NEW.icon"
 )
 
+def _shown(row: str) -> str:
+    """A comment the public thread shows: the filter of store/threads.py's _PUBLIC."""
+    return (f"({row}.visibility IN ('public', 'unlisted') "
+            f"AND {row}.status IN ('approved', 'deleted'))")
+
+
+def _bump(posts: str) -> str:
+    return f"UPDATE posts SET thread_version = thread_version + 1 WHERE id IN ({posts});"
+
+
+def _reaction_shown(row: str) -> str:
+    """A reaction the public thread shows: on the post, or on a comment it shows."""
+    return (f"({row}.comment_id IS NULL OR EXISTS (SELECT 1 FROM comments c "
+            f"WHERE c.id = {row}.comment_id AND {_shown('c')}))")
+
+
+def _url_host(column: str) -> str:
+    """SQL for the lower-case host of an ASCII `scheme://host[:port]/…` URL in `column`."""
+    rest = f"substr({column}, instr({column}, '://') + 3)"
+    hostport = f"substr({rest}, 1, instr({rest} || '/', '/') - 1)"
+    host = (f"CASE WHEN instr({hostport}, ':') > 0 "
+            f"THEN substr({hostport}, 1, instr({hostport}, ':') - 1) ELSE {hostport} END")
+    return f"rtrim(lower({host}), '.')"
+
+
+def _foreign_inbox(column: str) -> str:
+    """Clears `column` where it names another host than the actor's own. Only plain ASCII
+    URLs without user info, IPv6 literals or a query are judged (others wait for the
+    actor's next fetch, which applies the same rule)."""
+    return (f"UPDATE actors SET {column} = NULL WHERE {column} IS NOT NULL "
+            f"AND {column} GLOB 'http*://*' AND {column} NOT GLOB '*[^ -~]*' "
+            f"AND {column} NOT GLOB '*[[@?#]*' AND {_url_host(column)} != domain")
+
+
 # Each entry is one version step: a list of statements. Never edit a released step;
 # append a new one. Timestamps are ISO-8601 UTC strings, which sort as text.
 MIGRATIONS: list[list[str]] = [
@@ -430,5 +464,106 @@ MIGRATIONS: list[list[str]] = [
         "WHERE import_id IS NOT NULL",
         "CREATE INDEX comments_import_parent ON comments(import_parent) "
         "WHERE import_parent IS NOT NULL",
+    ],
+    # 12: fediverse etiquette. Actors: FEP-5feb's indexable, Mastodon's discoverable, the
+    # hashtags of their profile (opt-out tags such as #nobot). Comments: why a public reply
+    # is kept for the owner only (`withheld`) and the audience its author gave it
+    # (`addressed`, while withheld); where a remote reply's conversation can be read (a
+    # FEP-7888 `context` collection, its `replies` collection and the size it gave).
+    # Replies known from those collections but not imported, with why; remote context
+    # collections read; when each remote reply was last re-fetched and is next due. A
+    # thread shows whether an author is indexable, so the actor triggers fire on that too
+    # (step 10's fragment trigger, with its plain INSERT, kept otherwise as it is).
+    [
+        "ALTER TABLE actors ADD COLUMN indexable INTEGER",
+        "ALTER TABLE actors ADD COLUMN discoverable INTEGER",
+        "ALTER TABLE actors ADD COLUMN profile_tags TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE comments ADD COLUMN withheld TEXT",
+        "ALTER TABLE comments ADD COLUMN addressed TEXT",
+        # Apart from `comments` too: written with each reply and during backfill, neither
+        # of which changes what a thread shows.
+        """CREATE TABLE comment_links (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            context TEXT,
+            replies_url TEXT,
+            replies_total INTEGER
+        )""",
+        # Kept apart from `comments`: a check must not move the thread's stamp. The
+        # recheck pass schedules replies stored since its last pass (nothing is added to
+        # the inbox's writes); a deleted one needs no check.
+        """CREATE TABLE comment_checks (
+            comment_id INTEGER PRIMARY KEY REFERENCES comments(id) ON DELETE CASCADE,
+            checked_at TEXT,
+            next_check_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX comment_checks_due ON comment_checks(next_check_at)",
+        """CREATE TRIGGER comment_checks_deleted AFTER UPDATE OF status ON comments
+            WHEN NEW.status = 'deleted' BEGIN
+            DELETE FROM comment_checks WHERE comment_id = NEW.id;
+        END""",
+        """CREATE TABLE reply_gaps (
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            ap_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (post_id, ap_id)
+        )""",
+        """CREATE TABLE context_reads (
+            url TEXT PRIMARY KEY,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            items INTEGER NOT NULL DEFAULT 0,
+            read_at TEXT NOT NULL
+        )""",
+        "DROP TRIGGER fragment_actor_update",
+        """CREATE TRIGGER fragment_actor_update AFTER UPDATE ON actors
+            WHEN OLD.ap_id IS NOT NEW.ap_id OR OLD.username IS NOT NEW.username
+            OR OLD.domain IS NOT NEW.domain OR OLD.name IS NOT NEW.name OR OLD.url IS NOT NEW.url
+            OR OLD.icon IS NOT NEW.icon OR OLD.indexable IS NOT NEW.indexable BEGIN
+            UPDATE comment_fragments SET body = NULL, gen = gen + 1 WHERE comment_id IN (
+                SELECT id FROM comments WHERE actor_id = NEW.id
+                UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id);
+            INSERT INTO comment_fragments (comment_id, gen) SELECT id, 1 FROM comments
+                WHERE id IN (SELECT id FROM comments WHERE actor_id = NEW.id
+                             UNION SELECT comment_id FROM reactions WHERE actor_id = NEW.id)
+                AND id NOT IN (SELECT comment_id FROM comment_fragments);
+        END""",
+        "DROP TRIGGER thread_version_actor_update",
+        """CREATE TRIGGER thread_version_actor_update AFTER UPDATE ON actors
+            WHEN OLD.ap_id IS NOT NEW.ap_id OR OLD.username IS NOT NEW.username
+            OR OLD.domain IS NOT NEW.domain OR OLD.name IS NOT NEW.name OR OLD.url IS NOT NEW.url
+            OR OLD.icon IS NOT NEW.icon OR OLD.indexable IS NOT NEW.indexable BEGIN
+            UPDATE posts SET thread_version = thread_version + 1 WHERE id IN (
+                SELECT post_id FROM comments WHERE actor_id = NEW.id
+                UNION SELECT post_id FROM reactions WHERE actor_id = NEW.id);
+        END""",
+    ],
+    # 13: an actor's inbox and shared inbox live on its own host (services/actors ignores
+    # others when it stores an actor); those stored before, on another host, are forgotten.
+    [_foreign_inbox("inbox"), _foreign_inbox("shared_inbox")],
+    # 14: the thread stamp, and the public ETag made of it, moves only for what the public
+    # thread shows: a followers-only or direct reply, a comment held for moderation, or a
+    # new name of someone who only wrote those, leaves it (and every validator) unchanged.
+    [
+        *[f"DROP TRIGGER thread_version_{name}" for name in (
+            "comment_insert", "comment_update", "comment_delete", "reaction_insert",
+            "reaction_delete", "actor_update")],
+        f"""CREATE TRIGGER thread_version_comment_insert AFTER INSERT ON comments
+            WHEN {_shown("NEW")} BEGIN {_bump("NEW.post_id")} END""",
+        f"""CREATE TRIGGER thread_version_comment_update AFTER UPDATE ON comments
+            WHEN {_shown("OLD")} OR {_shown("NEW")} BEGIN
+            {_bump("NEW.post_id, OLD.post_id")} END""",
+        f"""CREATE TRIGGER thread_version_comment_delete AFTER DELETE ON comments
+            WHEN {_shown("OLD")} BEGIN {_bump("OLD.post_id")} END""",
+        f"""CREATE TRIGGER thread_version_reaction_insert AFTER INSERT ON reactions
+            WHEN {_reaction_shown("NEW")} BEGIN {_bump("NEW.post_id")} END""",
+        f"""CREATE TRIGGER thread_version_reaction_delete AFTER DELETE ON reactions
+            WHEN {_reaction_shown("OLD")} BEGIN {_bump("OLD.post_id")} END""",
+        # What a thread shows of an actor: step 12's list (indexable included).
+        f"""CREATE TRIGGER thread_version_actor_update AFTER UPDATE ON actors{_ACTOR_SHOWN}
+            OR OLD.indexable IS NOT NEW.indexable BEGIN
+            {_bump(f"SELECT post_id FROM comments c WHERE c.actor_id = NEW.id AND {_shown('c')} "
+                   f"UNION SELECT r.post_id FROM reactions r WHERE r.actor_id = NEW.id "
+                   f"AND {_reaction_shown('r')}")} END""",
     ],
 ]

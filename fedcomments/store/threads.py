@@ -68,10 +68,8 @@ class ThreadActor:
     name: str | None
     url: str | None
     icon: str | None
-
-    @property
-    def handle(self) -> str:
-        return f"@{self.username}@{self.domain}" if self.username else self.ap_id
+    #: FEP-5feb: False asks that what they write not be indexed; None unknown.
+    indexable: bool | None = None
 
     @property
     def display_name(self) -> str:
@@ -104,9 +102,14 @@ class ThreadEntry:
 _ENTRY_SELECT = (
     "SELECT c.id, c.parent_id, c.origin, c.status, c.content, c.published_at, c.updated_at, "
     "c.summary, c.sensitive, c.language, c.url, c.ap_id, c.attachments, c.author_name, "
-    "c.author_website, a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon"
+    "c.author_website, a.id, a.ap_id, a.username, a.domain, a.name, a.url, a.icon, "
+    "a.indexable"
 )
+#: Columns of _ENTRY_SELECT: what a query selects after them starts at this index.
+_ENTRY_WIDTH = _ENTRY_SELECT.count(",") + 1
 _ENTRY_COLUMNS = f"{_ENTRY_SELECT} FROM comments c LEFT JOIN actors a ON a.id = c.actor_id "
+# The one rule of what a public thread shows; schema.py's _shown is the same rule in the
+# triggers that move the thread stamp (the ETag), so nothing else moves it.
 _PUBLIC = ("c.post_id = ? AND c.visibility IN ('public', 'unlisted') "
            "AND c.status IN ('approved', 'deleted') ORDER BY c.published_at, c.id")
 _THREAD_SQL = f"{_ENTRY_COLUMNS}WHERE {_PUBLIC}"
@@ -128,7 +131,7 @@ def _entries(rows: Sequence[Any]) -> list[ThreadEntry]:
             actor = actors.get(r[15])
             if actor is None:
                 actor = actors[r[15]] = ThreadActor(r[15], r[16], r[17], r[18], r[19], r[20],
-                                                    r[21])
+                                                    r[21], None if r[22] is None else bool(r[22]))
         out.append(ThreadEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9],
                                r[10], r[11], r[12], r[13], r[14], actor))
     return out
@@ -155,8 +158,9 @@ async def latest_public(conn: Conn, now: str, limit: int
         "AND p.deleted_at IS NULL AND p.published_at <= ? "
         "ORDER BY c.published_at DESC, c.id DESC LIMIT ?", (now, limit))
     entries = _entries(rows)
-    return [(FeedPost(r[22], r[23], r[24], r[25]), e) for r, e in zip(rows, entries,
-                                                                      strict=True)]
+    w = _ENTRY_WIDTH
+    return [(FeedPost(r[w], r[w + 1], r[w + 2], r[w + 3]), e)
+            for r, e in zip(rows, entries, strict=True)]
 
 
 async def reactions_for_post(conn: Conn, post_id: int) -> list[ReactionRow]:
@@ -261,7 +265,7 @@ def _read(db: sqlite3.Connection, ref: PostRef, key: int, rows_too: bool,
         if missing:
             found_rows = db.execute(_MISSING_SQL, (key, post.id)).fetchall()
             out.missing = _entries(found_rows)
-            out.missing_gens = [r[22] for r in found_rows]
+            out.missing_gens = [r[_ENTRY_WIDTH] for r in found_rows]
             if missing <= _FEW:
                 ids = [e.id for e in out.missing]
                 sql = (f"{_REACTIONS_SQL}AND r.comment_id IN ({', '.join('?' * len(ids))}) "

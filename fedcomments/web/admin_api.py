@@ -166,6 +166,27 @@ async def reply_comment(request: web.Request) -> web.Response:
                           "ap_id": answer.ap_id}, status=201)
 
 
+async def recheck_comments(request: web.Request) -> web.Response:
+    rt = _rt(request)
+    body = await _optional_json(request)
+    ids, post, every = body.get("ids"), body.get("post"), body.get("all", False)
+    if set(body) - {"ids", "post", "all"} or not isinstance(every, bool) or (
+            post is not None and not isinstance(post, str)) or (
+            ids is not None and not isinstance(ids, list)):
+        raise InvalidInput('body: {"ids": [ID, …]}, {"post": POST} or {"all": true}',
+                           field="ids")
+    found = await admin.recheck_comments(
+        rt, comment_ids=admin.parse_ids(ids) if ids is not None else None, post=post,
+        every=every)
+    return json_response({"comments": [admin.recheck_json(o) for o in found]})
+
+
+async def recheck_comment(request: web.Request) -> web.Response:
+    rt = _rt(request)
+    [found] = await admin.recheck_comments(rt, comment_ids=[_comment_id(request)])
+    return json_response(admin.recheck_json(found))
+
+
 async def list_followers(request: web.Request) -> web.Response:
     page = await admin.followers_page(_rt(request), **_page(request))
     return json_response({"followers": [admin.follower_json(f) for f in page.items],
@@ -194,5 +215,7 @@ def setup(app: web.Application) -> None:
     r.add_post(PREFIX + "/comments/{id}/approve", approve_comment)
     r.add_post(PREFIX + "/comments/{id}/reject", reject_comment)
     r.add_post(PREFIX + "/comments/{id}/reply", reply_comment)
+    r.add_post(f"{PREFIX}/comments/recheck", recheck_comments)
+    r.add_post(PREFIX + "/comments/{id}/recheck", recheck_comment)
     r.add_get(f"{PREFIX}/followers", list_followers)
     r.add_get(f"{PREFIX}/reports", list_reports)

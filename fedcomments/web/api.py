@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from fedcomments.errors import InvalidInput
-from fedcomments.services import posts
+from fedcomments.services import backfill, posts
 from fedcomments.web.auth import require_admin
 from fedcomments.web.keys import RUNTIME
 from fedcomments.web.negotiate import json_response
@@ -45,8 +45,20 @@ async def add_post(request: web.Request) -> web.Response:
 
 async def get_post(request: web.Request) -> web.Response:
     require_admin(request)
-    post, counts = await posts.post_with_counts(request.app[RUNTIME], request.match_info["ref"])
-    return json_response(posts.post_summary(post, counts))
+    rt = request.app[RUNTIME]
+    post, counts = await posts.post_with_counts(rt, request.match_info["ref"])
+    gaps = await backfill.gaps(rt, post.id)
+    return json_response({**posts.post_summary(post, counts),
+                          "replies": backfill.gaps_json(gaps)})
+
+
+async def backfill_post(request: web.Request) -> web.Response:
+    require_admin(request)
+    rt = request.app[RUNTIME]
+    post = await posts.get_post(rt, request.match_info["ref"])
+    report = await backfill.backfill_post(rt, post.id)
+    gaps = await backfill.gaps(rt, post.id)
+    return json_response({**backfill.report_json(report), "replies": backfill.gaps_json(gaps)})
 
 
 async def update_post(request: web.Request) -> web.Response:
@@ -74,3 +86,4 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/v1/admin/posts/{ref}", get_post)
     r.add_put("/api/v1/admin/posts/{ref}", update_post)
     r.add_delete("/api/v1/admin/posts/{ref}", delete_post)
+    r.add_post("/api/v1/admin/posts/{ref}/backfill", backfill_post)

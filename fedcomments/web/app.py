@@ -15,6 +15,7 @@ from aiohttp import web
 from fedcomments.config import Settings
 from fedcomments.delivery import worker as delivery
 from fedcomments.errors import FedcommentsError
+from fedcomments.remote import ResolverFactory
 from fedcomments.runtime import open_runtime, utcnow
 from fedcomments.services import feed_sync
 from fedcomments.services.blocks import watch_blocklist
@@ -114,10 +115,12 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
-               run_worker: bool | None = None, background: bool = True) -> web.Application:
+               run_worker: bool | None = None, background: bool = True,
+               resolver: ResolverFactory | None = None) -> web.Application:
     """`run_worker` (default: [federation] delivery_worker) starts the delivery worker;
     `background=False` (the extra HTTP processes of `[server] workers`) runs neither it
-    nor housekeeping, which want one of each per database, and never migrates."""
+    nor housekeeping, which want one of each per database, and never migrates.
+    `resolver` replaces the system's name resolver (the address guard still applies)."""
     app = web.Application(
         middlewares=[access_log, security_headers, errors],
         client_max_size=settings.federation.max_body_bytes,
@@ -132,7 +135,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     )
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with open_runtime(settings, clock=clock, migrate=background) as rt:
+        async with open_runtime(settings, clock=clock, migrate=background,
+                                resolver=resolver) as rt:
             app[RUNTIME] = rt
             # What other processes (the CLI, sibling HTTP workers) change is followed here
             # within half a second; old inbox records are pruned hourly.
@@ -154,7 +158,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         # Its own runtime (connections, HTTP client), as a separate `fedcomments worker`
         # would have; cleaned up first, so in-flight deliveries finish or go back.
-        async with open_runtime(settings, clock=clock) as rt, delivery.running_worker(rt):
+        async with open_runtime(settings, clock=clock, resolver=resolver) as rt, \
+                delivery.running_worker(rt):
             yield
 
     if background and (settings.federation.delivery_worker if run_worker is None

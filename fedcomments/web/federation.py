@@ -6,12 +6,13 @@ from aiohttp import web
 
 from fedcomments.ap import build
 from fedcomments.errors import Gone, InvalidInput, NotFound
-from fedcomments.services import instance, objects, posts
+from fedcomments.services import instance, objects, posts, thread
 from fedcomments.web import pages
 from fedcomments.web.keys import RUNTIME
 from fedcomments.web.negotiate import as2_response, json_response, wants_activitypub
 
 CORS = {"Access-Control-Allow-Origin": "*"}
+CONTEXT_CACHE = web.AppKey("context_cache", objects.ContextCache)
 
 
 def _page_param(request: web.Request) -> int | None:
@@ -112,7 +113,20 @@ async def post_replies(request: web.Request) -> web.Response:
     return as2_response(await objects.post_replies(rt, found, _page_param(request)), vary=False)
 
 
+async def post_context(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    found = await posts.public_post(rt, request.match_info["slug"])
+    served = await objects.post_context(rt, found, _page_param(request),
+                                        request.app[CONTEXT_CACHE])
+    if thread.etag_in(request.headers.get("If-None-Match"), served.etag):
+        return web.Response(status=304, headers={"ETag": served.etag})
+    resp = as2_response(served.doc, vary=False)
+    resp.headers["ETag"] = served.etag
+    return resp
+
+
 def setup(app: web.Application) -> None:
+    app[CONTEXT_CACHE] = objects.ContextCache(size=256, keys=1, max_bytes=16 << 20)
     r = app.router
     r.add_get("/.well-known/webfinger", webfinger)
     r.add_get("/.well-known/host-meta", host_meta)
@@ -124,3 +138,4 @@ def setup(app: web.Application) -> None:
     r.add_get("/users/{username}/following", following)
     r.add_get("/posts/{slug}", post)
     r.add_get("/posts/{slug}/replies", post_replies)
+    r.add_get("/posts/{slug}/context", post_context)

@@ -99,9 +99,22 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             },
             "/api/v1/admin/posts/{ref}": {
                 "parameters": ref,
-                "get": _op("Show a post"),
+                "get": {**_op("Show a post"), "description": (
+                    "With `replies {held, known_elsewhere, not_held, missing: [{id, reason, "
+                    "listed_by, seen}]}`: the comments held beside the replies remote "
+                    "`replies` and `context` collections say exist, and those not imported "
+                    "with why (blocked, private, too deep, fetch failed …).")},
                 "put": _op("Update a post", body=True),
                 "delete": _op("Delete a post (federates a Delete; the object answers 410)"),
+            },
+            "/api/v1/admin/posts/{ref}/backfill": {
+                "parameters": ref,
+                "post": {**_op("Fetch the post's replies that never reached us"),
+                         "description": (
+                    "Reads the conversation where its replies' servers publish it (FEP-7888 "
+                    "`context` collections, else `replies` collections) and imports the "
+                    "public replies of the post from their own servers. Answers `{post, "
+                    "imported, missing: [{id, reason}], collections, fetches, replies}`.")},
             },
             **_DELIVERY_PATHS,
             **_READER_PATHS,
@@ -160,15 +173,18 @@ _READER_PATHS: dict[str, Any] = {
             "By `url` (the blog permalink, with or without its trailing slash, or the post's "
             "ActivityPub id) or `id`. Answers `{post, count, reactions, comments}` (`post."
             "comments_feed` is the URL of the thread's Atom feed); each "
-            "comment has `id, parent_id, depth, reply_to, deleted, status, origin, ap_id, url, "
-            "author {kind, name, handle, url, avatar, website, avatar_2x, emojis}, published, "
-            "updated, edited, summary, sensitive, language, content (sanitised HTML; custom "
-            "emoji stay `:shortcode:`), attachments [{url, media_type, name, thumbnail {url, "
-            "url_2x, width, height} or null}], reactions {likes, boosts, people [{name, "
-            "avatar, url, avatar_2x}]}, emojis [{shortcode, url, url_2x, width, height}], "
-            "replies`. Image URLs are the server's own /media/ files ([media] proxy) or null "
-            "(initials). Sends `ETag` and `Cache-Control`; a matching "
-            "`If-None-Match` answers 304. Pending, rejected and private comments never appear.",
+            "comment has `id, parent_id, depth, reply_to, deleted, status, origin, ap_id, "
+            "nosnippet, url, author {kind, name, handle, url, avatar, website, avatar_2x, "
+            "emojis}, published, updated, edited, summary, sensitive, language, content "
+            "(sanitised HTML; custom emoji stay `:shortcode:`), attachments [{url, media_type, "
+            "name, thumbnail {url, url_2x, width, height} or null}], reactions {likes, boosts, "
+            "people [{name, avatar, url, avatar_2x}]}, emojis [{shortcode, url, url_2x, width, "
+            "height}], replies`. Image URLs are the server's own /media/ files ([media] proxy) "
+            "or null (initials). `nosnippet` is true when its author asked search engines not "
+            "to index them (FEP-5feb `indexable: false`): show it inside an element with "
+            "`data-nosnippet`. Sends `ETag` and `Cache-Control`; a matching `If-None-Match` "
+            "answers 304. Pending, rejected and private comments never appear, nor replies "
+            "whose authors opted out (#nobot).",
             {"200": "OK", "304": "Not modified", "400": "Neither url nor id",
              "404": "No such post", "410": "Post deleted"}),
         "parameters": [{"name": "url", "in": "query", "schema": {"type": "string"}},
@@ -304,11 +320,13 @@ _ADMIN_PATHS: dict[str, Any] = {
         "List comments, newest first", "`status`: pending, approved, rejected, private "
         "(followers-only and direct) or all (default). Answers `{comments: [{id, post {id, "
         "slug}, parent_id, origin, status, visibility, author {name, handle, actor, url}, "
-        "published, updated, text, content, summary, ap_id, url, spam, imported}], "
+        "published, updated, text, content, summary, ap_id, url, spam, imported, withheld}], "
         "next_cursor}`; `spam` is the spam service's verdict (spam, ham, unknown, queued) or "
         "null when it was not asked; `imported` is null, or `{source, site, id}` naming the "
         "system a comment was imported from (wordpress, disqus, isso, fedcomments) and its id "
-        "there. " + PAGING,
+        "there; `withheld` is `{reason, audience}` for a reply its author keeps off blogs (an "
+        "opt-out hashtag such as #nobot; not discoverable and unlisted), listed with the "
+        "private ones, else null. " + PAGING,
         "200 400 401 404", params=[_query("post"), _query("status"), *PAGE_PARAMS])},
     "/api/v1/admin/comments/{id}": {
         "get": _admin_op("Show a comment", "The listing's fields plus `in_reply_to, "
@@ -332,6 +350,21 @@ _ADMIN_PATHS: dict[str, Any] = {
         "ap_id}` and delivers the answer to the comment's author and the followers.",
         "201 400 401 404", params=_COMMENT_ID, body={
             "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}})},
+    "/api/v1/admin/comments/recheck": {"post": _admin_op(
+        "Recheck stored fediverse replies now", "Body `{ids: [ID, …]}`, `{post: POST}` or "
+        "`{all: true}`. Each reply is fetched again from its server (signed GET): 404/410 "
+        "makes it a tombstone (removed when nothing hangs below), a narrower audience moves "
+        "it to private, changed content or content warning updates it; errors change "
+        "nothing. Answers `{comments: [{id, ap_id, outcome, detail}]}` with outcome "
+        "unchanged, edited, private, edited and private, deleted, error or skipped.",
+        "200 400 401 404", body={"type": "object", "additionalProperties": False,
+                                 "properties": {"ids": {"type": "array",
+                                                        "items": {"type": "integer"}},
+                                                "post": {"type": "string"},
+                                                "all": {"type": "boolean"}}})},
+    "/api/v1/admin/comments/{id}/recheck": {"post": _admin_op(
+        "Recheck one stored fediverse reply now", "As `/comments/recheck` for one comment; "
+        "answers `{id, ap_id, outcome, detail}`.", "200 400 401 404", params=_COMMENT_ID)},
     "/api/v1/admin/followers": {"get": _admin_op(
         "List followers", "Oldest first. Answers `{followers: [{actor, handle, name, inbox, "
         "since}], next_cursor}`. " + PAGING, "200 400 401", params=PAGE_PARAMS)},

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from fedcomments import cli
+from fedcomments.names import host_of
 from fedcomments.store import actors as actor_store
 from fedcomments.store.actors import ActorFields
 from tests.conftest import Instance
@@ -63,7 +63,7 @@ async def remember_actor(fc: Instance, actor: FakeActor) -> None:
     now = fc.rt.now()
     async with fc.rt.db.transaction() as tx:
         actor_id = await actor_store.upsert(tx, ActorFields(
-            ap_id=actor.id, domain=urlsplit(actor.id).hostname or "", type="Person",
+            ap_id=actor.id, domain=host_of(actor.id), type="Person",
             username=actor.username, name=actor.username, summary=None, url=None, icon=None,
             inbox=actor.inbox,
             shared_inbox=f"{actor.instance.url}/inbox", followers_url=actor.followers), now)

@@ -7,13 +7,16 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import idna
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 from httpsig import HeaderVerifier
 from yarl import URL
@@ -47,6 +50,8 @@ ACTOR_CONTEXT: list[Any] = [
         "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
         "toot": "http://joinmastodon.org/ns#",
         "discoverable": "toot:discoverable",
+        "indexable": "toot:indexable",
+        "Hashtag": "as:Hashtag",
     },
 ]
 
@@ -217,7 +222,11 @@ class FakeInstance:
     inbox_status: int = 202
     #: Paths answered 410 Gone (deleted accounts and notes).
     gone: set[str] = field(default_factory=set)
+    #: Paths answered with another status and an empty body (500, 503, 403 …).
+    statuses: dict[str, int] = field(default_factory=dict)
     gates: dict[str, Gate] = field(default_factory=dict)
+    #: GETs of these paths answer 302 to the given absolute URL.
+    redirects: dict[str, str] = field(default_factory=dict)
     #: Authorized fetch (Mastodon's secure mode, GoToSocial): GETs must be signed by one of
     #: these keys {keyId: public PEM}, checked with pyhttpsig; None serves everyone.
     require_signed_fetch: dict[str, str] | None = None
@@ -268,6 +277,10 @@ class FakeInstance:
         self.documents[path] = (doc, content_type)
         return f"{self.url}{path}"
 
+    def redirect(self, path: str, location: str) -> None:
+        """Answer GETs of `path` with a 302 to `location` (an open redirect, say)."""
+        self.redirects[path] = location
+
     def serve_file(self, path: str, data: bytes, content_type: str) -> str:
         """Serve raw bytes (an image) at `path` with that Content-Type; returns its URL."""
         self.files[path] = (data, content_type)
@@ -313,8 +326,12 @@ class FakeInstance:
             self.fetched.append(Received(path, dict(request.headers), b""))
         if not self._authorized(request):
             return web.Response(status=401)
+        if path in self.redirects:
+            return web.Response(status=302, headers={"Location": self.redirects[path]})
         if path in self.gone:
             return web.Response(status=410)
+        if path in self.statuses:
+            return web.Response(status=self.statuses[path])
         if path in self.files:
             data, content_type = self.files[path]
             return web.Response(body=data, headers={"Content-Type": content_type})
@@ -353,6 +370,36 @@ async def running(count: int = 1, host: str = "127.0.0.1") -> AsyncIterator[list
     finally:
         for inst in started:
             await inst.close()
+
+
+class LoopbackNames(AbstractResolver):
+    """A resolver that answers 127.0.0.1 for the names it is given (in any spelling, the
+    way /etc/hosts would) and asks the system about every other name.
+
+    Given to the app under test (`make_instance(resolver=…)`), it makes a fake instance
+    reachable under a name such as `bücher.example`; the address guard still judges
+    every answer, and connections are real.
+    """
+
+    def __init__(self, *names: str) -> None:
+        self.names = {idna.encode(n, uts46=True).decode("ascii").lower() for n in names}
+        self.asked: list[str] = []
+        self._system = aiohttp.ThreadedResolver()
+
+    def __call__(self) -> LoopbackNames:
+        return self  # the app asks for a resolver per HTTP client; one serves them all
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        self.asked.append(host)
+        if host.lower() in self.names:
+            return [ResolveResult(hostname=host, host="127.0.0.1", port=port,
+                                  family=socket.AF_INET, proto=0,
+                                  flags=socket.AI_NUMERICHOST)]
+        return await self._system.resolve(host, port, family)
+
+    async def close(self) -> None:
+        pass  # shared by the app's clients; the system resolver holds nothing to release
 
 
 _RSA_POOL: list[keys.KeyPair] = []

@@ -238,7 +238,7 @@
     }
     var own = state.own[c.id];
     if (own && Date.parse(own.until) > Date.now()) ownActions(c, actions, own);
-    return el("article", { class: "fc-body", "aria-label": "Comment by " + a.name }, [
+    var shown = [
       head, main,
       files.length ? el("ul", { class: "fc-attachments" }, files.map(function (f) {
         var t = f.thumbnail, thumb = t && safeUrl(t.url);
@@ -254,8 +254,11 @@
           text: f.name || f.url.split("/").pop() || "attachment" }),
           f.media_type ? el("span", { class: "fc-media-type", text: " (" + f.media_type + ")" }) : null]);
       })) : null,
-      actions,
-    ]);
+    ];
+    // The author asked search engines not to index what they write (indexable: false).
+    if (c.nosnippet) shown = [el("div", { class: "fc-nosnippet", "data-nosnippet": true }, shown)];
+    return el("article", { class: "fc-body", "aria-label": "Comment by " + a.name },
+              shown.concat([actions]));
   }
   function comment(c) {
     var li = el("li", { class: "fc-comment " + (c.deleted ? "fc-deleted" : "fc-origin-" + c.origin) +
