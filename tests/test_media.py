@@ -542,9 +542,10 @@ async def test_names_of_no_image_fetch_nothing(make_instance, remote: FakeInstan
 async def test_a_domain_block_drops_the_images_it_served(
         make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
     """Given a commenter whose avatar and one emoji are served from another domain (a
-    CDN), when that domain is blocked, then the thread stops showing them at once, their
-    files answer 404, and nothing more is fetched from it, even by housekeeping; the
-    emoji served from the commenter's own server stays."""
+    CDN; the avatar's URL spells its host in other letters), when that domain is blocked,
+    then the thread stops showing them at once, their files answer 404, and nothing more
+    is fetched from it, even by housekeeping; the emoji served from the commenter's own
+    server stays."""
     from fedcomments.services import blocks
     from tests.helpers.fediverse import running
 
@@ -552,8 +553,10 @@ async def test_a_domain_block_drops_the_images_it_served(
     post = await add_post_via_api(fc)
     async with running(1, host="localhost") as [cdn]:
         nia = remote.actor("nia")
-        nia.extra = {"icon": {"type": "Image", "mediaType": "image/png",
-                              "url": cdn.serve_file("/nia.png", png(60, 60), "image/png")}}
+        # Her server spells the CDN's host in full-width letters: still the same host.
+        icon = cdn.serve_file("/nia.png", png(60, 60), "image/png").replace(
+            "localhost", "ｌｏｃａｌｈｏｓｔ")
+        nia.extra = {"icon": {"type": "Image", "mediaType": "image/png", "url": icon}}
         await remote_reply(fc, nia, post["ap_id"], publish=True, content="<p>:far: :near:</p>",
                            extra={"tag": [emoji_tag(cdn, "far", png(30, 30, (9, 9, 9))),
                                            emoji_tag(remote, "near")]})
