@@ -9,6 +9,8 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -413,6 +415,15 @@ _ADDRESS = re.compile(r"[^@\s<>,\"]+@[^@\s<>,\"]+")
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
+def _parses(address: str) -> bool:
+    """The email library reads `address` whole (else building every mail would fail)."""
+    try:
+        Address(addr_spec=address)
+    except (ValueError, IndexError, HeaderParseError):
+        return False
+    return True
+
+
 def _validate_notify(n: NotifySettings, source: str) -> None:
     where = f"{source}: [notify]"
     if not 0 <= n.smtp_port < 65536:
@@ -420,7 +431,7 @@ def _validate_notify(n: NotifySettings, source: str) -> None:
     if n.tls and n.starttls:
         raise ConfigError(f"{where} tls: choose tls (port 465) or starttls (587), not both")
     for key, value in (("from", n.sender), ("to", n.to)):
-        if value and not _ADDRESS.fullmatch(value):
+        if value and not (_ADDRESS.fullmatch(value) and _parses(value)):
             raise ConfigError(f"{where} {key}: not one email address: {value!r}")
     if (n.to or n.digest != "off") and not n.smtp_host:
         raise ConfigError(f"{where} to: mail needs smtp_host")
@@ -466,4 +477,5 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"{p}: config file is not UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-    return settings_from_mapping(data, source=str(p))
+    # Absolute: mails to the owner name this file in commands run from anywhere.
+    return settings_from_mapping(data, source=str(p.absolute()))

@@ -47,9 +47,23 @@ def decode_cursor(listing: str, cursor: str | None, shape: Sequence[type]) -> Ke
     except (binascii.Error, ValueError):
         raise error from None
     if (not isinstance(data, list) or len(data) != len(shape) + 1 or data[0] != listing
-            or not all(type(v) is t for v, t in zip(data[1:], shape, strict=True))):
+            or not all(type(v) is t and _storable(v)
+                       for v, t in zip(data[1:], shape, strict=True))):
         raise error
     return tuple(data[1:])
+
+
+def _storable(value: object) -> bool:
+    """A key part the database can compare: a 64-bit integer, or text that is valid
+    Unicode (JSON lets a hand-made cursor carry a lone surrogate or a 30-digit number)."""
+    if isinstance(value, int):
+        return -(1 << 63) <= value < (1 << 63)
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return False
+    return True
 
 
 def parse_limit(value: object, *, default: int = DEFAULT_PAGE, maximum: int = MAX_PAGE) -> int:

@@ -2,15 +2,62 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
-def permalink_spellings(permalink: str) -> tuple[str, str]:
-    """The spellings that name one blog post: without its #fragment, with and without the
-    trailing slash (the permalink as given first)."""
-    bare = permalink.split("#", 1)[0]
-    return bare, bare[:-1] if bare.endswith("/") else bare + "/"
+# Asked on every thread read that is not served from the cache: the few permalinks a blog
+# has are parsed once.
+@functools.lru_cache(maxsize=1024)
+def permalink_spellings(permalink: str) -> tuple[str, ...]:
+    """Every spelling that names the same blog post as `permalink` (the same
+    `permalink_key`) in the form posts are stored in (`canonical_permalink`): http and
+    https, with and without the trailing slash. The permalink as given (without its
+    #fragment) comes first, so a post stored under it before is found as it was."""
+    given = permalink.strip().split("#", 1)[0]
+    scheme, host, port, path, query = _permalink_parts(given)
+    if scheme not in ("http", "https") or not host:
+        return (given,)
+    slashes = ("/", "") if given.split("?", 1)[0].endswith("/") else ("", "/")
+    spellings = [given] + [_permalink_url(s, host, port, path + slash, query)
+                           for s in (scheme, "https" if scheme == "http" else "http")
+                           for slash in slashes]
+    return tuple(dict.fromkeys(spellings))
+
+
+def canonical_permalink(url: str) -> str:
+    """A permalink as posts are stored: scheme and host in lower case, no default port, no
+    user name and no #fragment (its trailing slash, path and query as given)."""
+    scheme, host, port, path, query = _permalink_parts(url)
+    if scheme not in ("http", "https") or not host:
+        return url.strip()
+    slash = "/" if url.strip().split("#", 1)[0].split("?", 1)[0].endswith("/") else ""
+    return _permalink_url(scheme, host, port, path + slash, query)
+
+
+def _permalink_parts(url: str) -> tuple[str, str, int | None, str, str]:
+    """(scheme, host, port, path, ?query) as every comparison of permalinks sees them:
+    lower case, a default port as None, the path without its trailing slash."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.scheme.lower(), host, None if port in (80, 443) else port,
+            parts.path.rstrip("/"), f"?{parts.query}" if parts.query else "")
+
+
+def _permalink_url(scheme: str, host: str, port: int | None, path: str, query: str) -> str:
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{netloc}{'' if port is None else f':{port}'}{path}{query}"
+
+
+def comment_on_blog(permalink: str, comment_id: int) -> str:
+    """Where a comment is read on the blog: under its post, at the anchor the widget and
+    the server's page both give it."""
+    return f"{permalink.split('#', 1)[0]}#comment-{comment_id}"
 
 
 @dataclass(frozen=True)
@@ -91,16 +138,11 @@ class Urls:
 def permalink_key(url: str) -> str:
     """What makes two spellings of a blog permalink the same post: the scheme (http and
     https), the host's case, a default port, a trailing slash and a #fragment do not count.
-    An import matches its posts to ours by this key."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").rstrip(".")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
-    path = parts.path.rstrip("/")
-    return f"//{netloc}{path}" + (f"?{parts.query}" if parts.query else "")
+    Every lookup of a post by permalink (`permalink_spellings`) and every import matches
+    by this key."""
+    _, host, port, path, query = _permalink_parts(url)
+    netloc = host if port is None else f"{host}:{port}"
+    return f"//{netloc}{path}{query}"
 
 
 def site_key(url: str) -> str:

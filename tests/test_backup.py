@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -133,3 +134,18 @@ async def test_restore_refuses_a_running_server_a_newer_schema_and_itself(
     assert done.code == 0, done.err
     listed = await run_cli("posts", "list", "--json", "--config", str(other))
     assert [p["url"] for p in listed.json()["posts"]] == ["https://blog.example/kept/"]
+
+
+async def test_backup_into_a_directory_is_refused_as_bad_input(make_instance: Any,
+                                                               tmp_path: Path) -> None:
+    """Given a backup target that is an existing directory, when backing up, then one line
+    naming the directory and exit code 2, and nothing is written beside it."""
+    fc: Instance = await make_instance()
+    config = write_config(fc, tmp_path)
+    directory = workdir(tmp_path, "backups")
+    before = sorted(os.listdir(tmp_path))
+    run = await run_cli("backup", str(directory), "--config", config)
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.count("\n") == 1 and "is a directory" in run.err
+    assert sorted(os.listdir(tmp_path)) == before
+    assert os.listdir(directory) == []

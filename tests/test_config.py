@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from fedcomments.cli import main
 from fedcomments.config import DEFAULT_BASE_URL, load_settings
 from fedcomments.errors import ConfigError
+from fedcomments.services import mail
 
 
 def test_defaults_without_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,6 +72,9 @@ def test_base_url_host_is_spelled_as_incoming_ids_are(tmp_path: Path) -> None:
         ('[notify]\ndigest = "weekly"\n', "[notify] digest: must be one of off, hourly"),
         ('[notify]\nto = "me@example.org"\n', "[notify] to: mail needs smtp_host"),
         ('[notify]\nsmtp_host = "h"\nfrom = "not an address"\n', "[notify] from: not one"),
+        # Addresses the email library cannot parse would fail every mail as it is built.
+        ('[notify]\nsmtp_host = "h"\nfrom = "a;b@example.org"\n', "[notify] from: not one"),
+        ('[notify]\nsmtp_host = "h"\nto = "me;you@example.org"\n', "[notify] to: not one"),
         ('[notify]\nsmtp_host = "smtp.example"\nsmtp_user = "u"\nsmtp_password = "p"\n',
          "[notify] smtp_password: would cross the network in clear text"),
         ('[notify]\nsmtp_host = "h"\ntls = true\nstarttls = true\n', "[notify] tls: choose"),
@@ -136,3 +141,18 @@ def test_notify_and_spam_keys(tmp_path: Path) -> None:
     example = load_settings(Path(__file__).parent.parent / "config.example.toml")
     assert not example.notify.mail and not example.notify.webhook_url
     assert not example.spam.enabled
+
+
+def test_config_named_by_a_relative_path_is_remembered_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given `--config fc.toml` in the blog's directory, the settings name the file by its
+    absolute path, so the approve/reject commands in the owner's mails work from any
+    directory."""
+    (tmp_path / "fc.toml").write_text('[notify]\nsmtp_host = "localhost"\nto = "me@example.org"\n')
+    monkeypatch.chdir(tmp_path)
+    s = load_settings("fc.toml")
+    assert s.source == str(tmp_path / "fc.toml")
+    command = mail.cli_command(s.source, "comments", "approve", "7")
+    assert command == f"fedcomments --config {tmp_path / 'fc.toml'} comments approve 7"
+    monkeypatch.chdir(tmp_path.parent)
+    assert load_settings(shlex.split(command)[2]).notify.to == "me@example.org"

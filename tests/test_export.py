@@ -79,6 +79,7 @@ async def test_export_then_import_gives_the_same_public_threads(
     out = tmp_path / "comments.json"
     run = await run_cli("export", "-o", str(out), "--config", write_config(fc, tmp_path))
     assert run.code == 0, run.err
+    assert out.stat().st_mode & 0o777 == 0o600  # it holds readers' email addresses
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert (doc["format"], doc["version"], doc["public_only"]) == ("fedcomments-export", 1,
                                                                   False)
@@ -140,3 +141,55 @@ async def test_public_only_export_holds_what_the_public_sees_and_no_email(
     assert "@example.org" not in run.out
     bad = await run_cli("export", "--post", "nope", "--config", write_config(fc, tmp_path))
     assert (bad.code, bad.out) == (2, "") and "no post 'nope'" in bad.err
+
+
+async def test_a_deleted_post_stays_deleted_when_its_export_is_imported(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given a blog with a reader's comment on each of two posts, one of which the owner
+    deleted (its thread answers 410), when exported and imported into a second server,
+    then that server's thread of the deleted post answers 410 too, and an export with
+    --public-only holds no comment of it."""
+    fc: Instance = await make_instance(moderation={"policy": "none"},
+                                       comments={"min_form_seconds": 0})
+    config = write_config(fc, tmp_path)
+    for slug in ("kept", "gone"):
+        post = await add_post_via_api(fc, slug)
+        resp = await post_local(fc, post["id"], name="Reader", text=f"On {slug}")
+        assert resp.status == 201, await resp.text()
+    assert (await run_cli("posts", "delete", "gone", "--config", config)).code == 0
+    gone = "https://blog.example/gone/"
+    resp = await fc.session.get(f"{fc.url}/api/v1/thread", params={"url": gone})
+    assert resp.status == 410
+
+    public = await run_cli("export", "--public-only", "--config", config)
+    assert public.code == 0, public.err
+    assert [c["post"] for c in public.json()["comments"]] == ["https://blog.example/kept/"]
+
+    out = tmp_path / "comments.json"
+    assert (await run_cli("export", "-o", str(out), "--config", config)).code == 0
+    other: Instance = await make_instance()
+    run = await run_cli("import", "fedcomments", str(out), "--json", "--config",
+                        write_config(other, workdir(tmp_path, "b")))
+    assert run.code == 0, run.err
+    assert [c["content"] for c in (await thread(other, url="https://blog.example/kept/"))[
+        "comments"]] == ["<p>On kept</p>"]
+    resp = await other.session.get(f"{other.url}/api/v1/thread", params={"url": gone})
+    assert resp.status == 410
+
+
+async def test_importing_a_servers_own_export_into_it_changes_nothing(
+        make_instance: Any, remote: FakeInstance, tmp_path: Path) -> None:
+    """Given a blog with readers' comments, the owner's answer, fediverse replies and an
+    imported comment, when its own export is imported back into it, then every comment is
+    found already here and nothing at all changes (no second copy of any comment)."""
+    fc: Instance = await make_instance(moderation={"policy": "none"},
+                                       comments={"min_form_seconds": 0})
+    await _blog_with_everything(fc, remote, workdir(tmp_path, "a"))
+    config = write_config(fc, tmp_path)
+    out = tmp_path / "comments.json"
+    assert (await run_cli("export", "-o", str(out), "--config", config)).code == 0
+    before = await database_state(fc.rt)
+    run = await run_cli("import", "fedcomments", str(out), "--json", "--config", config)
+    assert run.code == 0, run.err
+    assert (run.json()["imported"], run.json()["existing"]) == (0, 6)
+    assert await database_state(fc.rt) == before

@@ -240,6 +240,35 @@ async def test_feed_on_private_address_needs_the_owner_to_say_so(
     assert len(await post_service.list_posts(opened.rt)) == 2
 
 
+HOSTILE_RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>B</title>
+<item><guid>g1</guid><title>Kept</title><link>/kept/</link></item>
+<item><guid>g1</guid><title>Same guid again</title><link>/other/</link></item>
+<item><guid>g2</guid><title>&lt;script&gt;alert(1)&lt;/script&gt;Scripted</title>
+ <link>javascript:alert(1)</link></item>
+<item><guid>g3</guid><title>&lt;img src=x onerror=alert(1)&gt;Marked up</title>
+ <link>/marked/</link><description>&lt;script&gt;alert(2)&lt;/script&gt;Fine.</description></item>
+</channel></rss>"""
+
+
+async def test_duplicate_and_hostile_entries_are_skipped_and_reported(
+        make_instance: Any, static_blog: StaticBlog) -> None:
+    """Given a feed listing one guid twice, an entry linking to javascript: and one
+    whose title and summary carry markup, when it is synced, then the first of the
+    twins is added and the second reported as skipped (not silently dropped), the
+    javascript: entry is skipped, and the markup is gone from the stored post."""
+    static_blog.raw = HOSTILE_RSS
+    fc = await start_with_feed(make_instance, [static_blog.url + "/index.xml"])
+    [outcome] = await feed_sync.sync_feeds(fc.rt, dry_run=True)
+    assert sorted(e.title for e in outcome.of("added")) == ["Kept", "Marked up"]
+    skipped = {e.title: e.reason for e in outcome.of("skipped")}
+    assert skipped == {"Same guid again": "the same id as an earlier entry of the feed",
+                       "Scripted": "no http(s) link to the post"}
+    [outcome] = await feed_sync.sync_feeds(fc.rt)
+    assert len(outcome.entries) == 4
+    marked = (await posts_by_url(fc))[static_blog.permalink("marked")]
+    assert (marked.title, marked.summary) == ("Marked up", "Fine.")
+
+
 async def test_oversized_and_non_feed_documents_fail_and_store_nothing(
         make_instance: Any, static_blog: StaticBlog) -> None:
     """Given a feed URL that serves more than the size cap, then an HTML page, when it is

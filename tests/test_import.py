@@ -374,3 +374,129 @@ def test_large_exports_are_parsed_in_bounded_memory(tmp_path: Path) -> None:
     assert dpath.stat().st_size > 20_000_000
     count, grew = _read_in_child("disqus", dpath)
     assert count == 20_000 and grew < 16_000, grew
+
+
+async def test_a_post_an_import_creates_is_the_one_the_blog_names_in_its_own_spelling(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given a Disqus export whose thread was loaded as http://Blog.Example/hello (no
+    slash), when it is imported and the blog, served over https with trailing slashes,
+    then asks for the thread and registers the post, then the widget finds the imported
+    comment and the registration updates that post instead of making a second one."""
+    fc: Instance = await make_instance()
+    export = write_disqus(tmp_path / "disqus.xml", "myblog",
+                          [DsqThread("11", "http://Blog.Example/hello", "Hello")],
+                          [DsqPost("101", "11", "Ada", "2014-03-01T10:00:00Z", "<p>Hi</p>")])
+    report = await _import(fc, tmp_path, "disqus", str(export))
+    assert (report["imported"], report["posts_created"]) == (1, 1)
+
+    data = await thread(fc, url="https://blog.example/hello/")
+    assert [c["author"]["name"] for c in data["comments"]] == ["Ada"]
+    registered = await add_post_via_api(fc, "hello", expect=200)
+    assert registered["id"] == data["post"]["id"]
+    listed = await run_cli("posts", "list", "--json", "--config", write_config(fc, tmp_path))
+    assert [p["id"] for p in listed.json()["posts"]] == [registered["id"]]
+    assert (await thread(fc, url="https://blog.example/hello"))["count"] == 1
+
+
+async def test_a_comment_deleted_here_is_not_brought_back_by_a_newer_export(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given an imported WordPress thread whose second comment the admin deleted here,
+    when a newer export of the blog (the same comments and one new) is imported, then only
+    the new comment is added: the deleted one stays deleted, counted as skipped."""
+    fc: Instance = await make_instance()
+    config = write_config(fc, tmp_path)
+    old = [WpComment(1, "Ann", "2021-05-01 12:00:00", "Hello"),
+           WpComment(2, "Spammy", "2021-05-02 12:00:00", "Cheap pills, approved by mistake")]
+    item = WpItem(link="https://blog.example/post/", title="Post", comments=old)
+    await _import(fc, tmp_path, "wordpress",
+                  str(write_wxr(tmp_path / "old.xml", "https://blog.example", [item])))
+    listed = await run_cli("comments", "list", "--json", "--config", config)
+    [spam_id] = [c["id"] for c in listed.json()["comments"] if c["author"]["name"] == "Spammy"]
+    deleted = await run_cli("comments", "delete", str(spam_id), "--yes", "--config", config)
+    assert deleted.code == 0, deleted.err
+
+    item.comments = [*old, WpComment(3, "Bob", "2021-06-01 12:00:00", "Hi Ann", parent=1)]
+    newer = await _import(fc, tmp_path, "wordpress",
+                          str(write_wxr(tmp_path / "new.xml", "https://blog.example", [item])))
+    assert (newer["imported"], newer["existing"]) == (1, 1)
+    assert newer["skipped"] == {"deleted here before": 1}
+    data = await thread(fc, url="https://blog.example/post/")
+    assert _tree(data["comments"]) == [
+        ("Ann", "2021-05-01T12:00:00Z", [("Bob", "2021-06-01T12:00:00Z", [])])]
+
+
+async def test_comments_of_a_password_protected_post_are_not_made_public(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given a WordPress export with a published post and a password-protected one (whose
+    comments WordPress shows only to readers who give the password), when imported, then
+    the open post's comment is public and the protected post's comment is skipped,
+    counted, and shown nowhere."""
+    fc: Instance = await make_instance()
+    export = write_wxr(tmp_path / "blog.xml", "https://blog.example", [
+        WpItem(link="https://blog.example/open/", title="Open", post_id=1,
+               comments=[WpComment(1, "Ann", "2021-05-01 12:00:00", "Open reply")]),
+        WpItem(link="https://blog.example/family/", title="Family", post_id=2,
+               password="hunter2",
+               comments=[WpComment(2, "Aunt May", "2021-05-02 12:00:00", "Private news")])])
+    report = await _import(fc, tmp_path, "wordpress", str(export))
+    assert (report["imported"], report["skipped"]) == (1, {"post password-protected": 1})
+    everything = await run_cli("comments", "list", "--status", "all", "--json", "--config",
+                               write_config(fc, tmp_path))
+    assert [c["author"]["name"] for c in everything.json()["comments"]] == ["Ann"]
+    resp = await fc.get("/comments.atom", accept="application/atom+xml")
+    assert "Private news" not in await resp.text()
+
+
+def _wxr_with_content(path: Path, content_xml: str) -> Path:
+    """A WXR export of one post and one comment whose <wp:comment_content> holds
+    `content_xml` as written (not escaped)."""
+    comment = wxr_comment(WpComment(1, "Ann", "2021-05-01 12:00:00", "PLACEHOLDER"))
+    comment = comment.replace("<![CDATA[PLACEHOLDER]]>", content_xml)
+    with path.open("w", encoding="utf-8") as f:
+        f.write(wxr_head("https://blog.example"))
+        f.write(wxr_item_head(WpItem(link="https://blog.example/p/", title="P")))
+        f.write(comment + "\t</item>\n</channel>\n</rss>\n")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["wordpress", "disqus"])
+async def test_elements_nested_too_deep_are_refused_and_nothing_stored(
+        make_instance: Any, tmp_path: Path, fmt: str) -> None:
+    """Given an export whose comment holds elements nested 100 deep (a few hundred bytes
+    that, a million deep, take gigabytes to read), when imported, then one line on
+    stderr, exit code 2, and nothing stored."""
+    fc: Instance = await make_instance()
+    before = await database_state(fc.rt)
+    deep = "<x>" * 100 + "text" + "</x>" * 100
+    if fmt == "disqus":
+        path = write_disqus(tmp_path / "deep.xml", "f", [DsqThread("1", "https://b.example/",
+                                                                   "B")],
+                            [DsqPost("9", "1", "Ann", "2020-01-01T00:00:00Z", "Hi")])
+        body = path.read_text(encoding="utf-8").replace("<![CDATA[Hi]]>", deep)
+        path.write_text(body, encoding="utf-8")
+    else:
+        path = _wxr_with_content(tmp_path / "deep.xml", deep)
+    run = await run_cli("import", fmt, str(path), "--config", write_config(fc, tmp_path))
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.count("\n") == 1 and "nested more than 32 deep" in run.err
+    assert await database_state(fc.rt) == before
+
+
+async def test_a_comment_dated_only_in_the_blogs_local_time_gets_its_utc_time(
+        make_instance: Any, tmp_path: Path) -> None:
+    """Given a WordPress export of a blog two hours ahead of UTC (its post written at 14:00
+    local, 12:00 GMT) with a comment whose GMT date is 0000-00-00 00:00:00 (as comments
+    brought in by old importers are) and whose local date is 10:00, when imported, then
+    the comment is dated 08:00 UTC, like the one dated in both."""
+    fc: Instance = await make_instance()
+    export = write_wxr(tmp_path / "blog.xml", "https://blog.example", [WpItem(
+        link="https://blog.example/p/", title="P", date_gmt="2021-05-01 12:00:00",
+        date_local="2021-05-01 14:00:00", comments=[
+            WpComment(1, "Local only", "0000-00-00 00:00:00", "a",
+                      date_local="2021-05-03 10:00:00"),
+            WpComment(2, "Both", "2021-05-03 09:00:00", "b",
+                      date_local="2021-05-03 11:00:00")])])
+    await _import(fc, tmp_path, "wordpress", str(export))
+    data = await thread(fc, url="https://blog.example/p/")
+    assert {c["author"]["name"]: c["published"] for c in data["comments"]} == {
+        "Local only": "2021-05-03T08:00:00Z", "Both": "2021-05-03T09:00:00Z"}

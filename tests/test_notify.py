@@ -14,17 +14,19 @@ from typing import Any
 
 import pytest
 
-from fedcomments.services import moderation, notify
+from fedcomments.services import mail, moderation, notify
 from tests.conftest import Instance, InstanceFactory, bound_socket
 from tests.helpers.admin import count, run_cli, write_config
 from tests.helpers.fediverse import FakeInstance, activity, deliver
-from tests.helpers.notify import Mailbox, WebhookReceiver, notify_settings
+from tests.helpers.notify import FakeAkismet, Mailbox, WebhookReceiver, notify_settings
 from tests.helpers.peers import until, until_true
 from tests.helpers.posts import add_post_via_service
 from tests.helpers.reader import post_local, remote_reply, thread
 from tests.test_reader_pages import assert_valid_html5
 
 SECRET = "webhook-test-secret"
+#: How long finished mail, webhook and spam-service jobs are kept (README, Privacy).
+NOTICE_RETENTION_DAYS = 15
 
 
 @pytest.fixture
@@ -364,3 +366,172 @@ async def test_webhook_on_a_private_address_needs_the_owners_permission(
         else:
             assert row[0] == "failed" and "refused" in row[1]
             assert receiver.received == []
+
+
+async def test_line_breaks_in_names_and_titles_never_reach_a_mail_header(
+        make_instance: InstanceFactory, mailbox: Mailbox, remote: FakeInstance) -> None:
+    """Given mail to the owner, a fediverse author whose name carries CR/LF (or another
+    line separator) and a post title with a line break: the replies are stored and
+    acknowledged, each mail arrives with a one-line Subject, and no header is added."""
+    fc: Instance = await make_instance(moderation={"policy": "none"},
+                                       notify=notify_settings(mailbox))
+    post = await add_post_via_service(fc.rt, title="Line\nbreak\u2028title")
+    post_ap_id = (await thread(fc, id=str(post.id)))["post"]["ap_id"]
+    names = ["Mallory\r\nBcc: victim@example.org", "Eve\u2028X-Injected: yes", "Trudy\x85Z"]
+    for n, name in enumerate(names):
+        actor = remote.actor(f"user{n}")
+        actor.name = name
+        await remote_reply(fc, actor, post_ap_id, content=f"<p>Reply {n}.</p>")
+    mails = await mailbox.wait_for(len(names))
+    assert sorted(m.recipients[0] for m in mails) == ["owner@blog.test"] * len(names)
+    for m in mails:
+        assert "\n" not in m.subject and "\r" not in m.subject
+        assert m.message["Bcc"] is None and m.message["X-Injected"] is None
+    assert any("Mallory" in m.subject and "Bcc: victim@example.org" in m.subject
+               for m in mails)
+
+
+async def test_default_sender_on_an_ip_literal_host_is_a_valid_address(
+        make_instance: InstanceFactory, mailbox: Mailbox) -> None:
+    """Given no `from` and a server whose base URL is an IPv6 literal, the owner's mail
+    is still built (from fedcomments@[::1]) instead of raising in the inbox transaction."""
+    fc: Instance = await make_instance(server={"base_url": "http://[::1]:8080"},
+                                       notify=notify_settings(mailbox, **{"from": ""}))
+    env = notify.envelope(fc.rt, "owner@blog.test")
+    assert env.sender == "fedcomments@[::1]"
+    message = mail.digest(env, [], period="daily", now=fc.rt.now())
+    assert b"From: Test Blog <fedcomments@[::1]>" in message
+
+
+async def test_links_with_characters_outside_ascii_are_refused_cleanly(
+        make_instance: InstanceFactory, mailbox: Mailbox) -> None:
+    """Given a moderation, confirmation or unsubscribe link whose signature part was
+    replaced by non-ASCII text, each page answers 404 (not a server error) and nothing
+    changes."""
+    fc, post_id = await blog(make_instance, notify=notify_settings(mailbox))
+    held = await posted(fc, post_id, name="Ada", text="Held for now.")
+    for path in (f"moderate/{held['id']}.approve.9999999999.abcdefghijklmnop.%C3%A9t%C3%A9",
+                 "subscriptions/confirm/1.1700000000.%E2%82%AC", "unsubscribe/1.%C3%BF"):
+        if not path.startswith("subscriptions"):  # that page checks on POST only
+            page = await fc.session.get(f"{fc.url}/{path}")
+            assert page.status == 404, path
+        done = await fc.session.post(f"{fc.url}/{path}", headers={"Origin": fc.url})
+        assert done.status == 404, path
+    assert await count(fc, "SELECT COUNT(*) FROM comments WHERE status = 'pending'") == 1
+
+
+async def test_sent_mails_and_spam_reports_do_not_keep_readers_data(
+        make_instance: InstanceFactory, mailbox: Mailbox, receiver: WebhookReceiver,
+        remote: FakeInstance, tmp_path: Path) -> None:
+    """Given mail, a webhook and a spam service, a reader's comment (with their address
+    and IP) sends mails, events and a ham report; within housekeeping's hour the bodies of
+    the sent jobs are cleared while `deliveries list` still shows them (and a retry says
+    why it cannot), and after the retention the finished jobs and the spam service's copy
+    of the reader's data are gone; ActivityPub jobs stay (Update/Delete follow them)."""
+    akismet = await FakeAkismet().start()
+    try:
+        fc, post_id = await blog(
+            make_instance, policy="all",
+            notify=notify_settings(mailbox, webhook_url=receiver.url, webhook_secret=SECRET),
+            spam={"akismet_key": "k", "akismet_url": akismet.url})
+        alice = remote.actor("alice")
+        resp = await deliver(fc.session, alice, f"{fc.url}/inbox",
+                             activity(alice, "Follow", fc.rt.urls.actor))
+        assert resp.status == 202
+        held = await posted(fc, post_id, name="Ada", email="ada@example.org", notify="1",
+                            text="I love spam musubi")
+        undecided = await posted(fc, post_id, name="Bea", email="bea@example.org",
+                                 text="A kind remark.", wait=61)
+        await moderation.approve_comments(fc.rt, [held["id"]])
+        await until(lambda: len(akismet.named("submit-ham")) == 1, 10)
+
+        async def settled() -> bool:
+            return await count(fc, "SELECT COUNT(*) FROM deliveries "
+                                   "WHERE status = 'pending'") == 0
+
+        await until_true(settled, 10)
+        rows = await fc.rt.db.read.fetchall("SELECT id, kind, body FROM deliveries")
+        kinds = sorted(r[1] for r in rows)
+        assert {"activity", "mail", "webhook", "spam"} <= set(kinds)
+        sent = [r for r in rows if r[1] != "activity"]
+        assert any(b"ada@example.org" in bytes(r[2]) for r in sent)  # what must go
+        mail_job = next(r[0] for r in sent if r[1] == "mail")
+
+        fc.clock.advance(hours=1)
+
+        async def cleared() -> bool:
+            return await count(fc, "SELECT COUNT(*) FROM deliveries WHERE kind != 'activity' "
+                                   "AND length(body) > 0") == 0
+
+        await until_true(cleared, 10)
+        assert await count(fc, "SELECT COUNT(*) FROM deliveries WHERE kind = 'activity' "
+                               "AND length(body) > 0") == kinds.count("activity")
+        cfg = write_config(fc, tmp_path)
+        run = await run_cli("deliveries", "list", "--kind", "all", "--json", "--config", cfg)
+        assert run.code == 0, run.err
+        assert sorted(j["kind"] for j in run.json()["deliveries"]) == kinds
+        run = await run_cli("deliveries", "retry", str(mail_job), "--config", cfg)
+        assert run.code == 2 and "cleared" in run.err
+        checks = await count(fc, "SELECT COUNT(*) FROM spam_checks WHERE params != '{}'")
+        assert checks == 1  # the undecided comment's, kept for the owner's decision
+
+        fc.clock.advance(days=NOTICE_RETENTION_DAYS + 1)
+
+        async def pruned() -> bool:
+            return await count(fc, "SELECT COUNT(*) FROM deliveries "
+                                   "WHERE kind != 'activity'") == 0
+
+        await until_true(pruned, 10)
+        assert await count(fc, "SELECT COUNT(*) FROM deliveries") == kinds.count("activity")
+        assert await count(fc, "SELECT COUNT(*) FROM spam_checks WHERE params != '{}'") == 0
+        # Too late to report: rejecting it now asks nothing of the service.
+        await moderation.reject_comments(fc.rt, [undecided["id"]])
+        assert await count(fc, "SELECT COUNT(*) FROM deliveries WHERE kind = 'spam'") == 0
+    finally:
+        await akismet.close()
+
+
+async def test_a_confirmed_address_is_not_subscribed_by_someone_elses_comment(
+        make_instance: InstanceFactory, mailbox: Mailbox) -> None:
+    """Given a reader who confirmed their address for their own comment, when someone
+    else comments with that address and ticks the box, then replies to that comment are
+    not mailed to the reader (each subscription is confirmed by its own link: the
+    reader would otherwise get mail, with text the stranger chose, they never asked
+    for); a second comment of the reader asks again and, once confirmed, is mailed."""
+    fc, post_id = await blog(make_instance, policy="none",
+                             notify=notify_settings(mailbox, to=""))
+    mine = await posted(fc, post_id, name="Dee", email="dee@example.org", notify="1",
+                        text="My own comment.")
+    [confirm] = await mailbox.wait_for(1)
+    [confirm_url] = confirm.links("subscriptions/confirm")
+    done = await fc.session.post(confirm_url, headers={"Origin": fc.url})
+    assert done.status == 200
+
+    fc.clock.advance(days=2)
+    stranger = await posted(fc, post_id, name="Mallory", email="dee@example.org",
+                            notify="1", text="Not Dee at all.")
+    await posted(fc, post_id, name="Eve", text="Buy pills at pills.example!",
+                 parent=str(stranger["id"]), wait=61)
+    await posted(fc, post_id, name="Eve", text="An answer to Dee.", parent=str(mine["id"]),
+                 wait=61)
+    await until_true(lambda: _idle(fc), 10)
+    to_dee = mailbox.to("dee@example.org")
+    assert not any("Buy pills" in m.text for m in to_dee)
+    assert any("An answer to Dee." in m.text for m in to_dee)
+    # The stranger's subscription asked for its own confirmation, which Dee ignores.
+    asks = [m for m in to_dee if "Confirm" in m.subject]
+    assert len(asks) == 2 and asks[1].links("subscriptions/confirm") != [confirm_url]
+
+    # Dee's second comment asks too; once confirmed, replies to it are mailed.
+    fc.clock.advance(days=2)
+    second = await posted(fc, post_id, name="Dee", email="dee@example.org", notify="1",
+                          text="Another of mine.")
+    await until_true(lambda: _idle(fc), 10)
+    ask = mailbox.to("dee@example.org")[-1]
+    assert "Confirm" in ask.subject
+    [second_url] = ask.links("subscriptions/confirm")
+    assert (await fc.session.post(second_url, headers={"Origin": fc.url})).status == 200
+    await posted(fc, post_id, name="Eve", text="Welcome back, Dee.",
+                 parent=str(second["id"]), wait=61)
+    await until_true(lambda: _idle(fc), 10)
+    assert "Welcome back, Dee." in mailbox.to("dee@example.org")[-1].text

@@ -3,6 +3,8 @@ limit/cursor, each row exactly once however many there are."""
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -224,3 +226,42 @@ def test_listing_everything_runs_in_bounded_memory(tmp_path: Path) -> None:
     assert one_page[0] == everything[0] == 0
     # Every row at once would take over 60 MB more; a page at a time stays near one page.
     assert everything[1] < one_page[1] + 16_000, (one_page, everything)
+
+
+def _forged(listing: str, *parts: str) -> str:
+    """A cursor of `listing` as a client could write it by hand: JSON text, base64url."""
+    raw = "[" + ",".join([json.dumps(listing), *parts]) + "]"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+#: Each listing's sort key, forged: a number past SQLite's 64-bit integers and a lone
+#: surrogate (valid JSON, but no UTF-8 text) in place of the key's parts.
+FORGED = {
+    "posts": [('"2020-01-01"', "1" + "0" * 30), (r'"\ud800"', "1")],
+    "comments": [('"2020-01-01"', "-1" + "0" * 30), (r'"\ud800"', "1")],
+    "followers": [('"2020-01-01"', "1" + "0" * 30), (r'"\udfff"', "1")],
+    "reports": [('"2020-01-01"', "1" + "0" * 30), (r'"\ud800"', "1")],
+    "deliveries": [("1" + "0" * 30,)],
+    "domains": [(r'"\ud800"',)],
+    "actors": [(r'"\ud800"',)],
+}
+
+
+async def test_a_forged_cursor_is_bad_input_not_a_server_error(make_instance: Any,
+                                                               tmp_path: Path) -> None:
+    """Given cursors forged by hand with the right listing name but an integer SQLite
+    cannot hold or a string that is not valid Unicode, when any listing is asked for the
+    page after them, then the admin API answers 400 naming `cursor` and the CLI exits 2
+    with one line, instead of an internal error."""
+    fc: Instance = await make_instance(federation={"delivery_worker": False})
+    await _one_of_each(fc, 1)
+    config = write_config(fc, tmp_path)
+    for name, forged in FORGED.items():
+        for parts in forged:
+            cursor = _forged(name, *parts)
+            resp = await fc.admin("GET", f"/api/v1/admin/{name}", params={"cursor": cursor})
+            assert resp.status == 400, (name, parts, await resp.text())
+            assert (await resp.json())["field"] == "cursor"
+            run = await run_cli(name, "list", "--cursor", cursor, "--config", config)
+            assert (run.code, run.out) == (2, ""), (name, parts, run.err)
+            assert run.err.count("\n") == 1 and "cursor" in run.err

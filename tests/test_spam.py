@@ -89,6 +89,29 @@ async def test_reader_comments_are_checked_and_spam_is_held(
     assert public == [ham["comment"]["id"]]
 
 
+async def test_an_edit_is_checked_like_a_new_comment(
+        make_instance: InstanceFactory, akismet: FakeAkismet) -> None:
+    """Given a spam service and a reader comment it judged ham (published at once), when
+    its author edits it into spam within the edit window, then the new text is checked
+    too: the comment goes back to moderation with the verdict shown, out of the thread."""
+    fc, post_id = await blog(make_instance, akismet)
+    ham = await posted(fc, post_id, name="Ada", email="ada@example.org",
+                       text="A kind remark.")
+    assert ham["pending"] is False
+    url = f"{fc.url}/api/v1/comments/{ham['comment']['id']}"
+    edited = await fc.session.patch(url, json={"text": "Cheap spam pills here"}, headers={
+        "X-Comment-Secret": ham["secret"], "Origin": fc.url, "User-Agent": "Edit/1.0"})
+    assert edited.status == 200, await edited.text()
+    checks = akismet.named("comment-check")
+    assert [c["comment_content"] for c in checks] == ["A kind remark.",
+                                                      "Cheap spam pills here"]
+    assert (checks[1]["comment_author_email"], checks[1]["user_agent"]) == (
+        "ada@example.org", "Edit/1.0")
+    assert await status_of(fc, ham["comment"]["id"]) == "pending"
+    assert (await shown(fc, ham["comment"]["id"]))["spam"] == "spam"
+    assert (await thread(fc, id=str(post_id)))["comments"] == []
+
+
 async def test_approving_reports_ham_and_rejecting_reports_spam(
         make_instance: InstanceFactory, akismet: FakeAkismet) -> None:
     """Given comments the service judged, approving a held one sends submit-ham and

@@ -4,6 +4,7 @@ database, and put a copy back."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,10 @@ async def export(args: argparse.Namespace) -> int:
     if args.output and args.output != "-":
         try:
             # The CLI's own event loop serves nothing else: a blocking open is harmless.
-            target = open(args.output, "w", encoding="utf-8")  # noqa: SIM115, ASYNC230
+            # Owner-only, like the database: an export holds readers' email addresses.
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+            target = open(fd, "w", encoding="utf-8")  # noqa: SIM115, ASYNC230
         except OSError as exc:
             raise InvalidInput(f"--output: cannot write {args.output}: "
                                f"{exc.strerror or exc}") from None

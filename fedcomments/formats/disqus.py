@@ -14,7 +14,14 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from fedcomments.formats.records import BadExport, CommentRecord, PostRecord, Records, Skipped
+from fedcomments.formats.records import (
+    MAX_XML_DEPTH,
+    BadExport,
+    CommentRecord,
+    PostRecord,
+    Records,
+    Skipped,
+)
 from fedcomments.model import ImportKey
 
 SOURCE = "disqus"
@@ -65,6 +72,8 @@ def _read(f: IO[bytes], where: str) -> Iterator[CommentRecord | Skipped]:
                                     f"<{elem.tag.rsplit('}', 1)[-1]}>, not <disqus>")
                 root = elem
             depth += 1
+            if depth > MAX_XML_DEPTH:
+                raise BadExport(f"{where}: elements nested more than {MAX_XML_DEPTH} deep")
             continue
         depth -= 1
         if depth != 1 or root is None:

@@ -145,7 +145,8 @@ def _post(data: dict[str, Any], where: str) -> tuple[PostRecord, tuple[ReactionR
     url = _str(data, "url", where, required=True)
     assert url is not None
     post = PostRecord(permalink=url, title=_str(data, "title", where) or url,
-                      published=_date(data, "published", where))
+                      published=_date(data, "published", where),
+                      deleted=_date(data, "deleted", where))
     return post, _reactions(data.get("reactions", []), where)
 
 

@@ -19,6 +19,13 @@ STATUSES = ("approved", "pending", "rejected", "spam", "trash", "deleted")
 KINDS = ("comment", "pingback", "trackback", "webmention")
 
 
+#: How deep an export's elements may nest: WordPress's WXR nests six deep (rss, channel,
+#: item, wp:comment, wp:commentmeta, wp:meta_value), Disqus's four. A crafted file nested
+#: deeper makes the XML reader hold every open element (2 million of them, 14 MB of
+#: file, took 580 MB), so it is refused as soon as it passes this depth.
+MAX_XML_DEPTH = 32
+
+
 class BadExport(InvalidInput):
     """The file is not the export it was said to be, or is malformed."""
 
@@ -33,6 +40,9 @@ class PostRecord:
     permalink: str
     title: str
     published: datetime | None = None
+    #: When the post was deleted where it comes from (fedcomments exports only): a post
+    #: created for it is created deleted.
+    deleted: datetime | None = None
 
 
 @dataclass(frozen=True)

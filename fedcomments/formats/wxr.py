@@ -5,7 +5,7 @@ is parsed, so memory stays small whatever the size of the file."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +15,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from fedcomments.formats.records import (
+    MAX_XML_DEPTH,
     BadExport,
     CommentRecord,
     PostRecord,
@@ -66,6 +67,8 @@ def _read(f: IO[bytes], where: str) -> Iterator[CommentRecord | Skipped]:
                 raise BadExport(f"{where}: not a WordPress export (WXR): the document is "
                                 f"<{_name(elem.tag)}>, not <rss>")
             stack.append(elem)
+            if len(stack) > MAX_XML_DEPTH:
+                raise BadExport(f"{where}: elements nested more than {MAX_XML_DEPTH} deep")
             continue
         stack.pop()
         depth, name = len(stack), _name(elem.tag)
@@ -100,6 +103,20 @@ def _date(value: str) -> datetime | None:
         return None
 
 
+def _local(value: str, item: dict[str, str]) -> datetime | None:
+    """A time in the blog's own time zone (WordPress's comment_date, all that comments
+    brought in by some old importers have: their GMT date is 0000-00-00) in UTC. WXR does
+    not name the zone; the post's two dates give its offset (the DST of the post's day).
+    Without them (or with an offset no time zone has) the time is taken as UTC."""
+    local = _date(value)
+    post_local, post_gmt = _date(item.get("wp:post_date", "")), _date(item.get(
+        "wp:post_date_gmt", ""))
+    if local is None or post_local is None or post_gmt is None:
+        return local
+    offset = post_local - post_gmt
+    return local - offset if abs(offset) <= timedelta(hours=14) else local
+
+
 def _post(item: dict[str, str]) -> PostRecord | None:
     link = item.get("link", "")
     if not link.lower().startswith(("https://", "http://")):
@@ -122,11 +139,14 @@ def _comment(elem: Element, item: dict[str, str], site: str | None, where: str
                         "channel's address)")
     if item.get("wp:status", "publish") not in _PUBLIC:
         return Skipped("post not published")
+    if item.get("wp:post_password"):
+        # WordPress shows these comments only to readers who give the post's password.
+        return Skipped("post password-protected")
     post = _post(item)
     if post is None:
         return Skipped("post without a permalink")
     published = (_date(fields.get("wp:comment_date_gmt", "").strip())
-                 or _date(fields.get("wp:comment_date", "").strip()))
+                 or _local(fields.get("wp:comment_date", "").strip(), item))
     if published is None:
         raise BadExport(f"{where}: comment {comment_id} has no valid date")
     parent = fields.get("wp:comment_parent", "0").strip()

@@ -22,6 +22,7 @@ from fedcomments.services.thread_json import Authors, comment_fields
 from fedcomments.store import posts as post_store
 from fedcomments.store import threads as thread_store
 from fedcomments.store.rows import ts
+from fedcomments.urls import comment_on_blog
 
 #: Comments a feed carries, newest first (feed readers keep what they saw).
 FEED_SIZE = 50
@@ -57,8 +58,7 @@ def _entry(rt: Runtime, node: dict[str, Any], post_title: str, permalink: str) -
     return atom.Entry(
         id=node["ap_id"] or rt.urls.comment(node["id"]),
         title=f"{name} on “{post_title}”",
-        # The comment in place under the post on the blog, where the widget anchors it.
-        link=f"{permalink.split('#', 1)[0]}#comment-{node['id']}",
+        link=comment_on_blog(permalink, node["id"]),
         author=atom.Person(name, author.get("url") or author.get("website")),
         published=published, updated=node["updated"] or published,
         content_html=node["content"] or "", summary=node["summary"],

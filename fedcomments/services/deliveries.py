@@ -5,6 +5,7 @@ the hook that tells the queue a remote host is alive."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,13 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 #: How often the worker logs the summary line while something is failing.
 SUMMARY_INTERVAL = timedelta(minutes=5)
+#: Finished mails, webhook events and spam-service calls are deleted this long after they
+#: finished: long enough to see and retry a failure after a holiday, no longer, since their
+#: bodies hold readers' addresses, IPs and words (the Akismet plugin for WordPress keeps
+#: what it sent for 15 days too). The bodies of the delivered ones are cleared at once.
+NOTICE_RETENTION = timedelta(days=15)
+#: Notices deleted per transaction, so a large backlog never holds the writer long.
+PRUNE_BATCH = 1000
 
 
 def parse_status(value: str | None) -> DeliveryStatus | None:
@@ -98,6 +106,9 @@ async def retry(rt: Runtime, job_id: int) -> DeliveryJob:
         if job.status is DeliveryStatus.PENDING:
             raise InvalidInput(f"delivery {job_id} is already pending (next attempt "
                                f"{job.next_attempt_at.isoformat()})", field="id")
+        if job.kind is not JobKind.ACTIVITY and await queue.body_cleared(tx, job_id):
+            raise InvalidInput(f"delivery {job_id} was delivered and its content cleared "
+                               "(readers' data is not kept once sent)", field="id")
         await queue.reset_hosts(tx, [job.host])
         [retried] = await queue.retry(tx, [job_id], rt.now())
     return retried
@@ -110,6 +121,27 @@ async def retry_failed(rt: Runtime) -> list[DeliveryJob]:
         retried = await queue.retry(tx, ids, rt.now())
         await queue.reset_hosts(tx, {j.host for j in retried})
     return retried
+
+
+@dataclass(frozen=True)
+class NoticesForgotten:
+    cleared: int
+    pruned: int
+
+
+async def forget_notices(rt: Runtime) -> NoticesForgotten:
+    """Housekeeping: clear the bodies of delivered mails, webhook events and spam reports,
+    and delete those that finished more than NOTICE_RETENTION ago (ActivityPub jobs stay:
+    an Update or Delete follows its Create to the same inboxes)."""
+    async with rt.db.transaction() as tx:
+        cleared = await queue.clear_sent_notices(tx)
+    before = rt.now() - NOTICE_RETENTION
+    pruned, removed = 0, PRUNE_BATCH
+    while removed == PRUNE_BATCH:
+        async with rt.db.transaction() as tx:
+            removed = await queue.prune_notices(tx, before, PRUNE_BATCH)
+        pruned += removed
+    return NoticesForgotten(cleared, pruned)
 
 
 def job_json(job: DeliveryJob) -> dict[str, Any]:

@@ -50,7 +50,8 @@ async def export_json(rt: Runtime, *, post: str | None = None, public_only: bool
     site = site_key(rt.urls.base_url)
     after, first = 0, True
     while page := await export_store.comments_after(
-            rt.db.read, after, PAGE, post_id=only.id if only else None, public_only=public_only):
+            rt.db.read, after, PAGE, post_id=only.id if only else None, public_only=public_only,
+            now=now):
         by_comment: dict[int, list[ExportedReaction]] = defaultdict(list)
         for r in await export_store.reactions_of(
                 rt.db.read, comment_ids=[e.comment.id for e in page]):

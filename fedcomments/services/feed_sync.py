@@ -171,12 +171,12 @@ async def poll_feed(rt: Runtime, feed: FeedSettings, clients: FeedClients, *,
         else:
             parsed = await asyncio.to_thread(parse_feed, doc.body, doc.url,
                                              doc.headers.get("Content-Type", ""))
-            entries = _unique(parsed.entries)
+            entries, twins = _unique(parsed.entries)
             # Oldest first, so followers see the posts in the order they were written.
             outcomes = [await _apply(rt, feed.url, e, added_at, first, dry_run)
                         for e in reversed(entries)]
             outcome = FeedOutcome(feed.url, "ok", first, parsed.format,
-                                  entries=list(reversed(outcomes)))
+                                  entries=[*reversed(outcomes), *twins])
     except Exception as exc:  # a feed's boundary: the other feeds still get their turn
         if not isinstance(exc, FedcommentsError):
             log.exception("reading feed %s failed", feed.url)
@@ -222,15 +222,19 @@ async def _failed(rt: Runtime, feed: FeedSettings, error: str, before: int) -> N
         log.debug("feed %s still cannot be read (%s)", feed.url, error)
 
 
-def _unique(entries: tuple[FeedEntry, ...]) -> list[FeedEntry]:
+def _unique(entries: tuple[FeedEntry, ...]) -> tuple[list[FeedEntry], list[EntryOutcome]]:
+    """The entries with distinct ids (the first of each, as feed readers keep it), and
+    the later twins reported as skipped."""
     seen: set[str] = set()
-    out = []
+    out, twins = [], []
     for entry in entries:
         if entry.id and entry.id in seen:
+            twins.append(EntryOutcome("skipped", entry.id, entry.permalink, entry.title,
+                                      reason="the same id as an earlier entry of the feed"))
             continue
         seen.add(entry.id)
         out.append(entry)
-    return out
+    return out, twins
 
 
 def fingerprint(entry: FeedEntry) -> str:

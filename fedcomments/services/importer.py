@@ -51,7 +51,7 @@ from fedcomments.store import posts as post_store
 from fedcomments.store.actors import ActorFields
 from fedcomments.store.comments import NewComment
 from fedcomments.store.conn import Conn
-from fedcomments.urls import permalink_key
+from fedcomments.urls import permalink_key, site_key
 
 log = logging.getLogger("fedcomments.import")
 
@@ -115,6 +115,8 @@ class _Pass:
     created: set[int] = field(default_factory=set)
     #: Fediverse actors' row ids (a cache, emptied when it grows large).
     actors: dict[str, int] = field(default_factory=dict)
+    #: This server as the site of its own export's keys.
+    site: str = ""
 
 
 async def import_records(rt: Runtime, source: str, records: RecordSource,
@@ -141,7 +143,7 @@ async def _run(rt: Runtime, source: str, records: RecordSource, options: ImportO
     report = ImportReport(source=source, dry_run=options.dry_run)
     index = {permalink_key(link): post_id
              for post_id, link in await post_store.all_permalinks(rt.db.read)}
-    state = _Pass(rt, options, report, index)
+    state = _Pass(rt, options, report, index, site=site_key(rt.urls.base_url))
     stream = records()
     try:
         while batch := await asyncio.to_thread(_take, stream, BATCH):
@@ -206,6 +208,12 @@ async def _comment(state: _Pass, conn: Conn, c: CommentRecord) -> None:
     if await import_store.by_key(conn, c.key) is not None:
         report.existing += 1
         return
+    if await import_store.deleted_here(conn, c.key):
+        report.skipped["deleted here before"] += 1
+        return
+    if await _here_already(state, conn, c):
+        report.existing += 1
+        return
     if c.ap_id and c.origin == "remote":
         tombstoned, known = await comment_store.object_state(conn, c.ap_id)
         if known is not None:
@@ -242,6 +250,17 @@ async def _comment(state: _Pass, conn: Conn, c: CommentRecord) -> None:
     report.reactions += await _reactions(state, conn, c.reactions, post_id, comment_id)
 
 
+async def _here_already(state: _Pass, conn: Conn, c: CommentRecord) -> bool:
+    """Whether `c` is one of this server's own comments (its export imported back here):
+    its key names this server and the comment under that id is on the same post, from the
+    same time (ids of deleted comments can be taken again)."""
+    if (c.key.source, c.key.site) != (fedjson.SOURCE, state.site) or not c.key.id.isdigit():
+        return False
+    here = await import_store.post_and_time(conn, int(c.key.id))
+    return here is not None and here == (state.posts.get(permalink_key(c.post.permalink)),
+                                         c.published)
+
+
 def _status(c: CommentRecord) -> CommentStatus:
     if c.status in ("spam", "trash", "rejected"):
         return CommentStatus.REJECTED
@@ -269,7 +288,8 @@ async def _post(state: _Pass, conn: Conn, post: PostRecord, first_comment: datet
         else:
             published = post.published or first_comment or state.rt.now()
             created = await post_service.add_imported_post(state.rt, conn, post.permalink,
-                                                           post.title, published)
+                                                           post.title, published,
+                                                           deleted_at=post.deleted)
             post_id = created.id
         state.posts[key] = post_id
         state.created.add(post_id)

@@ -39,6 +39,7 @@ from fedcomments.services import (
     media,
     notify,
     recheck,
+    spam,
     unblocked,
 )
 from fedcomments.store import actors as actor_store
@@ -231,11 +232,26 @@ async def _media_housekeeping(rt: Runtime) -> None:
                 "kept_bytes": swept.kept_bytes, "retried": swept.retried})
 
 
+async def _notice_housekeeping(rt: Runtime) -> None:
+    """Readers' data in sent mails, webhook events and spam reports, and the spam
+    service's copy of it, past their retention."""
+    try:
+        forgotten = await deliveries.forget_notices(rt)
+        params = await spam.forget_old_params(rt)
+    except Exception:  # a task boundary: log and try again next time
+        log.exception("forgetting sent notices failed")
+    else:
+        if forgotten.cleared or forgotten.pruned or params:
+            log.info("sent notices forgotten", extra={
+                "cleared": forgotten.cleared, "pruned": forgotten.pruned,
+                "spam_checks": params})
+
+
 async def housekeeping(rt: Runtime, interval: float = 1.0) -> None:
-    """Prune old inbox records at start and every PRUNE_INTERVAL of the runtime's clock,
-    queue the owner's digest when due (notify.periodic) and recheck stored remote replies
-    that are due (services/recheck.py), looking every `interval` seconds; runs until
-    cancelled."""
+    """Prune old inbox records (and sweep images, forget sent notices) at start and every
+    PRUNE_INTERVAL of the runtime's clock, queue the owner's digest when due
+    (notify.periodic) and recheck stored remote replies that are due (services/recheck.py),
+    looking every `interval` seconds; runs until cancelled."""
     last: datetime | None = None
     last_notify: datetime | None = None
     pacer = recheck.Pacer()
@@ -260,4 +276,5 @@ async def housekeeping(rt: Runtime, interval: float = 1.0) -> None:
                     log.info("inbox records pruned", extra={
                         "activities": pruned.activities, "tombstones": pruned.tombstones})
             await _media_housekeeping(rt)
+            await _notice_housekeeping(rt)
         await asyncio.sleep(interval)

@@ -37,7 +37,8 @@ def _check(secret: bytes, purpose: str, token: str, parts: int) -> list[str]:
     if len(token) > 300 or len(fields) != parts + 1:
         raise BadLink("this link is not valid")
     *claims, mac = fields
-    if not hmac.compare_digest(mac, _mac(secret, purpose, ".".join(claims))):
+    # Bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+    if not hmac.compare_digest(mac.encode(), _mac(secret, purpose, ".".join(claims)).encode()):
         raise BadLink("this link is not valid")
     return claims
 
@@ -78,17 +79,24 @@ def check_moderation(secret: bytes, token: str, now: datetime) -> ModerationClai
     return ModerationClaim(_number(comment), action, when, nonce)
 
 
-def confirm_token(secret: bytes, subscriber_id: int, now: datetime) -> str:
-    claims = f"{subscriber_id}.{int(now.timestamp())}"
+@dataclass(frozen=True)
+class ConfirmClaim:
+    subscriber_id: int
+    #: The comment whose replies the address asked to hear of.
+    comment_id: int
+
+
+def confirm_token(secret: bytes, subscriber_id: int, comment_id: int, now: datetime) -> str:
+    claims = f"{subscriber_id}.{comment_id}.{int(now.timestamp())}"
     return f"{claims}.{_mac(secret, 'confirm', claims)}"
 
 
-def check_confirm(secret: bytes, token: str, now: datetime) -> int:
-    subscriber, issued = _check(secret, "confirm", token, 2)
+def check_confirm(secret: bytes, token: str, now: datetime) -> ConfirmClaim:
+    subscriber, comment, issued = _check(secret, "confirm", token, 3)
     if now - datetime.fromtimestamp(_number(issued), now.tzinfo) > CONFIRM_LIFETIME:
         raise BadLink("this confirmation link has expired; tick the box with your next "
                       "comment to get a new one")
-    return _number(subscriber)
+    return ConfirmClaim(_number(subscriber), _number(comment))
 
 
 def unsubscribe_token(secret: bytes, subscriber_id: int) -> str:

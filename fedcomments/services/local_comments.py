@@ -269,6 +269,21 @@ async def _spam_check(rt: Runtime, post: ThreadPost, form: CommentForm, clean: _
         referrer=client.referer or "", reply=form.parent is not None, now=rt.now()))
 
 
+async def _edit_spam_check(rt: Runtime, comment: Comment, text: str, client: Client
+                           ) -> spam.Verdict | None:
+    """The spam service's word on an edited text (a comment judged ham must not be
+    turned into spam afterwards)."""
+    if not spam.enabled(rt):
+        return None
+    post = await post_store.by_id(rt.db.read, comment.post_id)
+    email = await local_store.author_email(rt.db.read, comment.id)
+    return await spam.check(rt, spam.reader_params(
+        post.permalink if post else "", name=comment.author_name or "", email=email,
+        website=comment.author_website, text=text, ip=client.ip,
+        user_agent=client.user_agent, referrer=client.referer or "",
+        reply=comment.parent_id is not None, now=rt.now()))
+
+
 async def _word_of(rt: Runtime, tx: Conn, comment_id: int, post_id: int, form: CommentForm,
                    clean: _Clean, verdict: spam.Verdict | None) -> None:
     """In the comment's transaction: the spam verdict, the reader's wish to hear of
@@ -326,12 +341,17 @@ async def edit_comment(rt: Runtime, comment_id: int, secret: str, text: Any,
         raise FormErrors({"text": "please write a comment"})
     if len(source) > limit:
         raise FormErrors({"text": f"at most {limit} characters (you wrote {len(source)})"})
+    # Asked before the transaction, as for a new comment: the new text is what will show.
+    verdict = await _edit_spam_check(rt, comment, source, client)
     # An edit must not slip past moderation what the original text would not have.
     hold = (rt.settings.moderation.policy == "all"
-            or html.count("<a ") > rt.settings.comments.max_links)
+            or html.count("<a ") > rt.settings.comments.max_links
+            or (verdict is not None and verdict.spam))
     async with rt.db.transaction() as tx:
         await local_store.update_text(tx, comment.id, content=html, source=source,
                                       updated_at=rt.now())
+        if verdict is not None:
+            await spam.record(rt, tx, comment.id, verdict)
         if hold and comment.status is CommentStatus.APPROVED:
             await comment_store.set_status(tx, comment.id, CommentStatus.PENDING)
             # Back in moderation: whoever received it must not keep the unreviewed text.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 import textwrap
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,12 +46,21 @@ class CommentFacts:
     spam: str | None = None
 
 
+def one_line(text: str) -> str:
+    """`text` fit for a header: every line break (CR, LF and the other separators Python
+    splits lines on) and control character becomes a space. A fediverse author's name is
+    theirs to choose; the email library refuses a header with a line break, and that
+    refusal must not fail the inbox write the mail is queued in."""
+    return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c
+                            for c in " ".join(text.splitlines())).split())
+
+
 def _message(env: Envelope, subject: str, body: str, now: datetime,
              unsubscribe: str | None = None) -> bytes:
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address(env.blog_name, addr_spec=env.sender)
+    msg["From"] = Address(one_line(env.blog_name), addr_spec=env.sender)
     msg["To"] = env.to
-    msg["Subject"] = subject
+    msg["Subject"] = one_line(subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid("fedcomments", domain=env.domain)
     # RFC 3834: robots and vacation responders must not answer.
@@ -129,7 +139,7 @@ def confirm_address(env: Envelope, *, post_title: str, confirm_url: str,
     subject = f"[{env.blog_name}] Confirm that you want mail about replies"
     body = (f"You (or someone using your address) commented on “{post_title}” and asked to "
             "hear of replies by mail.\n\n"
-            f"To get that mail, confirm your address:\n  {confirm_url}\n\n"
+            f"To get mail about replies to that comment, confirm:\n  {confirm_url}\n\n"
             "If it was not you, ignore this message: nothing will be sent. To never get "
             f"mail from this blog, unsubscribe:\n  {unsubscribe_url}\n")
     return _message(env, subject, body, now, unsubscribe=unsubscribe_url)

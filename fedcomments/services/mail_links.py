@@ -55,18 +55,16 @@ async def moderate_by_link(rt: Runtime, token: str) -> moderation.Outcome:
 
 
 async def confirm_subscription(rt: Runtime, token: str) -> bool:
-    """Confirm a reader's address; False when it was confirmed before."""
-    subscriber_id = links.check_confirm(notify.link_secret(rt), token, rt.now())
+    """Confirm that a reader wants mail about replies to the comment the link names;
+    False when it was confirmed before."""
+    claim = links.check_confirm(notify.link_secret(rt), token, rt.now())
     async with rt.db.transaction() as tx:
-        found = await notify_store.subscriber(tx, subscriber_id)
-        if found is None:
-            raise links.BadLink("this link is not valid")
-        if found.unsubscribed_at is not None and found.confirm_sent_at is not None and (
-                found.unsubscribed_at > found.confirm_sent_at):
-            # Unsubscribed after this request was sent: an old link must not undo it.
-            raise links.BadLink("this address was unsubscribed; tick the box with your next "
-                                "comment to subscribe again")
-        return await notify_store.confirm(tx, subscriber_id, rt.now())
+        done = await notify_store.confirm(tx, claim.subscriber_id, claim.comment_id, rt.now())
+    if done is None:
+        # Unsubscribing drops every subscription: an old link must not undo it.
+        raise links.BadLink("this subscription ended (unsubscribed, or the comment was "
+                            "removed); tick the box with your next comment to subscribe again")
+    return done
 
 
 async def check_unsubscribe(rt: Runtime, token: str) -> None:

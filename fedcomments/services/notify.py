@@ -19,11 +19,13 @@ from fedcomments.names import host_of
 from fedcomments.runtime import Runtime
 from fedcomments.services import links, mail
 from fedcomments.store import comments as comment_store
+from fedcomments.store import local_comments as local_store
 from fedcomments.store import notify as notify_store
 from fedcomments.store import posts as post_store
 from fedcomments.store import queue
 from fedcomments.store import spam as spam_store
 from fedcomments.store.conn import Conn
+from fedcomments.urls import comment_on_blog
 
 log = logging.getLogger("fedcomments.notify")
 
@@ -33,9 +35,9 @@ EVENTS = ("comment.created", "comment.held", "comment.approved", "comment.delete
 SIGNATURE_HEADER = "X-Fedcomments-Signature"
 EVENT_HEADER = "X-Fedcomments-Event"
 DIGEST_PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
-#: A reader's address gets at most one confirmation request this often (the form must
-#: not become a way to flood someone else's mailbox).
-CONFIRM_RESEND = timedelta(days=1)
+#: A reader's address gets at most this many confirmation requests a day (the form must
+#: not become a way to flood someone else's mailbox); each subscription needs its own.
+CONFIRMATIONS_PER_DAY = 3
 #: How often housekeeping looks for a digest that is due and prunes spent links.
 CHECK_INTERVAL = timedelta(minutes=1)
 OWNER_INBOX = "mail:owner"
@@ -68,7 +70,7 @@ def _author_line(c: Comment) -> str:
 
 
 def public_url(c: Comment, post: Post) -> str | None:
-    return f"{post.permalink}#comment-{c.id}" if c.is_public else None
+    return comment_on_blog(post.permalink, c.id) if c.is_public else None
 
 
 def facts(c: Comment, post: Post, spam: str | None = None) -> mail.CommentFacts:
@@ -94,7 +96,9 @@ def comment_payload(c: Comment, post: Post, spam: str | None) -> dict[str, Any]:
 def envelope(rt: Runtime, to: str) -> mail.Envelope:
     n = rt.settings.notify
     domain = host_of(rt.settings.server.base_url) or "localhost"
-    return mail.Envelope(sender=n.sender or f"fedcomments@{domain}", to=to,
+    # An IP address is written as a domain literal on the right of the @ (RFC 5321 4.1.3).
+    literal = f"[{domain}]" if ":" in domain or domain.replace(".", "").isdigit() else domain
+    return mail.Envelope(sender=n.sender or f"fedcomments@{literal}", to=to,
                          blog_name=rt.settings.actor.name, domain=domain)
 
 
@@ -251,25 +255,26 @@ async def follower_added(rt: Runtime, tx: Conn, actor: RemoteActor) -> None:
 
 async def subscribe_reader(rt: Runtime, tx: Conn, comment_id: int, email: str,
                            post: Post) -> None:
-    """Remember that the author of `comment_id` wants mail about replies; the first time
-    an address is seen (or after it unsubscribed) it is asked to confirm."""
+    """Remember that the author of `comment_id` wants mail about replies, once the
+    address confirms it (double opt-in for each subscription: a confirmed address does not
+    vouch for a comment someone else wrote with it)."""
     now = rt.now()
     sub = await notify_store.subscriber_for(tx, email, now)
     await notify_store.subscribe(tx, comment_id, sub.id, now)
-    if sub.confirmed or (sub.confirm_sent_at is not None
-                         and now - sub.confirm_sent_at < CONFIRM_RESEND):
+    sent = await notify_store.confirmations_since(tx, sub.id, now - timedelta(days=1))
+    if sent >= CONFIRMATIONS_PER_DAY:
         return
     secret = link_secret(rt)
     base = rt.settings.server.base_url
     unsubscribe = f"{base}/unsubscribe/{links.unsubscribe_token(secret, sub.id)}"
+    token = links.confirm_token(secret, sub.id, comment_id, now)
     env = envelope(rt, email)
     message = mail.confirm_address(
-        env, post_title=post.title,
-        confirm_url=f"{base}/subscriptions/confirm/{links.confirm_token(secret, sub.id, now)}",
+        env, post_title=post.title, confirm_url=f"{base}/subscriptions/confirm/{token}",
         unsubscribe_url=unsubscribe, now=now)
-    await _mail(rt, tx, f"confirm:{sub.id}:{int(now.timestamp())}",
-                f"mail:subscriber/{sub.id}", env, message, now)
-    await notify_store.confirmation_sent(tx, sub.id, now)
+    await _mail(rt, tx, f"confirm:{sub.id}:{comment_id}", f"mail:subscriber/{sub.id}", env,
+                message, now)
+    await notify_store.confirmation_sent(tx, sub.id, comment_id, now)
 
 
 async def _reply_mail(rt: Runtime, tx: Conn, reply: Comment, post: Post,
@@ -278,10 +283,10 @@ async def _reply_mail(rt: Runtime, tx: Conn, reply: Comment, post: Post,
     Fediverse authors hear of replies from their own instance, never from us."""
     if not rt.settings.notify.mail or reply.parent_id is None:
         return
-    sub = await notify_store.subscriber_of_comment(tx, reply.parent_id)
-    if sub is None or not sub.confirmed:
+    sub = await notify_store.confirmed_subscriber(tx, reply.parent_id)
+    if sub is None:
         return
-    if reply.origin is Origin.LOCAL and await notify_store.author_email(tx, reply.id) == (
+    if reply.origin is Origin.LOCAL and await local_store.author_email(tx, reply.id) == (
             sub.email):
         return  # answering oneself
     parent = await comment_store.by_id(tx, reply.parent_id)

@@ -19,6 +19,7 @@ from fedcomments.services import publish
 from fedcomments.store import posts as post_store
 from fedcomments.store import stats
 from fedcomments.store.conn import Conn
+from fedcomments.urls import canonical_permalink, permalink_spellings
 
 MAX_TITLE = 500
 MAX_SUMMARY = 5_000
@@ -61,7 +62,7 @@ def _clean_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _validated(data: PostInput) -> PostInput:
-    permalink = validate_url(data.permalink, "url")
+    permalink = canonical_permalink(validate_url(data.permalink, "url"))
     title = data.title.strip()
     if not title:
         raise InvalidInput("title: must not be empty", field="title")
@@ -117,7 +118,7 @@ async def add_post(rt: Runtime, data: PostInput, *, announce: bool = True,
     data = _validated(data)
     now = rt.now()
     async with rt.db.transaction() as tx:
-        existing = await post_store.by_permalink(tx, data.permalink)
+        existing = await post_store.by_permalinks(tx, permalink_spellings(data.permalink))
         if existing is not None:
             post = await _update(tx, existing, data, now)
             await publish.post_changed(rt, tx, existing, post)
@@ -166,9 +167,11 @@ async def _update(tx: Conn, existing: Post, data: PostInput, now: datetime) -> P
 
 
 async def add_imported_post(rt: Runtime, tx: Conn, permalink: str, title: str,
-                            published_at: datetime) -> Post:
+                            published_at: datetime, *, deleted_at: datetime | None = None
+                            ) -> Post:
     """Register a post an import names (from the export's own title and date), quietly:
-    it counts as announced already, so nothing is ever sent to the fediverse for it."""
+    it counts as announced already, so nothing is ever sent to the fediverse for it. A
+    post deleted where it comes from (`deleted_at`) is stored deleted (its thread 410)."""
     data = _validated(PostInput(permalink=permalink, title=title.strip()[:MAX_TITLE] or
                                 permalink, published_at=published_at))
     now = rt.now()
@@ -177,6 +180,8 @@ async def add_imported_post(rt: Runtime, tx: Conn, permalink: str, title: str,
         tx, slug=slug, permalink=data.permalink, ap_id=rt.urls.post(slug), title=data.title,
         summary="", content="", tags=(), image=None, published_at=published_at, now=now)
     await post_store.mark_federated(tx, post_id, now)
+    if deleted_at is not None:
+        await post_store.mark_deleted(tx, post_id, deleted_at)
     post = await post_store.by_id(tx, post_id)
     assert post is not None
     return post
@@ -192,8 +197,8 @@ async def update_post(rt: Runtime, ref: str, data: PostInput, *,
         if existing is None:
             raise NotFound(f"no post {ref!r}")
         if data.permalink != existing.permalink:
-            clash = await post_store.by_permalink(tx, data.permalink)
-            if clash is not None:
+            clash = await post_store.by_permalinks(tx, permalink_spellings(data.permalink))
+            if clash is not None and clash.id != existing.id:
                 raise InvalidInput(f"url: another post already has {data.permalink}", field="url")
             await post_store.set_permalink(tx, existing.id, data.permalink)
         post = await _update(tx, existing, data, rt.now())
@@ -222,7 +227,8 @@ async def _find(conn: Conn, ref: str) -> Post | None:
     if ref.isdigit():
         return await post_store.by_id(conn, int(ref))
     if ref.startswith(("http://", "https://")):
-        return await post_store.by_permalink(conn, ref) or await post_store.by_ap_id(conn, ref)
+        return (await post_store.by_permalinks(conn, permalink_spellings(ref))
+                or await post_store.by_ap_id(conn, ref))
     return await post_store.by_slug(conn, ref)
 
 

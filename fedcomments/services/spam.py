@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from fedcomments.ap.sanitize import plain_text
@@ -34,6 +34,10 @@ FORM = "application/x-www-form-urlencoded"
 _TYPE_REPLY = "reply"
 #: The params key that remembers the moderation policy's status for a queued check.
 _POLICY = "x_policy_status"
+#: What the service was asked of a comment (the reader's IP, address and browser) is kept
+#: this long for reporting the owner's decision, then forgotten, as the Akismet plugin for
+#: WordPress forgets what it sent after 15 days; a decision after that reports nothing.
+PARAMS_RETENTION = timedelta(days=15)
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,8 @@ async def report(rt: Runtime, tx: Conn, c: Comment, decision: CommentStatus) -> 
     if not enabled(rt):
         return
     found = await spam_store.get(tx, c.id)
-    if found is None or found.verdict == QUEUED or found.reported is not None:
+    if (found is None or found.verdict == QUEUED or found.reported is not None
+            or not found.params):
         return
     if decision is CommentStatus.APPROVED and c.status is not CommentStatus.PENDING:
         return
@@ -184,3 +189,10 @@ async def report(rt: Runtime, tx: Conn, c: Comment, decision: CommentStatus) -> 
                         body=urlencode(found.params).encode(), now=rt.now(),
                         kind=JobKind.SPAM)
     await spam_store.mark_reported(tx, c.id, what)
+
+
+async def forget_old_params(rt: Runtime) -> int:
+    """Housekeeping: forget what the service was asked of comments checked more than
+    PARAMS_RETENTION ago."""
+    async with rt.db.transaction() as tx:
+        return await spam_store.forget_params(tx, rt.now() - PARAMS_RETENTION)

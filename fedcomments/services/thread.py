@@ -195,8 +195,8 @@ class ThreadCache(thread_cache.ThreadCache[ThreadView]):
         return self._key[1]
 
 
-def _permalinks(ref: str) -> tuple[str, str]:
-    """The permalink as given (without a fragment), and with/without its trailing slash."""
+def _permalinks(ref: str) -> tuple[str, ...]:
+    """The spellings of a permalink that name one post (`urls.permalink_spellings`)."""
     return permalink_spellings(ref)
 
 

@@ -36,6 +36,9 @@ def backup(database: Path, target: Path) -> CopyInfo:
     if not database.is_file():
         raise InvalidInput(f"database: {database} does not exist", field="database")
     _refuse_same(database, target)
+    if target.is_dir():
+        raise InvalidInput(f"file: {target} is a directory; name the backup file in it",
+                           field="file")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):

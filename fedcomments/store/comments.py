@@ -138,6 +138,12 @@ async def remove(conn: Conn, comment: Comment, now: datetime) -> str:
     """Delete a comment: a tombstone row when it has replies, else gone. Returns which."""
     if comment.ap_id:
         await add_tombstone(conn, comment.ap_id, now)
+    if comment.imported is not None:
+        # Its export still holds it: a later import must not bring it back.
+        await conn.execute(
+            "INSERT OR IGNORE INTO import_tombstones (source, site, id, deleted_at) "
+            "VALUES (?, ?, ?, ?)",
+            (comment.imported.source, comment.imported.site, comment.imported.id, ts(now)))
     if await has_children(conn, comment.id):
         await conn.execute(
             "UPDATE comments SET status = 'deleted', content = '', source = NULL, summary = NULL, "

@@ -12,12 +12,13 @@ from fedcomments.model import Comment, ImportKey, RemoteActor
 from fedcomments.store.actors import ACTOR_COLUMNS, actor_from_row
 from fedcomments.store.comments import COMMENT_COLUMNS, comment_from_row
 from fedcomments.store.conn import Conn
-from fedcomments.store.rows import dt_required
+from fedcomments.store.rows import dt_required, ts
 
 #: Comments an export with `public_only` keeps: what the public threads show (deleted
-#: placeholders hold their replies in place).
+#: placeholders hold their replies in place), on posts the public sees (not deleted, not
+#: scheduled for later than the `?` bound to now).
 _PUBLIC = ("((c.status = 'approved' AND c.visibility IN ('public', 'unlisted')) "
-           "OR c.status = 'deleted')")
+           "OR c.status = 'deleted') AND p.deleted_at IS NULL AND p.published_at <= ?")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ExportedReaction:
 
 
 async def comments_after(conn: Conn, after_id: int, limit: int, *, post_id: int | None,
-                         public_only: bool) -> list[ExportedComment]:
+                         public_only: bool, now: datetime) -> list[ExportedComment]:
     """Up to `limit` comments with an id above `after_id`, by id."""
     where = ["c.id > ?"]
     params: list[object] = [after_id]
@@ -48,6 +49,7 @@ async def comments_after(conn: Conn, after_id: int, limit: int, *, post_id: int 
         params.append(post_id)
     if public_only:
         where.append(_PUBLIC)
+        params.append(ts(now))
     rows = await conn.fetchall(
         f"SELECT {COMMENT_COLUMNS}, {ACTOR_COLUMNS}, p.permalink AS p_permalink, "
         "c.author_email AS c_email, pc.import_source AS pc_source, "

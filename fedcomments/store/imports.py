@@ -4,9 +4,11 @@ and parents linked once they arrive (an export may list a reply before its paren
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from fedcomments.model import ImportKey
 from fedcomments.store.conn import Conn
+from fedcomments.store.rows import dt_required
 
 
 def parent_ref(key: ImportKey) -> str:
@@ -21,6 +23,20 @@ async def by_key(conn: Conn, key: ImportKey) -> tuple[int, int] | None:
         "SELECT id, post_id FROM comments WHERE import_source = ? AND import_site = ? "
         "AND import_id = ?", (key.source, key.site, key.id))
     return (int(row[0]), int(row[1])) if row else None
+
+
+async def post_and_time(conn: Conn, comment_id: int) -> tuple[int, datetime] | None:
+    """(post id, publication time) of the comment with this id here."""
+    row = await conn.fetchone("SELECT post_id, published_at FROM comments WHERE id = ?",
+                              (comment_id,))
+    return (int(row[0]), dt_required(row[1])) if row else None
+
+
+async def deleted_here(conn: Conn, key: ImportKey) -> bool:
+    """Whether the comment imported under `key` was deleted here since."""
+    return await conn.fetchone(
+        "SELECT 1 FROM import_tombstones WHERE source = ? AND site = ? AND id = ?",
+        (key.source, key.site, key.id)) is not None
 
 
 _PARENT = (

@@ -34,6 +34,13 @@ async def is_duplicate(conn: Conn, *, post_id: int, source: str, client_key: str
     return row is not None
 
 
+async def author_email(conn: Conn, comment_id: int) -> str | None:
+    """The address a reader gave with a comment (never shown; compared, or told to the
+    spam service)."""
+    row = await conn.fetchone("SELECT author_email FROM comments WHERE id = ?", (comment_id,))
+    return row[0] if row else None
+
+
 async def reader_trusted(conn: Conn, name: str, email: str) -> bool:
     """A reader (name + email) with an approved local comment skips first-time moderation."""
     row = await conn.fetchone(

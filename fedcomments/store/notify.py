@@ -19,10 +19,6 @@ class Subscriber:
     confirmed_at: datetime | None
     unsubscribed_at: datetime | None
 
-    @property
-    def confirmed(self) -> bool:
-        return self.confirmed_at is not None
-
 
 def _subscriber(r: sqlite3.Row) -> Subscriber:
     return Subscriber(id=r["id"], email=r["email"], confirm_sent_at=dt(r["confirm_sent_at"]),
@@ -39,27 +35,45 @@ async def subscriber_for(conn: Conn, email: str, now: datetime) -> Subscriber:
     return _subscriber(row)
 
 
-async def subscriber(conn: Conn, subscriber_id: int) -> Subscriber | None:
-    row = await conn.fetchone("SELECT * FROM subscribers WHERE id = ?", (subscriber_id,))
-    return _subscriber(row) if row else None
-
-
 async def subscribe(conn: Conn, comment_id: int, subscriber_id: int, now: datetime) -> None:
     await conn.execute(
         "INSERT OR REPLACE INTO subscriptions (comment_id, subscriber_id, created_at) "
         "VALUES (?, ?, ?)", (comment_id, subscriber_id, ts(now)))
 
 
-async def confirmation_sent(conn: Conn, subscriber_id: int, now: datetime) -> None:
+async def confirmations_since(conn: Conn, subscriber_id: int, since: datetime) -> int:
+    """How many confirmation requests went to the address since `since`."""
+    row = await conn.fetchone(
+        "SELECT COUNT(*) FROM subscriptions WHERE subscriber_id = ? AND confirm_sent_at >= ?",
+        (subscriber_id, ts(since)))
+    return int(row[0]) if row else 0
+
+
+async def confirmation_sent(conn: Conn, subscriber_id: int, comment_id: int,
+                            now: datetime) -> None:
     await conn.execute("UPDATE subscribers SET confirm_sent_at = ? WHERE id = ?",
                        (ts(now), subscriber_id))
+    await conn.execute("UPDATE subscriptions SET confirm_sent_at = ? WHERE comment_id = ?",
+                       (ts(now), comment_id))
 
 
-async def confirm(conn: Conn, subscriber_id: int, now: datetime) -> bool:
-    """Mark the address confirmed; False when it was already (or is unknown)."""
-    return await conn.rowcount(
-        "UPDATE subscribers SET confirmed_at = ?, unsubscribed_at = NULL "
-        "WHERE id = ? AND confirmed_at IS NULL", (ts(now), subscriber_id)) > 0
+async def confirm(conn: Conn, subscriber_id: int, comment_id: int, now: datetime
+                  ) -> bool | None:
+    """Confirm the address's subscription to replies to `comment_id`; False when it was
+    confirmed already, None when there is no such subscription (any more)."""
+    row = await conn.fetchone(
+        "SELECT confirmed_at FROM subscriptions WHERE comment_id = ? AND subscriber_id = ?",
+        (comment_id, subscriber_id))
+    if row is None:
+        return None
+    if row[0] is not None:
+        return False
+    await conn.execute("UPDATE subscriptions SET confirmed_at = ? WHERE comment_id = ?",
+                       (ts(now), comment_id))
+    await conn.execute(
+        "UPDATE subscribers SET confirmed_at = COALESCE(confirmed_at, ?), "
+        "unsubscribed_at = NULL WHERE id = ?", (ts(now), subscriber_id))
+    return True
 
 
 async def unsubscribe(conn: Conn, subscriber_id: int, now: datetime) -> bool:
@@ -70,18 +84,12 @@ async def unsubscribe(conn: Conn, subscriber_id: int, now: datetime) -> bool:
         "WHERE id = ? AND unsubscribed_at IS NULL", (ts(now), subscriber_id)) > 0
 
 
-async def subscriber_of_comment(conn: Conn, comment_id: int) -> Subscriber | None:
-    """Who asked to hear of replies to this comment (confirmed or not)."""
+async def confirmed_subscriber(conn: Conn, comment_id: int) -> Subscriber | None:
+    """Who asked to hear of replies to this comment, and confirmed it."""
     row = await conn.fetchone(
         "SELECT s.* FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id "
-        "WHERE x.comment_id = ?", (comment_id,))
+        "WHERE x.comment_id = ? AND x.confirmed_at IS NOT NULL", (comment_id,))
     return _subscriber(row) if row else None
-
-
-async def author_email(conn: Conn, comment_id: int) -> str | None:
-    """The address a reader gave with a comment (never shown; compared, not displayed)."""
-    row = await conn.fetchone("SELECT author_email FROM comments WHERE id = ?", (comment_id,))
-    return row[0] if row else None
 
 
 # --- one-click links -------------------------------------------------------------------

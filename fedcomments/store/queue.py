@@ -414,6 +414,33 @@ async def retry(conn: Conn, job_ids: Collection[int], now: datetime) -> list[Del
     return [_job(r) for r in rows]
 
 
+# --- what is kept of notices -----------------------------------------------------------
+# Mails, webhook events and spam-service calls ("notices", every kind but activity) carry
+# readers' data in their bodies. ActivityPub jobs are never pruned here: a later Update or
+# Delete goes to every inbox the Create went to (`inboxes_of`).
+
+
+async def clear_sent_notices(conn: Conn) -> int:
+    """Empty the bodies of notices that were delivered (nothing is left to do with them)."""
+    return await conn.rowcount(
+        "UPDATE deliveries SET body = x'' WHERE kind != 'activity' AND status = 'done' "
+        "AND length(body) > 0")
+
+
+async def prune_notices(conn: Conn, finished_before: datetime, limit: int) -> int:
+    """Delete up to `limit` notices that finished (however) before `finished_before`."""
+    return await conn.rowcount(
+        "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries "
+        "WHERE kind != 'activity' AND status != 'pending' AND finished_at < ? LIMIT ?)",
+        (ts(finished_before), limit))
+
+
+async def body_cleared(conn: Conn, job_id: int) -> bool:
+    row = await conn.fetchone("SELECT length(body) = 0 FROM deliveries WHERE id = ?",
+                              (job_id,))
+    return bool(row and row[0])
+
+
 async def failed_ids(conn: Conn) -> list[int]:
     rows = await conn.fetchall("SELECT id FROM deliveries WHERE status = 'failed' ORDER BY id")
     return [int(r[0]) for r in rows]

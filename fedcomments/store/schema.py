@@ -566,4 +566,32 @@ MIGRATIONS: list[list[str]] = [
                    f"UNION SELECT r.post_id FROM reactions r WHERE r.actor_id = NEW.id "
                    f"AND {_reaction_shown('r')}")} END""",
     ],
+    # 15: housekeeping clears the bodies of sent mails, webhook events and spam reports
+    # (readers' addresses, IPs, comment text) and deletes those jobs once finished long
+    # enough; this index finds them without reading the ActivityPub deliveries.
+    [
+        "CREATE INDEX deliveries_notices ON deliveries(status, finished_at) "
+        "WHERE kind != 'activity'",
+    ],
+    # 16: each reader subscription is confirmed by its own link, not the address once for
+    # all: otherwise anyone could tick the box with a confirmed address on their own
+    # comment and have replies to it, in words they chose, mailed there. Subscriptions of
+    # addresses confirmed so far stay confirmed.
+    [
+        "ALTER TABLE subscriptions ADD COLUMN confirm_sent_at TEXT",
+        "ALTER TABLE subscriptions ADD COLUMN confirmed_at TEXT",
+        "UPDATE subscriptions SET confirmed_at = (SELECT s.confirmed_at FROM subscribers s "
+        "WHERE s.id = subscriptions.subscriber_id)",
+    ],
+    # 17: the source keys of imported comments deleted here, so that importing a newer
+    # export of the same blog (which still holds them) never brings them back.
+    [
+        """CREATE TABLE import_tombstones (
+            source TEXT NOT NULL,
+            site TEXT NOT NULL,
+            id TEXT NOT NULL,
+            deleted_at TEXT NOT NULL,
+            PRIMARY KEY (source, site, id)
+        )""",
+    ],
 ]

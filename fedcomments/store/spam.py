@@ -51,3 +51,11 @@ async def mark_reported(conn: Conn, comment_id: int, what: str) -> None:
     await conn.execute(
         "UPDATE spam_checks SET reported = ?, params = '{}' WHERE comment_id = ?",
         (what, comment_id))
+
+
+async def forget_params(conn: Conn, checked_before: datetime) -> int:
+    """Drop what the service was asked (the reader's IP, address, browser) of comments
+    checked before `checked_before`; a check still queued keeps them."""
+    return await conn.rowcount(
+        "UPDATE spam_checks SET params = '{}' WHERE checked_at < ? AND verdict != 'queued' "
+        "AND params != '{}'", (ts(checked_before),))

@@ -144,7 +144,8 @@ _DELIVERY_PATHS: dict[str, Any] = {
             {"name": "kind", "in": "query", "schema": {"type": "string"}}, *PAGE_PARAMS]}},
     "/api/v1/admin/deliveries/{id}/retry": {"post": {
         **_delivery_op("Retry one delivery", "Puts a finished job back in the queue, due now, "
-                       "and clears its host's failure marks; 400 when it is pending."),
+                       "and clears its host's failure marks; 400 when it is pending, or when it is "
+                       "a delivered mail, webhook event or spam call whose body was cleared."),
         "parameters": [{"name": "id", "in": "path", "required": True,
                         "schema": {"type": "integer"}}]}},
     "/api/v1/admin/deliveries/retry-failed": {"post": _delivery_op(

@@ -29,6 +29,8 @@ class WpComment:
     type: str = "comment"
     email: str = ""
     url: str = ""
+    #: The blog's local time (WordPress's comment_date); the GMT time when not given.
+    date_local: str = ""
 
 
 @dataclass
@@ -39,6 +41,9 @@ class WpItem:
     status: str = "publish"
     post_type: str = "post"
     post_id: int = 1
+    password: str = ""
+    #: The blog's local time (WordPress's post_date); the GMT time when not given.
+    date_local: str = ""
     comments: list[WpComment] = field(default_factory=list)
 
 
@@ -50,7 +55,7 @@ def wxr_comment(c: WpComment) -> str:
         f"\t\t\t<wp:comment_author_email>{_cdata(c.email)}</wp:comment_author_email>\n"
         f"\t\t\t<wp:comment_author_url>{escape(c.url)}</wp:comment_author_url>\n"
         "\t\t\t<wp:comment_author_IP><![CDATA[192.0.2.1]]></wp:comment_author_IP>\n"
-        f"\t\t\t<wp:comment_date>{_cdata(c.date_gmt)}</wp:comment_date>\n"
+        f"\t\t\t<wp:comment_date>{_cdata(c.date_local or c.date_gmt)}</wp:comment_date>\n"
         f"\t\t\t<wp:comment_date_gmt>{_cdata(c.date_gmt)}</wp:comment_date_gmt>\n"
         f"\t\t\t<wp:comment_content>{_cdata(c.content)}</wp:comment_content>\n"
         f"\t\t\t<wp:comment_approved>{_cdata(c.approved)}</wp:comment_approved>\n"
@@ -83,9 +88,11 @@ def wxr_item_head(item: WpItem) -> str:
         "\t\t<pubDate>Wed, 01 Jan 2020 10:00:00 +0000</pubDate>\n"
         f"\t\t<content:encoded>{_cdata('<p>The post body.</p>')}</content:encoded>\n"
         f"\t\t<wp:post_id>{item.post_id}</wp:post_id>\n"
+        f"\t\t<wp:post_date>{_cdata(item.date_local or item.date_gmt)}</wp:post_date>\n"
         f"\t\t<wp:post_date_gmt>{_cdata(item.date_gmt)}</wp:post_date_gmt>\n"
         f"\t\t<wp:status>{_cdata(item.status)}</wp:status>\n"
-        f"\t\t<wp:post_type>{_cdata(item.post_type)}</wp:post_type>\n")
+        f"\t\t<wp:post_type>{_cdata(item.post_type)}</wp:post_type>\n"
+        f"\t\t<wp:post_password>{_cdata(item.password)}</wp:post_password>\n")
 
 
 def write_wxr(path: Path, site: str, items: list[WpItem]) -> Path:

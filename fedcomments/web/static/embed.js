@@ -369,7 +369,7 @@
       field("website", "Website", "url", "optional", false, "url"),
       field("text", "Comment", "textarea", "", true),
       state.notify ? check("notify", "Email me when someone replies",
-                           "we ask you to confirm your address first") : null,
+                           "we mail you a link to confirm") : null,
       check("remember", "Remember my name, email and website in this browser",
             "kept in this browser only; untick to forget them"),
       el("p", { class: "fc-error", "data-for": "form" }),
