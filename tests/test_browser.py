@@ -549,3 +549,39 @@ async def test_privacy_notice_remember_me_and_reply_mail_box(  # type: ignore[no
         assert row is not None and row[0] == 1
     finally:
         await mailbox.close()
+
+
+async def test_custom_emoji_replace_only_their_own_shortcodes(  # type: ignore[no-untyped-def]
+        make_instance, blog: Blog, remote: FakeInstance) -> None:
+    """Given a reply carrying the emoji :blob: and :__proto__:, whose text also holds words
+    that name built-in properties of script objects (:constructor:, :toString:, :url:),
+    the widget in Chromium shows exactly the images the server's own page shows, the
+    reply's two emoji, and leaves the other words as text."""
+    fc: Instance = await make_instance(server={"blog_origins": [blog.url]},
+                                       moderation={"policy": "none"})
+    blog.fc_url = fc.url
+    post = await add_post_via_api(fc, url=f"{blog.url}/hello/", title="Hello, fediverse")
+    blog.ap_id = post["ap_id"]
+    ray = remote.actor("ray")
+    tags = [{"type": "Emoji", "name": f":{code}:", "icon": {"type": "Image", "url": (
+        remote.serve_file(f"/emoji/{i}.png", png((200, 40 * i, 0)), "image/png"))}}
+        for i, code in enumerate(("blob", "__proto__"))]
+    text = ":constructor: :toString: :url: :blob: :__proto__:"
+    reply = await remote_reply(fc, ray, post["ap_id"], content=f"<p>{text}</p>",
+                               extra={"tag": tags})
+    await get_thread(fc.rt, str(post["id"]))
+    await fc.rt.media_jobs.idle()
+    page_html = await (await fc.get(f"/posts/{post['slug']}", accept="text/html")).text()
+    assert page_html.count('class="fc-emoji"') == 2
+    assert ":constructor: :toString: :url: <img" in page_html
+
+    async with chromium() as browser:
+        w = await Watched.open(browser)
+        await w.page.goto(f"{blog.url}/hello/")
+        content = w.page.locator(f"#comment-{reply} .fc-content")
+        await expect(content.locator("img.fc-emoji")).to_have_count(2)
+        assert await content.locator("img.fc-emoji").evaluate_all(
+            "imgs => imgs.map(i => i.alt)") == [":blob:", ":__proto__:"]
+        await expect(content).to_have_text(":constructor: :toString: :url:  ")
+        assert w.unexpected() == []
+        await w.assert_clean()

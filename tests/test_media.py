@@ -5,9 +5,11 @@ images refused with the initials shown; the cache kept fresh and within its size
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import resource
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -234,7 +236,7 @@ async def test_hostile_images_are_refused_once_and_shown_as_initials(
 async def test_decoder_limits_hold_without_pillow_checks(tmp_path: Path) -> None:
     """Given a child decoder asked for an image that would need more than its memory, it
     answers a refusal (not a crash of the server); a garbled answer is a refusal too."""
-    from fedcomments.images import ImageRefused
+    from fedcomments.media.decoder import ImageRefused
 
     with pytest.raises(ImageRefused, match="too large"):
         await media_service.decode(dimension_bomb(), "image/png", "avatar")
@@ -253,7 +255,7 @@ async def test_profile_update_replaces_the_avatar_and_housekeeping_removes_the_o
     fc: Instance = await make_instance(moderation={"policy": "none"})
     post = await add_post_via_api(fc)
     carol = with_avatar(remote, "carol", png(50, 50, (200, 0, 0)))
-    await remote_reply(fc, carol, post["ap_id"])
+    await remote_reply(fc, carol, post["ap_id"], publish=True)
     first = (await settled(fc, id=str(post["id"])))["comments"][0]["author"]["avatar"]
     assert first.startswith(f"{fc.url}/media/")
 
@@ -297,7 +299,7 @@ async def test_unreferenced_images_go_and_the_cache_keeps_its_size(
     ids = []
     for i in range(20):
         url = remote.serve_file(f"/media/{i}.png", noisy_png(640, 640, seed=i), "image/png")
-        ids.append(await remote_reply(fc, dave, post["ap_id"], extra={"attachment": [
+        ids.append(await remote_reply(fc, dave, post["ap_id"], publish=True, extra={"attachment": [
             {"type": "Image", "mediaType": "image/png", "url": url}]}))
     data = await settled(fc, id=str(post["id"]))
     thumbs = [c["attachments"][0]["thumbnail"]["url_2x"] for c in data["comments"]]
@@ -390,3 +392,273 @@ def test_emoji_replace_text_only() -> None:
         ' :nope:<br>&lt;b&gt;</p>')
     assert str(emojify_html(html, [])) == html
     assert str(emojify_text('<b>Ann</b> :blob:', blob)) == f"&lt;b&gt;Ann&lt;/b&gt; {img}"
+
+
+async def test_an_image_made_meanwhile_is_not_claimed_again(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given two processes that both saw an image still to fetch, when one has fetched and
+    made it before the other gets to claim it, then the other's claim fails (one fetch per
+    image across `[server] workers`); a claim on the row as it now stands still succeeds."""
+    from fedcomments.store import media as media_store
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    url = remote.serve_file("/avatars/gil.png", png(60, 60), "image/png")
+    async with fc.rt.db.transaction() as tx:
+        await media_store.ensure(tx, [(url, "avatar")], fc.rt.now())
+    seen_by_other = await media_store.get(fc.rt.db.read, url, "avatar")
+    assert seen_by_other is not None and seen_by_other.status == "pending"
+
+    made = await media_service.fetch(fc.rt, url, "avatar")
+    assert made is not None and made.ready and remote.count("/avatars/gil.png") == 1
+    now = fc.rt.now()
+    async with fc.rt.db.transaction() as tx:
+        assert not await media_store.claim(tx, seen_by_other, now, now + media_service.LEASE)
+    async with fc.rt.db.transaction() as tx:
+        assert await media_store.claim(tx, made, now, now + media_service.LEASE)
+
+
+async def test_an_image_whose_fetch_failed_is_fetched_again_later(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given an avatar whose server failed our first fetch and another whose fetch was cut
+    off (its process died holding the lease), while the thread that showed their initials
+    stays cached, when their retry time has passed and housekeeping runs, then both are
+    fetched again and the thread shows them."""
+    from fedcomments.store import media as media_store
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    hal, ida = with_avatar(remote, "hal", png(60, 60)), with_avatar(remote, "ida", png(60, 60))
+    remote.gone.add("/avatars/hal.png")
+    gate = remote.gate("/avatars/ida.png")
+    await remote_reply(fc, hal, post["ap_id"], publish=True)
+    await settled(fc, id=str(post["id"]))
+    await remote_reply(fc, ida, post["ap_id"], publish=True)
+    await thread(fc, id=str(post["id"]))
+    await gate.arrived.wait()
+    # ida's fetch never ends (its process is gone): the lease it holds runs out.
+    await fc.rt.media_jobs.close()
+    gate.release.set()
+    data = await settled(fc, id=str(post["id"]))
+    assert [c["author"]["avatar"] for c in data["comments"]] == [None, None]
+    rows = {r.url.rsplit("/", 1)[1]: r for r in [
+        await media_store.get(fc.rt.db.read, f"{remote.url}/avatars/{n}.png", "avatar")
+        for n in ("hal", "ida")] if r is not None}
+    assert (rows["hal.png"].status, rows["ida.png"].status) == ("failed", "pending")
+
+    remote.gone.discard("/avatars/hal.png")
+    for _ in range(3):  # readers alone never ask again: the thread is cached
+        await settled(fc, id=str(post["id"]))
+    assert remote.count("/avatars/hal.png") == 1 and remote.count("/avatars/ida.png") == 1
+    fc.clock.advance(hours=2)
+    await media_service.housekeeping(fc.rt)
+    await fc.rt.media_jobs.idle()
+    data = await thread(fc, id=str(post["id"]))
+    assert [(c["author"]["avatar"] or "")[:len(fc.url) + 7] for c in data["comments"]] == [
+        f"{fc.url}/media/"] * 2
+    assert remote.count("/avatars/hal.png") == 2 and remote.count("/avatars/ida.png") == 2
+
+
+async def test_a_cache_that_cannot_be_written_costs_no_error_and_no_fetch_per_reader(
+        make_instance, remote: FakeInstance, caplog: pytest.LogCaptureFixture
+        ) -> None:  # type: ignore[no-untyped-def]
+    """Given a served avatar, when the cache directory can no longer be written (a full
+    disk, or no directory at all) and this machine's files are gone, then readers asking
+    for the file get a 404 that is never cached, not a 500, and its server is asked once,
+    not once per reader; a new image that cannot be stored is tried again later (it is
+    not the image's fault), and the reason is logged."""
+    import shutil
+
+    from fedcomments.store import media as media_store
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    await remote_reply(fc, with_avatar(remote, "jo", png(60, 60)), post["ap_id"])
+    avatar = (await settled(fc, id=str(post["id"])))["comments"][0]["author"]["avatar"]
+    assert avatar.startswith(f"{fc.url}/media/")
+    shutil.rmtree(fc.settings.media_path)
+    fc.settings.media_path.write_bytes(b"not a directory")
+
+    caplog.set_level(logging.INFO, logger="fedcomments.media")
+    answers = [await fc.session.get(avatar) for _ in range(5)]
+    assert [(a.status, a.headers.get("Cache-Control")) for a in answers] == [
+        (404, "no-store")] * 5
+    assert remote.count("/avatars/jo.png") == 2
+
+    await remote_reply(fc, with_avatar(remote, "kim", png(60, 60)), post["ap_id"])
+    await settled(fc, id=str(post["id"]))
+    row = await media_store.get(fc.rt.db.read, f"{remote.url}/avatars/kim.png", "avatar")
+    assert row is not None and row.status == "failed" and row.next_try_at is not None
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "image not stored"] * 2
+
+
+async def test_media_answers_keep_their_etag_and_never_cache_an_error(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given a served avatar, its ETag is its name whatever the age of the file on this
+    machine (a copy made on another machine, or touched when served, answers the same), a
+    matching If-None-Match gets 304, and no answer but the image itself carries the
+    year-long caching (a Range past its end included)."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    await remote_reply(fc, with_avatar(remote, "lea", png(60, 60)), post["ap_id"])
+    avatar = (await settled(fc, id=str(post["id"])))["comments"][0]["author"]["avatar"]
+    name = avatar.rsplit("/", 1)[1]
+    first = await fc.session.get(avatar)
+    assert (first.status, first.headers["ETag"]) == (200, f'"{name.removesuffix(".webp")}"')
+    body = await first.read()
+
+    age_files(fc, 86_400)
+    again = await fc.session.get(avatar, headers={"If-None-Match": first.headers["ETag"]})
+    assert (again.status, again.headers["ETag"]) == (304, first.headers["ETag"])
+    assert again.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    fresh = await fc.session.get(avatar)
+    assert (fresh.status, await fresh.read(), fresh.headers["ETag"]) == (
+        200, body, first.headers["ETag"])
+
+    odd = await fc.session.get(avatar, headers={"Range": f"bytes={len(body) + 10}-"})
+    assert odd.status == 200 or "immutable" not in odd.headers.get("Cache-Control", ""), (
+        odd.status, dict(odd.headers))
+
+
+async def test_names_of_no_image_fetch_nothing(make_instance, remote: FakeInstance
+                                               ) -> None:  # type: ignore[no-untyped-def]
+    """Given a served avatar, when readers ask for its name at sizes avatars are never cut
+    to, or for names no image has, then each gets a 404 that is never cached, and nothing
+    is fetched from the avatar's server however often they ask."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    await remote_reply(fc, with_avatar(remote, "max", png(60, 60)), post["ap_id"])
+    avatar = (await settled(fc, id=str(post["id"])))["comments"][0]["author"]["avatar"]
+    assert remote.count("/avatars/max.png") == 1
+    digest = avatar.rsplit("/", 1)[1].split("-")[0]
+    for name in (f"{digest}-160.webp", f"{digest}-999.webp", f"{digest}-0.webp",
+                 f"{'0' * 32}-40.webp", f"{digest}-40.png", "..%2Fetc%2Fpasswd"):
+        for _ in range(2):
+            resp = await fc.session.get(f"{fc.url}/media/{name}")
+            assert (resp.status, resp.headers.get("Cache-Control")) == (404, "no-store"), name
+    assert remote.count("/avatars/max.png") == 1
+
+
+async def test_a_domain_block_drops_the_images_it_served(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given a commenter whose avatar and one emoji are served from another domain (a
+    CDN; the avatar's URL spells its host in other letters), when that domain is blocked,
+    then the thread stops showing them at once, their files answer 404, and nothing more
+    is fetched from it, even by housekeeping; the emoji served from the commenter's own
+    server stays."""
+    from fedcomments.services import blocks
+    from tests.helpers.fediverse import running
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    async with running(1, host="localhost") as [cdn]:
+        nia = remote.actor("nia")
+        # Her server spells the CDN's host in full-width letters: still the same host.
+        icon = cdn.serve_file("/nia.png", png(60, 60), "image/png").replace(
+            "localhost", "ｌｏｃａｌｈｏｓｔ")
+        nia.extra = {"icon": {"type": "Image", "mediaType": "image/png", "url": icon}}
+        await remote_reply(fc, nia, post["ap_id"], publish=True, content="<p>:far: :near:</p>",
+                           extra={"tag": [emoji_tag(cdn, "far", png(30, 30, (9, 9, 9))),
+                                           emoji_tag(remote, "near")]})
+        before = (await settled(fc, id=str(post["id"])))["comments"][0]
+        shown = [before["author"]["avatar"], *(e["url"] for e in before["emojis"])]
+        assert len(shown) == 3 and all(u.startswith(f"{fc.url}/media/") for u in shown)
+        fetched = list(cdn.hits)
+
+        await blocks.block_domain(fc.rt, "localhost")
+        after = (await thread(fc, id=str(post["id"])))["comments"][0]
+        assert after["author"]["avatar"] is None
+        assert [e["shortcode"] for e in after["emojis"]] == ["near"]
+        assert [(await fc.session.get(u)).status for u in shown] == [404, 404, 200]
+        fc.clock.advance(days=2)
+        await media_service.housekeeping(fc.rt)
+        await settled(fc, id=str(post["id"]))
+        assert cdn.hits == fetched
+
+
+async def test_attachments_of_types_never_decoded_are_not_fetched(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given a reply with an AVIF and a HEIC photo attached (image types the decoder never
+    reads) beside a JPEG, when the thread is read, then only the JPEG is fetched and shown
+    as a thumbnail; the others stay links with their names, fetched by no one."""
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    files = [(remote.serve_file(f"/media/p.{ext}", data, kind), kind) for ext, data, kind in (
+        ("avif", b"\x00\x00\x00\x1cftypavif", "image/avif"),
+        ("heic", b"\x00\x00\x00\x18ftypheic", "image/heic"),
+        ("jpg", jpeg(320, 240), "image/jpeg"))]
+    await remote_reply(fc, remote.actor("olu"), post["ap_id"], extra={"attachment": [
+        {"type": "Document", "mediaType": kind, "url": url, "name": f"photo {i}"}
+        for i, (url, kind) in enumerate(files)]})
+    shown = (await settled(fc, id=str(post["id"])))["comments"][0]["attachments"]
+    assert [(a["name"], a["thumbnail"] is not None) for a in shown] == [
+        ("photo 0", False), ("photo 1", False), ("photo 2", True)]
+    assert [remote.count(f"/media/p.{ext}") for ext in ("avif", "heic", "jpg")] == [0, 0, 1]
+
+
+async def test_images_of_an_unblocked_domain_are_fetched_again(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given commenters whose avatars live on a CDN domain, one shown before the domain
+    was blocked and one who arrived while it was, when the domain is unblocked and
+    housekeeping runs, then both avatars are fetched and shown (a block refuses a domain
+    while it lasts, not for ever)."""
+    from fedcomments.services import blocks
+    from tests.helpers.fediverse import running
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    post = await add_post_via_api(fc)
+    async with running(1, host="localhost") as [cdn]:
+        people = []
+        for name in ("pia", "quin"):
+            actor = remote.actor(name)
+            actor.extra = {"icon": {"type": "Image", "url": cdn.serve_file(
+                f"/{name}.png", png(60, 60, (len(name), 9, 9)), "image/png")}}
+            people.append(actor)
+        await remote_reply(fc, people[0], post["ap_id"])
+        await settled(fc, id=str(post["id"]))
+        await blocks.block_domain(fc.rt, "localhost")
+        await remote_reply(fc, people[1], post["ap_id"])
+        shown = await settled(fc, id=str(post["id"]))
+        assert [c["author"]["avatar"] for c in shown["comments"]] == [None, None]
+
+        await blocks.unblock_domain(fc.rt, "localhost")
+        await media_service.housekeeping(fc.rt)
+        await fc.rt.media_jobs.idle()
+        shown = await thread(fc, id=str(post["id"]))
+        assert [(c["author"]["avatar"] or "")[:len(fc.url) + 7] for c in shown["comments"]] == [
+            f"{fc.url}/media/"] * 2
+        assert (cdn.count("/pia.png"), cdn.count("/quin.png")) == (2, 1)
+
+
+def _decoder_children() -> list[int]:
+    """Decoder processes started by this process."""
+    found = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"fedcomments.media.decoder" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+    return found
+
+
+async def test_a_decoder_stopped_from_outside_does_not_refuse_the_image(
+        make_instance, remote: FakeInstance) -> None:  # type: ignore[no-untyped-def]
+    """Given an avatar being decoded, when its decoder is stopped from outside (a service
+    manager stopping the whole group of processes with SIGTERM, while the server itself
+    stops), then the image is not refused for good: its fetch counts as failed and is
+    tried again later; and the decoder runs in a session of its own, so a terminal's
+    Ctrl-C reaches only the server, which stops it."""
+    from fedcomments.store import media as media_store
+    from tests.helpers.peers import until
+
+    fc: Instance = await make_instance(moderation={"policy": "none"})
+    url = remote.serve_file("/avatars/big.png", png(4096, 4096, (1, 2, 3, 4), "RGBA"),
+                            "image/png")
+    task = asyncio.ensure_future(media_service.fetch(fc.rt, url, "avatar"))
+    await until(lambda: bool(_decoder_children()), 20)
+    [child] = _decoder_children()
+    assert os.getpgid(child) != os.getpgid(0)
+    os.kill(child, signal.SIGTERM)
+    row = await task
+    assert row is not None and row.status == "failed" and row.next_try_at is not None
+    assert (await media_store.get(fc.rt.db.read, url, "avatar")) == row

@@ -195,38 +195,15 @@ class RemoteClient:
         return await self.get_json(url, signed=False, accept=JRD_ACCEPT, allowed_types=JRD_TYPES)
 
     async def get_media(self, url: str, *, max_bytes: int) -> MediaResponse:
-        """GET an image, unsigned (media servers and their CDNs expect no signature, as
-        Mastodon fetches them), following up to `max_redirects` redirects, each hop checked
-        by the guard again (media often live on another host). Only a 200 whose body fits
-        in `max_bytes` is returned; its type is the decoder's to check."""
-        try:
-            async with asyncio.timeout(self._settings.total_timeout):
-                current: str | URL = url
-                redirects = 0
-                while True:
-                    target = await self._check_get(current)
-                    headers = self._headers("GET", target.url, {"Accept": MEDIA_ACCEPT}, None,
-                                            None)
-                    async with self._exchange("GET", target.url, headers, None) as resp:
-                        where = str(target.url)
-                        if resp.status in _REDIRECT_STATUSES:
-                            if redirects >= self._settings.max_redirects:
-                                raise FetchFailed(f"GET {url}: too many redirects", url=where,
-                                                  status=resp.status)
-                            redirects += 1
-                            current = _redirect_location(target.url, resp)
-                            continue
-                        if resp.status != 200:
-                            raise FetchFailed(f"GET {where} answered {resp.status}", url=where,
-                                              status=resp.status)
-                        body, overflow = await _read_capped(resp, max_bytes)
-                        if overflow:
-                            raise FetchFailed(f"GET {where}: body larger than {max_bytes} bytes",
-                                              url=where, status=resp.status)
-                        return MediaResponse(where, resp.headers.get("Content-Type", ""), body)
-        except TimeoutError as exc:
-            seconds = self._settings.total_timeout
-            raise FetchFailed(f"GET {url}: timed out after {seconds} s", url=url) from exc
+        """GET an image as `get_document` does: unsigned (media servers and their CDNs
+        expect no signature, as Mastodon fetches them), each redirect checked by the guard
+        again (media often live on another host). Only a 200 whose body fits in
+        `max_bytes` is returned; its type is the decoder's to check."""
+        doc = await self.get_document(url, accept=MEDIA_ACCEPT, max_bytes=max_bytes)
+        if doc.status != 200:  # a 304 nobody asked for
+            raise FetchFailed(f"GET {doc.url} answered {doc.status}", url=doc.url,
+                              status=doc.status)
+        return MediaResponse(doc.url, doc.headers.get("Content-Type", ""), doc.body)
 
     async def post(
         self,

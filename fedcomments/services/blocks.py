@@ -26,7 +26,7 @@ from fedcomments.model import ActorBlock, DomainBlock
 from fedcomments.names import HostError, canonical_host, covering_domain, covers, host_of
 from fedcomments.paging import DEFAULT_PAGE, Page, decode_cursor, encode_cursor, parse_limit
 from fedcomments.runtime import Runtime
-from fedcomments.services import blockfile
+from fedcomments.services import blockfile, media
 from fedcomments.services import comments as comment_service
 from fedcomments.services.blockfile import LineNote, Row
 from fedcomments.store import actors as actor_store
@@ -117,6 +117,9 @@ async def _remove_actor(rt: Runtime, tx: Conn, actor_id: int) -> Removed:
 async def _domain_effects(rt: Runtime, tx: Conn, domain: str, keep_content: bool) -> Removed:
     removed = Removed(deliveries=await block_store.cancel_deliveries_to_domain(
         tx, domain, rt.now()))
+    # Images it served are no longer shown, whatever keep_content says (nothing more is
+    # fetched from it either); their files go once the block is committed.
+    await media.forget_domain(rt, tx, domain)
     if not keep_content:
         for actor_id in await _actors_in_domain(tx, domain):
             removed += await _remove_actor(rt, tx, actor_id)
@@ -170,6 +173,7 @@ async def block_domain(rt: Runtime, raw: str, *, reason: str | None = None,
             result = await _block_domain_in(rt, tx, domain, text, keep_content)
     finally:
         await rt.refresh_shared(force=True)
+    await media.drop_blocked_files(rt)
     log.info("domain blocked", extra={"domain": domain, **result.removed.as_dict()})
     return result
 
@@ -182,6 +186,9 @@ async def unblock_domain(rt: Runtime, raw: str) -> str:
             covered = covering_domain(domain, frozenset(await block_store.blocked_domains(tx)))
             hint = f"; it is covered by the block on {covered}" if covered else ""
             raise NotFound(f"domain: {domain} is not blocked{hint}")
+        # Its images are fetched again (they are no content: what the block refused of
+        # them was the fetching).
+        await media.unforget_domain(rt, tx, domain)
     await rt.refresh_shared(force=True)
     return domain
 
@@ -220,6 +227,7 @@ async def import_domain_blocks(rt: Runtime, text: str, *, keep_content: bool = F
                     report.removed += result.removed
     finally:
         await rt.refresh_shared(force=True)
+    await media.drop_blocked_files(rt)
     return report
 
 

@@ -226,10 +226,10 @@ async def _media_housekeeping(rt: Runtime) -> None:
     except Exception:  # a task boundary: log and try again next time
         log.exception("sweeping remote images failed")
     else:
-        if swept.rows or swept.files or swept.evicted:
+        if swept.rows or swept.files or swept.evicted or swept.retried:
             log.info("remote images swept", extra={
                 "rows": swept.rows, "files": swept.files, "evicted": swept.evicted,
-                "kept_bytes": swept.kept_bytes})
+                "kept_bytes": swept.kept_bytes, "retried": swept.retried})
 
 
 async def _notice_housekeeping(rt: Runtime) -> None:

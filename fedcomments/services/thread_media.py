@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from fedcomments.images import SHOWN
+from fedcomments.media.decoder import ACCEPTED, SHOWN, media_type_of
 from fedcomments.store.media import MediaRow, ThreadMedia
 
 #: Attachments of one comment shown as thumbnails (Mastodon allows four images a post).
@@ -24,9 +24,9 @@ def media_path(digest: str, box: int, ext: str) -> str:
 
 
 def is_thumbnail_type(media_type: str | None) -> bool:
-    """Attachments worth a thumbnail: raster images (never SVG, which can carry script)."""
-    kind = (media_type or "").split(";", 1)[0].strip().lower()
-    return kind.startswith("image/") and kind != "image/svg+xml"
+    """Attachments worth a thumbnail: the raster images the decoder reads (never SVG,
+    which can carry script; no AVIF or HEIC, which it would fetch only to refuse)."""
+    return media_type_of(media_type or "") in ACCEPTED
 
 
 class Pictures:

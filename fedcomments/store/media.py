@@ -189,12 +189,16 @@ async def by_digest(conn: Conn, digest: str) -> MediaRow | None:
     return _row(row) if row else None
 
 
-async def claim(conn: Conn, media_id: int, now: datetime, until: datetime) -> bool:
+async def claim(conn: Conn, seen: MediaRow, now: datetime, until: datetime) -> bool:
     """Take the right to fetch an image until `until`; False while another process (or
-    task) holds it. One statement, so two claimants never both win."""
+    task) holds it, or once it is no longer as `seen` (another process fetched it between
+    our read and this claim, and released its lease). One statement, so two claimants
+    never both win."""
     return await conn.rowcount(
         "UPDATE media SET lease_until = ?, attempts = attempts + 1 WHERE id = ? "
-        "AND (lease_until IS NULL OR lease_until <= ?)", (ts(until), media_id, ts(now))) > 0
+        "AND status = ? AND digest IS ? AND next_try_at IS ? "
+        "AND (lease_until IS NULL OR lease_until <= ?)",
+        (ts(until), seen.id, seen.status, seen.digest, seen.next_try_at, ts(now))) > 0
 
 
 async def release(conn: Conn, media_id: int) -> None:
@@ -329,12 +333,52 @@ async def unreferenced(conn: Conn, owner_icon: str | None, created_before: datet
     return [int(r[0]) for r in rows]
 
 
+async def retries_due(conn: Conn, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(url, kind) of images a page asked for whose fetch failed and may be tried again
+    now, or was cut off (its process stopped; its lease ran out): the pages that showed
+    their placeholders are cached and will not ask again."""
+    rows = await conn.fetchall(
+        "SELECT url, kind FROM media WHERE (status = 'failed' AND next_try_at <= ?) OR "
+        "(status = 'pending' AND attempts > 0 AND (lease_until IS NULL OR lease_until <= ?)) "
+        "ORDER BY id LIMIT ?", (ts(now), ts(now), limit))
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
 async def delete(conn: Conn, ids: Sequence[int]) -> int:
     total = 0
     for part in _chunks(list(ids)):
         marks = ", ".join("?" * len(part))
         total += await conn.rowcount(f"DELETE FROM media WHERE id IN ({marks})", tuple(part))
     return total
+
+
+async def with_url_containing(conn: Conn, text: str) -> list[MediaRow]:
+    """Images whose source URL contains `text` (lower-cased): the candidates of a domain
+    block or unblock, which the caller matches exactly."""
+    rows = await conn.fetchall(f"SELECT {_COLUMNS} FROM media m "
+                               "WHERE instr(lower(m.url), ?) > 0", (text.lower(),))
+    return [_row(r) for r in rows]
+
+
+async def retry_refused(conn: Conn, ids: Sequence[int], refused_for: str, now: datetime
+                        ) -> None:
+    """Of these images, the ones refused for `refused_for` become failed fetches due at
+    once (housekeeping fetches them again)."""
+    for part in _chunks(list(ids)):
+        marks = ", ".join("?" * len(part))
+        await conn.execute(f"UPDATE media SET status = 'failed', next_try_at = ? "
+                           f"WHERE id IN ({marks}) AND status = 'refused' AND reason = ?",
+                           (ts(now), *part, refused_for))
+
+
+async def refused_files(conn: Conn, reason: str) -> list[tuple[str, str, str]]:
+    """(digest, kind, ext) of images refused for `reason` that still name files no ready
+    image shares."""
+    rows = await conn.fetchall(
+        "SELECT DISTINCT digest, kind, ext FROM media m WHERE status = 'refused' AND reason = ? "
+        "AND digest IS NOT NULL AND ext IS NOT NULL AND NOT EXISTS (SELECT 1 FROM media o "
+        "WHERE o.digest = m.digest AND o.status = 'ready')", (reason,))
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
 async def ready_digests(conn: Conn) -> set[str]:

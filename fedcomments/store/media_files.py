@@ -54,6 +54,22 @@ def touch(path: Path) -> None:
         os.utime(path)
 
 
+def read(path: Path, mark_used: bool) -> bytes | None:
+    """A file's bytes (marked as just used if `mark_used`), None if it is not here."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if mark_used:
+        touch(path)
+    return data
+
+
+def remove(root: Path, names: Iterable[str]) -> int:
+    """Remove these files where this machine has them; how many there were."""
+    return sum(_unlink(str(path_of(root, name))) for name in names)
+
+
 @dataclass(frozen=True)
 class Sweep:
     """What one pass over the directory removed and kept."""

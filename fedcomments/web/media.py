@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from fedcomments.services import media as media_service
+from fedcomments.services.thread import etag_in
 from fedcomments.web.keys import RUNTIME
 
 #: A name never changes what it serves: browsers and proxies keep it for a year.
@@ -12,16 +13,21 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 async def media_file(request: web.Request) -> web.StreamResponse:
-    """A re-encoded image (made again first if this machine lacks it), or 404."""
+    """A re-encoded image (made again first if this machine lacks it), or 404. The ETag is
+    the name, the same on every machine whatever its copy's age; only the image itself is
+    cached for a year."""
     name = request.match_info["name"]
-    path = await media_service.file_for(request.app[RUNTIME], name)
-    if path is None:
+    data = await media_service.image_for(request.app[RUNTIME], name)
+    if data is None:
         return web.Response(status=404, text="no such image",
                             headers={"Cache-Control": "no-store"})
-    return web.FileResponse(path, headers={
+    etag = f'"{name.split(".", 1)[0]}"'
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
+    if etag_in(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=data, headers={
+        **headers,
         "Content-Type": "image/webp",
-        "Cache-Control": IMMUTABLE,
-        "ETag": f'"{name.split(".", 1)[0]}"',
         # Loaded by blogs on other origins (the widget); never a document of its own.
         "Cross-Origin-Resource-Policy": "cross-origin",
         "Content-Security-Policy": "default-src 'none'; sandbox",

@@ -36,10 +36,13 @@ async def post_local(fc: Instance, post_id: int, *, wait: float = 5, origin: str
     return await fc.session.post(f"{fc.url}/api/v1/comments", json=body, headers=sent)
 
 
-async def remote_reply(fc: Instance, actor: FakeActor, in_reply_to: str, **note_args: Any
-                       ) -> int:
-    """A signed Create{Note} through the real inbox; returns the stored comment's id."""
+async def remote_reply(fc: Instance, actor: FakeActor, in_reply_to: str, *,
+                       publish: bool = False, **note_args: Any) -> int:
+    """A signed Create{Note} through the real inbox; returns the stored comment's id.
+    `publish`: its server keeps serving the note (a recheck, due an hour later, finds it)."""
     obj = note(actor, in_reply_to, **note_args)
+    if publish:
+        actor.instance.publish(obj)
     resp = await deliver(fc.session, actor, f"{fc.url}/inbox", activity(actor, "Create", obj))
     assert resp.status == 202, await resp.text()
     stored = await comment_store.by_ap_id(fc.rt.db.read, obj["id"])

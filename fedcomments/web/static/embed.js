@@ -120,7 +120,8 @@
     return out;
   }
   function emojiTable(emojis) {
-    var table = {}, any = false;
+    // No prototype: a word like :constructor: or an emoji named __proto__ is no key of it.
+    var table = Object.create(null), any = false;
     (emojis || []).forEach(function (e) { if (e.shortcode && safeUrl(e.url)) { table[e.shortcode] = e; any = true; } });
     return any ? table : null;
   }

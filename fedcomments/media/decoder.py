@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 #: What each kind of image is cut to: the boxes (in CSS pixels) it is shown in, each
@@ -157,12 +157,12 @@ def _sniff(data: bytes) -> str | None:
 def decode_command() -> list[str]:
     """The command that runs the decoder child (from `package_root()`, so that it runs
     this very code)."""
-    return [sys.executable, "-m", "fedcomments.images"]
+    return [sys.executable, "-m", "fedcomments.media.decoder"]
 
 
 def package_root() -> str:
     """The directory holding the fedcomments package."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return str(Path(__file__).resolve().parents[2])
 
 
 def request_bytes(data: bytes, declared: str, kind: str) -> bytes:
